@@ -1,0 +1,324 @@
+package warehouse
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// The encoding, version 1:
+//
+//	magic 'F' 'W', version 1, status byte,
+//	message (uvarint length, bytes), key count (uvarint),
+//	then per key: key (uvarint length, bytes), kind byte, value.
+//
+// Values: string and []byte as uvarint length and bytes; int64 as zigzag
+// varint; float64 as 8 little-endian bytes; bool as one byte; []string and
+// []int64 as a uvarint count and their elements; map[string]int64 as a
+// uvarint count and key/value pairs.
+const (
+	magic0, magic1 = 'F', 'W'
+	version        = 1
+)
+
+const (
+	kindString byte = iota + 1
+	kindBytes
+	kindInt64
+	kindFloat64
+	kindBool
+	kindStrings
+	kindInt64s
+	kindCounts
+)
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+func varintLen(x int64) int {
+	ux := uint64(x) << 1
+	if x < 0 {
+		ux = ^ux
+	}
+	return uvarintLen(ux)
+}
+
+func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+// Size returns the exact length of w's encoding in bytes.
+func (w *Warehouse) Size() int {
+	n := 4 + strLen(w.message) + uvarintLen(uint64(len(w.m)))
+	for k, v := range w.m {
+		n += strLen(k) + 1
+		switch x := v.(type) {
+		case string:
+			n += strLen(x)
+		case []byte:
+			n += uvarintLen(uint64(len(x))) + len(x)
+		case int64:
+			n += varintLen(x)
+		case float64:
+			n += 8
+		case bool:
+			n++
+		case []string:
+			n += uvarintLen(uint64(len(x)))
+			for _, s := range x {
+				n += strLen(s)
+			}
+		case []int64:
+			n += uvarintLen(uint64(len(x)))
+			for _, i := range x {
+				n += varintLen(i)
+			}
+		case map[string]int64:
+			n += uvarintLen(uint64(len(x)))
+			for s, i := range x {
+				n += strLen(s) + varintLen(i)
+			}
+		}
+	}
+	return n
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendBinary appends w's encoding to b. It implements
+// encoding.BinaryAppender and never fails.
+func (w *Warehouse) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, magic0, magic1, version, byte(w.status))
+	b = appendStr(b, w.message)
+	b = binary.AppendUvarint(b, uint64(len(w.m)))
+	for k, v := range w.m {
+		b = appendStr(b, k)
+		switch x := v.(type) {
+		case string:
+			b = append(b, kindString)
+			b = appendStr(b, x)
+		case []byte:
+			b = append(b, kindBytes)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			b = append(b, x...)
+		case int64:
+			b = append(b, kindInt64)
+			b = binary.AppendVarint(b, x)
+		case float64:
+			b = append(b, kindFloat64)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+		case bool:
+			b = append(b, kindBool)
+			if x {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		case []string:
+			b = append(b, kindStrings)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			for _, s := range x {
+				b = appendStr(b, s)
+			}
+		case []int64:
+			b = append(b, kindInt64s)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			for _, i := range x {
+				b = binary.AppendVarint(b, i)
+			}
+		case map[string]int64:
+			b = append(b, kindCounts)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			for s, i := range x {
+				b = appendStr(b, s)
+				b = binary.AppendVarint(b, i)
+			}
+		}
+	}
+	return b, nil
+}
+
+// MarshalBinary returns w's encoding. It implements encoding.BinaryMarshaler.
+func (w *Warehouse) MarshalBinary() ([]byte, error) {
+	return w.AppendBinary(make([]byte, 0, w.Size()))
+}
+
+// UnmarshalBinary replaces w's contents with the decoded data. It implements
+// encoding.BinaryUnmarshaler; byte slice values alias data.
+func (w *Warehouse) UnmarshalBinary(data []byte) error {
+	d, err := Decode(data)
+	if err != nil {
+		return err
+	}
+	*w = *d
+	return nil
+}
+
+// decoder reads the encoding; the first error sticks and later reads return
+// zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 1 {
+		d.fail("unexpected end of data")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad length or count")
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	x, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+// count reads an element count; every element takes at least one byte, so a
+// count larger than what is left is malformed (and never allocated).
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("count %d exceeds the %d bytes left", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("length %d exceeds the %d bytes left", n, len(d.b))
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) str() string { return string(d.raw()) }
+
+// Decode decodes a Warehouse from data. Byte slice values alias data, so the
+// caller must not change data afterwards. Malformed data gives an error
+// wrapping ErrMalformed; Decode never panics.
+func Decode(data []byte) (*Warehouse, error) {
+	d := &decoder{b: data}
+	if d.byte1() != magic0 || d.byte1() != magic1 {
+		return nil, fmt.Errorf("%w: bad magic", ErrMalformed)
+	}
+	if v := d.byte1(); v != version {
+		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
+	}
+	w := &Warehouse{status: Status(d.byte1())}
+	if w.status > StatusException {
+		return nil, fmt.Errorf("%w: unknown status %d", ErrMalformed, w.status)
+	}
+	w.message = d.str()
+	n := d.count()
+	if n > 0 {
+		w.m = make(map[string]any, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		kind := d.byte1()
+		var v any
+		switch kind {
+		case kindString:
+			v = d.str()
+		case kindBytes:
+			v = d.raw()
+		case kindInt64:
+			v = d.varint()
+		case kindFloat64:
+			if len(d.b) < 8 {
+				d.fail("short float64")
+				break
+			}
+			v = math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+			d.b = d.b[8:]
+		case kindBool:
+			c := d.byte1()
+			if c > 1 {
+				d.fail("bad bool %d", c)
+			}
+			v = c == 1
+		case kindStrings:
+			ss := make([]string, d.count())
+			for j := range ss {
+				ss[j] = d.str()
+			}
+			v = ss
+		case kindInt64s:
+			is := make([]int64, d.count())
+			for j := range is {
+				is[j] = d.varint()
+			}
+			v = is
+		case kindCounts:
+			c := d.count()
+			m := make(map[string]int64, c)
+			for j := 0; j < c && d.err == nil; j++ {
+				s := d.str()
+				m[s] = d.varint()
+			}
+			v = m
+		default:
+			d.fail("unknown value kind %d for key %q", kind, k)
+		}
+		if d.err == nil {
+			if _, dup := w.m[k]; dup {
+				d.fail("duplicate key %q", k)
+			}
+			w.m[k] = v
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b))
+	}
+	return w, nil
+}

@@ -1,0 +1,160 @@
+package warehouse
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+)
+
+func sample() *Warehouse {
+	w := New()
+	w.SetString("s", "héllo")
+	w.SetString("empty", "")
+	w.SetBytes("b", []byte{0, 1, 2, 255})
+	w.SetInt64("i", -1<<62)
+	w.SetFloat64("f", math.Pi)
+	w.SetBool("t", true)
+	w.SetBool("no", false)
+	w.SetStrings("ss", []string{"a", "", "ccc"})
+	w.SetInt64s("is", []int64{0, -1, math.MaxInt64, math.MinInt64})
+	w.SetCounts("c", map[string]int64{"the": 3, "a": -2, "": 0})
+	return w
+}
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		w    *Warehouse
+	}{
+		{"empty", New()},
+		{"zero value", &Warehouse{}},
+		{"all kinds", sample()},
+		{"exception", NewException("worker: boom")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := tt.w.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.w.Size(); got != len(b) {
+				t.Fatalf("Size() = %d, encoding is %d bytes", got, len(b))
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got.Status() != tt.w.Status() || got.Message() != tt.w.Message() {
+				t.Fatalf("status/message = %v/%q, want %v/%q", got.Status(), got.Message(), tt.w.Status(), tt.w.Message())
+			}
+			if !reflect.DeepEqual(got.Keys(), tt.w.Keys()) {
+				t.Fatalf("keys = %q, want %q", got.Keys(), tt.w.Keys())
+			}
+			for _, k := range tt.w.Keys() {
+				want, _ := tt.w.Get(k)
+				have, _ := got.Get(k)
+				if !reflect.DeepEqual(have, want) {
+					t.Errorf("key %q = %#v, want %#v", k, have, want)
+				}
+			}
+		})
+	}
+}
+
+func TestTypedAccessors(t *testing.T) {
+	w := sample()
+	if v, ok := w.String("s"); !ok || v != "héllo" {
+		t.Errorf("String = %q, %v", v, ok)
+	}
+	if _, ok := w.String("i"); ok {
+		t.Error("String on an int64 key reported ok")
+	}
+	if _, ok := w.Int64("missing"); ok {
+		t.Error("Int64 on a missing key reported ok")
+	}
+	if v, ok := w.Counts("c"); !ok || v["the"] != 3 {
+		t.Errorf("Counts = %v, %v", v, ok)
+	}
+	if err := w.Put("n", 7); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := w.Int64("n"); !ok || v != 7 {
+		t.Errorf("Put(int) then Int64 = %d, %v", v, ok)
+	}
+	if err := w.Put("bad", struct{}{}); err == nil {
+		t.Error("Put of a struct succeeded")
+	}
+	if w.Has("bad") {
+		t.Error("failed Put stored a value")
+	}
+	w.Delete("n")
+	if w.Has("n") {
+		t.Error("Delete left the key")
+	}
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	good, _ := sample().MarshalBinary()
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"nil", nil},
+		{"bad magic", []byte("XX\x01\x00\x00\x00")},
+		{"bad version", []byte("FW\x09\x00\x00\x00")},
+		{"bad status", []byte("FW\x01\x07\x00\x00")},
+		{"truncated", good[:len(good)-3]},
+		{"trailing", append(append([]byte{}, good...), 0)},
+		{"huge count", []byte("FW\x01\x00\x00\xff\xff\xff\xff\x0f")},
+		{"huge length", []byte("FW\x01\x00\xff\xff\xff\xff\x0f")},
+		{"unknown kind", []byte("FW\x01\x00\x00\x01\x01k\x63")},
+		{"bad bool", []byte("FW\x01\x00\x00\x01\x01k\x05\x02")},
+		{"duplicate key", []byte("FW\x01\x00\x00\x02\x01k\x05\x01\x01k\x05\x00")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := Decode(tt.data)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode = %v, %v; want ErrMalformed", w, err)
+			}
+		})
+	}
+}
+
+func TestSizeError(t *testing.T) {
+	err := error(&SizeError{Size: 100, Limit: 10})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatal("SizeError does not wrap ErrTooLarge")
+	}
+	if got, want := err.Error(), "warehouse: encoded size 100 bytes exceeds the limit of 10 bytes"; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	good, _ := sample().MarshalBinary()
+	f.Add(good)
+	f.Add([]byte("FW\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		// What decodes re-encodes to something that decodes to the same keys.
+		b, _ := w.MarshalBinary()
+		if len(b) != w.Size() {
+			t.Fatalf("Size %d != len %d", w.Size(), len(b))
+		}
+		w2, err := Decode(b)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if !reflect.DeepEqual(w.Keys(), w2.Keys()) {
+			t.Fatal("keys changed")
+		}
+	})
+}
