@@ -1,0 +1,330 @@
+package foreman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+var (
+	// ErrNoWorkers reports that no waiting worker of the asked type could
+	// be claimed.
+	ErrNoWorkers = errors.New("foreman: no waiting workers")
+	// ErrClosed reports a call on a closed Foreman.
+	ErrClosed = errors.New("foreman: closed")
+)
+
+// TaskError is an exception result: the worker's DoTask returned an error
+// or panicked. Msg is the worker's message.
+type TaskError struct {
+	Task     int    // the task's number in its job (from 0), or -1 outside Run
+	WorkerID string // the workman that ran it
+	Msg      string
+}
+
+func (e *TaskError) Error() string {
+	if e.Task < 0 {
+		return fmt.Sprintf("foreman: task on worker %s failed: %s", e.WorkerID, e.Msg)
+	}
+	return fmt.Sprintf("foreman: task %d on worker %s failed: %s", e.Task, e.WorkerID, e.Msg)
+}
+
+// Config configures a Foreman.
+type Config struct {
+	// ID identifies the foreman in the registry. If blank, a UUID.
+	ID string
+	// Token is the access token of the workers' listeners (mesh mode).
+	Token string
+	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
+	// defaults to warehouse.DefaultMaxSize.
+	MaxWarehouseSize int
+	// Logger receives logs. If nil, nothing is logged.
+	Logger *zap.Logger
+}
+
+// Foreman gets workers from the park and hands them tasks. It is safe for
+// concurrent use.
+type Foreman struct {
+	cfg    Config
+	nc     *nats.Conn // the park connection
+	ownsNC bool
+	reg    *registry.Registry
+	hub    *wire.Client // calls to hub-mode workers, on nc
+	pool   *wire.Pool   // connections to mesh-mode workers
+	log    *zap.Logger
+	self   registry.Member
+	hbStop context.CancelFunc
+	hbDone chan struct{}
+
+	mu     sync.Mutex // guards claims, closed
+	claims map[string][]*registry.Claim // held claims by workman id
+	closed bool
+}
+
+// New returns a Foreman using nc, a connection to the park server, which it
+// registers on and heartbeats until Close. The Foreman takes over nc's
+// disconnect and closed handlers (calls to hub-mode workers in flight fail
+// when nc drops) but does not close nc.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
+	if cfg.MaxWarehouseSize < 0 {
+		return nil, fmt.Errorf("foreman: max warehouse size %d is negative", cfg.MaxWarehouseSize)
+	}
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	if cfg.MaxWarehouseSize == 0 {
+		cfg.MaxWarehouseSize = warehouse.DefaultMaxSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
+	hub, err := wire.NewClient(nc, cfg.MaxWarehouseSize)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
+	host, _ := os.Hostname()
+	f := &Foreman{
+		cfg: cfg, nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
+		pool:   wire.NewPool(wire.ConnOptions{Token: cfg.Token, Name: "foreman " + cfg.ID}, cfg.MaxWarehouseSize),
+		claims: make(map[string][]*registry.Claim),
+		self: registry.Member{ID: cfg.ID, Role: registry.RoleForeman, State: registry.StateWaiting,
+			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
+	}
+	if err := reg.Put(ctx, &f.self); err != nil {
+		hub.Close()
+		return nil, fmt.Errorf("foreman: register: %w", err)
+	}
+	hbCtx, stop := context.WithCancel(context.Background())
+	f.hbStop, f.hbDone = stop, make(chan struct{})
+	go f.heartbeat(hbCtx)
+	return f, nil
+}
+
+// Dial connects to the park server at url and returns a Foreman that owns
+// the connection and closes it in Close. cfg.Token is used for the park
+// server too.
+func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
+	nc, err := wire.Connect(url, wire.ConnOptions{Token: cfg.Token, Name: "foreman"})
+	if err != nil {
+		return nil, fmt.Errorf("foreman: park server: %w", err)
+	}
+	f, err := New(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	f.ownsNC = true
+	return f, nil
+}
+
+// ID returns the foreman's id.
+func (f *Foreman) ID() string { return f.cfg.ID }
+
+// heartbeat refreshes the foreman's entry and its claims until ctx ends. A
+// claim that was lost (expired while the park was unreachable, and taken)
+// is dropped from the held set.
+func (f *Foreman) heartbeat(ctx context.Context) {
+	defer close(f.hbDone)
+	t := time.NewTicker(f.reg.HeartbeatInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, f.reg.HeartbeatInterval())
+		if err := f.reg.Put(pctx, &f.self); err != nil && ctx.Err() == nil {
+			f.log.Warn("heartbeat failed", zap.Error(err))
+		}
+		f.mu.Lock()
+		var held []*registry.Claim
+		for _, cs := range f.claims {
+			held = append(held, cs...)
+		}
+		f.mu.Unlock()
+		for _, c := range held {
+			err := f.reg.Refresh(pctx, c, f.cfg.ID)
+			if errors.Is(err, registry.ErrClaimLost) {
+				f.log.Warn("claim lost", zap.Error(err))
+				f.dropClaim(c)
+			} else if err != nil && ctx.Err() == nil {
+				f.log.Warn("claim refresh failed", zap.Error(err))
+			}
+		}
+		cancel()
+	}
+}
+
+func (f *Foreman) dropClaim(c *registry.Claim) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	cs := f.claims[c.WorkmanID]
+	if i := slices.Index(cs, c); i >= 0 {
+		f.claims[c.WorkmanID] = slices.Delete(cs, i, i+1)
+	}
+	if len(f.claims[c.WorkmanID]) == 0 {
+		delete(f.claims, c.WorkmanID)
+	}
+}
+
+// GetWaitingWorkers claims up to n waiting workers of type typ (all it can
+// get if n <= 0) and returns them at once, possibly fewer than n. Each
+// worker comes with the free slots of its capacity that this foreman
+// claimed, so two foremen never hold the same slot. Claims are held until
+// Release or Close, or until the foreman stops heartbeating.
+func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*Workman, error) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	snap, err := f.reg.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
+	var out []*Workman
+	for _, m := range snap.Workmen(typ) {
+		if n > 0 && len(out) == n {
+			break
+		}
+		if m.State != registry.StateWaiting {
+			continue
+		}
+		f.mu.Lock()
+		_, mine := f.claims[m.ID]
+		f.mu.Unlock()
+		if mine || len(snap.Claims[m.ID]) >= m.Capacity {
+			continue
+		}
+		var got []*registry.Claim
+		for slot := range m.Capacity {
+			if _, taken := snap.Claims[m.ID][slot]; taken {
+				continue
+			}
+			c, ok, err := f.reg.TryClaim(ctx, m.ID, slot, f.cfg.ID)
+			if err != nil {
+				f.releaseAll(got)
+				return out, fmt.Errorf("foreman: %w", err)
+			}
+			if ok {
+				got = append(got, &c)
+			}
+		}
+		if len(got) == 0 {
+			continue
+		}
+		f.mu.Lock()
+		if f.closed {
+			f.mu.Unlock()
+			f.releaseAll(got)
+			return nil, ErrClosed
+		}
+		f.claims[m.ID] = got
+		f.mu.Unlock()
+		out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: len(got), Endpoint: m.Endpoint.URL,
+			subject: m.Endpoint.Subject, mode: m.Endpoint.Mode, f: f})
+	}
+	return out, nil
+}
+
+// WaitWorkers claims waiting workers of type typ until it holds n of them
+// or ctx ends, polling the registry every 100ms. When ctx ends it returns
+// the workers it holds with a nil error, or ErrNoWorkers if it holds none.
+func (f *Foreman) WaitWorkers(ctx context.Context, typ string, n int) ([]*Workman, error) {
+	var out []*Workman
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		got, err := f.GetWaitingWorkers(ctx, typ, n-len(out))
+		out = append(out, got...)
+		if err != nil && ctx.Err() == nil {
+			f.Release(context.Background(), out...)
+			return nil, err
+		}
+		if len(out) >= n {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			if len(out) == 0 {
+				return nil, fmt.Errorf("%w of type %q", ErrNoWorkers, typ)
+			}
+			return out, nil
+		case <-t.C:
+		}
+	}
+}
+
+func (f *Foreman) releaseAll(cs []*registry.Claim) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, c := range cs {
+		if err := f.reg.Release(ctx, *c); err != nil {
+			f.log.Warn("release claim", zap.Error(err))
+		}
+	}
+}
+
+// Release gives the workers' slots back to the park.
+func (f *Foreman) Release(ctx context.Context, ws ...*Workman) {
+	var cs []*registry.Claim
+	f.mu.Lock()
+	for _, w := range ws {
+		cs = append(cs, f.claims[w.ID]...)
+		delete(f.claims, w.ID)
+	}
+	f.mu.Unlock()
+	f.releaseAll(cs)
+}
+
+// Close releases every claim, leaves the registry and closes the
+// connections to workers (and the park connection, if Dial opened it), in
+// that order. It is safe to call twice.
+func (f *Foreman) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	var cs []*registry.Claim
+	for _, c := range f.claims {
+		cs = append(cs, c...)
+	}
+	f.claims = nil
+	f.mu.Unlock()
+	f.hbStop()
+	<-f.hbDone
+	f.releaseAll(cs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := f.reg.Delete(ctx, &f.self); err != nil {
+		f.log.Warn("leave registry", zap.Error(err))
+	}
+	f.pool.Close()
+	f.hub.Close()
+	if f.ownsNC {
+		f.nc.Close()
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package foreman_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"go.uber.org/goleak"
+)
+
+// square returns n*n under "sq" and a one-element list under "ns"; n == 13
+// fails and n == 666 panics.
+var square = workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	n, ok := in.Int64("n")
+	if !ok {
+		return nil, errors.New("no n")
+	}
+	switch n {
+	case 13:
+		return nil, errors.New("unlucky 13")
+	case 666:
+		panic("the beast")
+	}
+	out := warehouse.New()
+	out.SetInt64("sq", n*n)
+	out.SetInt64s("ns", []int64{n})
+	return out, nil
+})
+
+func numbers(ns ...int64) splitter.Splitter {
+	return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		for _, n := range ns {
+			w := warehouse.New()
+			w.SetInt64("n", n)
+			if err := emit(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func seq(lo, hi int64) []int64 {
+	var ns []int64
+	for n := lo; n < hi; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRun(t *testing.T) {
+	for _, mode := range []string{workman.ModeMesh, workman.ModeHub} {
+		t.Run(mode, func(t *testing.T) {
+			c := parktest.Start(t, 2, workman.Config{Type: "square", Mode: mode}, square)
+			f := parktest.NewForeman(t, c.URL, foreman.Config{})
+			ctx := context.Background()
+			ws, err := f.GetWaitingWorkers(ctx, "square", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ws) != 2 || ws[0].Slots != 2 || ws[1].Slots != 2 {
+				t.Fatalf("got %d workers %v, want 2 with 2 slots each", len(ws), ws)
+			}
+			// 200 tasks on 4 slots.
+			ns := seq(14, 214)
+			got, err := f.Run(ctx, ws, numbers(ns...), combiner.Chain(combiner.SumInt64("sq"), combiner.Concat("ns")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want int64
+			for _, n := range ns {
+				want += n * n
+			}
+			if sq, _ := got.Int64("sq"); sq != want {
+				t.Errorf("sum of squares = %d, want %d", sq, want)
+			}
+			seen := map[int64]int{}
+			list, _ := got.Int64s("ns")
+			for _, n := range list {
+				seen[n]++
+			}
+			for _, n := range ns {
+				if seen[n] != 1 {
+					t.Errorf("task %d combined %d times", n, seen[n])
+				}
+			}
+			if len(list) != len(ns) {
+				t.Errorf("combined %d results, want %d", len(list), len(ns))
+			}
+		})
+	}
+}
+
+func TestRunExceptions(t *testing.T) {
+	c := parktest.Start(t, 2, workman.Config{Type: "square"}, square)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ctx := context.Background()
+	ws, err := f.GetWaitingWorkers(ctx, "square", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ns   []int64
+		task int
+		msg  string
+	}{
+		{"error", []int64{1, 2, 13}, 2, "unlucky 13"},
+		{"panic", []int64{666, 1}, 0, "DoTask panicked: the beast"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.Run(ctx, ws, numbers(tt.ns...), combiner.SumInt64("sq"))
+			var te *foreman.TaskError
+			if !errors.As(err, &te) {
+				t.Fatalf("Run error = %v, want a *TaskError", err)
+			}
+			if te.Task != tt.task || te.Msg != tt.msg {
+				t.Fatalf("TaskError = task %d %q, want task %d %q", te.Task, te.Msg, tt.task, tt.msg)
+			}
+		})
+	}
+	// The workmen survived the panic and still serve.
+	got, err := f.Run(ctx, ws, numbers(3, 4), combiner.SumInt64("sq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sq, _ := got.Int64("sq"); sq != 25 {
+		t.Fatalf("after the panic: sum = %d, want 25", sq)
+	}
+}
+
+func TestDoTaskAndBatch(t *testing.T) {
+	c := parktest.Start(t, 3, workman.Config{Type: "square", Mode: workman.ModeHub}, square)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ctx := context.Background()
+	ws, err := f.GetWaitingWorkers(ctx, "square", 3)
+	if err != nil || len(ws) != 3 {
+		t.Fatalf("GetWaitingWorkers = %d, %v", len(ws), err)
+	}
+	in := warehouse.New()
+	in.SetInt64("n", 9)
+	r := ws[0].DoTask(ctx, in)
+	out, err := r.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sq, _ := out.Int64("sq"); sq != 81 || !r.Ready() {
+		t.Fatalf("DoTask = %d (ready %v), want 81", sq, r.Ready())
+	}
+	outs, err := f.DoTaskBatch(ctx, ws, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if sq, _ := o.Int64("sq"); sq != 81 {
+			t.Errorf("batch result %d = %d, want 81", i, sq)
+		}
+	}
+	in.SetInt64("n", 13)
+	r = ws[1].DoTask(ctx, in)
+	out, err = r.Wait(ctx)
+	var te *foreman.TaskError
+	if !errors.As(err, &te) || te.Msg != "unlucky 13" || out.Status() != warehouse.StatusException || r.Ready() {
+		t.Fatalf("exception: out %v, err %v, ready %v", out, err, r.Ready())
+	}
+}
+
+func TestClaimsAreExclusive(t *testing.T) {
+	c := parktest.Start(t, 2, workman.Config{Type: "square", Capacity: 3}, square)
+	f1 := parktest.NewForeman(t, c.URL, foreman.Config{})
+	f2 := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ctx := context.Background()
+	w1, err := f1.GetWaitingWorkers(ctx, "square", 1)
+	if err != nil || len(w1) != 1 || w1[0].Slots != 3 {
+		t.Fatalf("f1 got %v, %v; want one worker with 3 slots", w1, err)
+	}
+	w2, err := f2.GetWaitingWorkers(ctx, "square", 0)
+	if err != nil || len(w2) != 1 || w2[0].ID == w1[0].ID {
+		t.Fatalf("f2 got %v, %v; want the other worker", w2, err)
+	}
+	if more, err := f1.GetWaitingWorkers(ctx, "square", 0); err != nil || len(more) != 0 {
+		t.Fatalf("f1 got %v, %v after all were claimed; want none", more, err)
+	}
+	f1.Release(ctx, w1...)
+	again, err := f2.GetWaitingWorkers(ctx, "square", 0)
+	if err != nil || len(again) != 1 || again[0].ID != w1[0].ID {
+		t.Fatalf("after release f2 got %v, %v; want %s", again, err, w1[0].ID)
+	}
+	if _, err := f2.GetWaitingWorkers(ctx, "nosuchtype", 0); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := f1.WaitWorkers(wctx, "nosuchtype", 1); !errors.Is(err, foreman.ErrNoWorkers) {
+		t.Fatalf("WaitWorkers for a missing type = %v, want ErrNoWorkers", err)
+	}
+}
+
+func TestBigWarehouse(t *testing.T) {
+	echo := workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		return in, nil
+	})
+	for _, mode := range []string{workman.ModeMesh, workman.ModeHub} {
+		t.Run(mode, func(t *testing.T) {
+			c := parktest.Start(t, 1, workman.Config{Type: "echo", Mode: mode}, echo)
+			f := parktest.NewForeman(t, c.URL, foreman.Config{})
+			ctx := context.Background()
+			ws, err := f.GetWaitingWorkers(ctx, "echo", 1)
+			if err != nil || len(ws) != 1 {
+				t.Fatal(len(ws), err)
+			}
+			// Just under the limit: crosses in chunks and comes back whole.
+			data := make([]byte, warehouse.DefaultMaxSize-64)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			in := warehouse.New()
+			in.SetBytes("data", data)
+			out, err := ws[0].DoTask(ctx, in).Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := out.Bytes("data")
+			if len(got) != len(data) || string(got) != string(data) {
+				t.Fatalf("echoed %d bytes, want the same %d bytes", len(got), len(data))
+			}
+			// Over the limit: a clear error naming size and limit.
+			in.SetBytes("data", make([]byte, warehouse.DefaultMaxSize))
+			_, err = ws[0].DoTask(ctx, in).Wait(ctx)
+			if !errors.Is(err, warehouse.ErrTooLarge) || !strings.Contains(err.Error(), "exceeds the limit of 67108864 bytes") {
+				t.Fatalf("oversized DoTask error = %v", err)
+			}
+		})
+	}
+}

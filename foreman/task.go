@@ -1,0 +1,239 @@
+package foreman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// Workman is a worker this foreman claimed: Fourinone's WorkerLocal. It is
+// safe for concurrent use.
+type Workman struct {
+	ID       string
+	Type     string
+	Slots    int    // claimed slots: tasks Run keeps in flight on it
+	Endpoint string // NATS URL it serves on
+
+	subject string
+	mode    string
+	f       *Foreman
+}
+
+func (w *Workman) String() string { return fmt.Sprintf("%s(%s)", w.Type, w.ID) }
+
+func (w *Workman) client() (*wire.Client, error) {
+	if w.Endpoint == "" || w.subject == "" {
+		return nil, errors.New("foreman: Workman has no endpoint: get it from GetWaitingWorkers")
+	}
+	// A hub-mode worker advertises the park's URL; the park connection
+	// reaches it whatever URL the foreman dialled the park by.
+	if w.mode == registry.ModeHub {
+		return w.f.hub, nil
+	}
+	return w.f.pool.Get(w.Endpoint)
+}
+
+// call runs one DoTask on w: the whole round trip.
+func (w *Workman) call(ctx context.Context, body []byte) (*warehouse.Warehouse, error) {
+	c, err := w.client()
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.Call(ctx, wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: worker %s: %w", w.ID, err)
+	}
+	res, err := warehouse.Decode(out)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: worker %s sent a bad result: %w", w.ID, err)
+	}
+	return res, nil
+}
+
+// DoTask sends in to the worker and returns at once with a handle on the
+// result.
+func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
+	r := &Result{done: make(chan struct{})}
+	body, err := in.MarshalBinary()
+	if err != nil {
+		r.finish(nil, err)
+		return r
+	}
+	go func() { r.finish(w.do(ctx, -1, body)) }()
+	return r
+}
+
+// do runs a task and turns an exception result into a *TaskError (with the
+// exception Warehouse still returned).
+func (w *Workman) do(ctx context.Context, task int, body []byte) (*warehouse.Warehouse, error) {
+	out, err := w.call(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	if out.Status() == warehouse.StatusException {
+		return out, &TaskError{Task: task, WorkerID: w.ID, Msg: out.Message()}
+	}
+	return out, nil
+}
+
+// Result is the pending result of a DoTask. It is safe for concurrent use.
+type Result struct {
+	done chan struct{}
+	out  *warehouse.Warehouse // set before done closes
+	err  error
+}
+
+func (r *Result) finish(out *warehouse.Warehouse, err error) {
+	r.out, r.err = out, err
+	close(r.done)
+}
+
+// Done returns a channel closed when the result is in.
+func (r *Result) Done() <-chan struct{} { return r.done }
+
+// Ready reports whether the result is in and is not an exception or error.
+func (r *Result) Ready() bool {
+	select {
+	case <-r.done:
+		return r.err == nil
+	default:
+		return false
+	}
+}
+
+// Wait waits for the result. An exception comes back as the exception
+// Warehouse and a *TaskError; a transport failure as a nil Warehouse and an
+// error; ctx ending first gives ctx.Err() (the task is not cancelled: use
+// the ctx given to DoTask for that).
+func (r *Result) Wait(ctx context.Context) (*warehouse.Warehouse, error) {
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// DoTaskBatch runs in on every worker at once and waits for all of them
+// (Fourinone's doTaskBatch). The results are in the order of ws; err joins
+// every task's error.
+func (f *Foreman) DoTaskBatch(ctx context.Context, ws []*Workman, in *warehouse.Warehouse) ([]*warehouse.Warehouse, error) {
+	rs := make([]*Result, len(ws))
+	for i, w := range ws {
+		rs[i] = w.DoTask(ctx, in)
+	}
+	outs := make([]*warehouse.Warehouse, len(ws))
+	var errs []error
+	for i, r := range rs {
+		out, err := r.Wait(ctx)
+		outs[i] = out
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return outs, errors.Join(errs...)
+}
+
+// Run runs a job on the claimed workers ws: it splits the job with s,
+// keeps each worker busy with up to its Slots tasks at a time (more tasks
+// than workers is normal: the next task goes to the first free slot), and
+// folds every result into one Warehouse with c, as results arrive.
+//
+// The first failure ends the job: a task's exception as a *TaskError naming
+// the task and carrying the worker's message, a lost worker, a split or
+// combine error. Tasks still running are then cancelled.
+func (f *Foreman) Run(ctx context.Context, ws []*Workman, s splitter.Splitter, c combiner.Combiner) (*warehouse.Warehouse, error) {
+	slots := 0
+	for _, w := range ws {
+		slots += max(w.Slots, 1)
+	}
+	if slots == 0 {
+		return nil, ErrNoWorkers
+	}
+	ctx, cancel := context.WithCancel(ctx)
+
+	type result struct {
+		task int
+		out  *warehouse.Warehouse
+		err  error
+	}
+	free := make(chan *Workman, slots)
+	for _, w := range ws {
+		for range max(w.Slots, 1) {
+			free <- w
+		}
+	}
+	// Both channels hold one entry per slot, so sends never block.
+	results := make(chan result, slots)
+	var emitted atomic.Int64
+	var running sync.WaitGroup // task goroutines; Add only on the split goroutine
+	splitDone := make(chan error, 1)
+	splitting := true
+	// On the way out: cancel what runs, let the split goroutine return
+	// (so no Add races the Wait), then wait for the tasks.
+	defer func() {
+		cancel()
+		if splitting {
+			<-splitDone
+		}
+		running.Wait()
+	}()
+
+	go func() {
+		splitDone <- s.Split(ctx, func(task *warehouse.Warehouse) error {
+			body, err := task.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if len(body) > f.cfg.MaxWarehouseSize {
+				return fmt.Errorf("foreman: task %d: %w", emitted.Load(),
+					&warehouse.SizeError{Size: int64(len(body)), Limit: int64(f.cfg.MaxWarehouseSize)})
+			}
+			var w *Workman
+			select {
+			case w = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			n := int(emitted.Add(1) - 1)
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				out, err := w.do(ctx, n, body)
+				results <- result{n, out, err}
+				free <- w
+			}()
+			return nil
+		})
+	}()
+
+	acc := warehouse.New()
+	received := int64(0)
+	for splitting || received < emitted.Load() {
+		select {
+		case err := <-splitDone:
+			splitting = false
+			if err != nil {
+				return nil, fmt.Errorf("foreman: split: %w", err)
+			}
+		case r := <-results:
+			received++
+			if r.err != nil {
+				return nil, r.err
+			}
+			var err error
+			if acc, err = c.Combine(acc, r.out); err != nil {
+				return nil, fmt.Errorf("foreman: combine the result of task %d: %w", r.task, err)
+			}
+		}
+	}
+	return acc, nil
+}

@@ -1,0 +1,104 @@
+// Package wire is the framework's protocol: the embedded NATS servers, the
+// connection options every role uses, the subjects, and the framed, chunked
+// request/reply that carries Warehouses between foremen and workers.
+//
+// It is internal so that the protocol can change without breaking the public
+// API.
+package wire
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+)
+
+// ServerMaxPayload is the largest NATS message the framework's embedded
+// servers accept. Bigger Warehouses travel in chunks of at most this size.
+const ServerMaxPayload = 8 << 20
+
+// serverMaxPending bounds what a server buffers for one slow client. It must
+// exceed the largest Warehouse with room to spare, since a whole chunked
+// Warehouse may be in flight to one client.
+const serverMaxPending = 256 << 20
+
+// ServerConfig configures an embedded NATS server.
+type ServerConfig struct {
+	// Listen is host:port; port 0 picks a free port. If blank, it defaults to
+	// 127.0.0.1:0.
+	Listen string
+	// Token, if set, is required of every client.
+	Token string
+	// JetStream enables JetStream with its store in StoreDir.
+	JetStream bool
+	// StoreDir is the JetStream store directory; required with JetStream.
+	StoreDir string
+	// Logger receives the server's notices and errors. If nil, the server
+	// logs nothing.
+	Logger *zap.Logger
+}
+
+// StartServer starts an embedded NATS server and waits until it accepts
+// connections. The caller shuts it down with Shutdown and WaitForShutdown.
+func StartServer(cfg ServerConfig) (*server.Server, error) {
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("listen address %q: bad port", listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		Host:          host,
+		Port:          port,
+		Authorization: cfg.Token,
+		NoSigs:        true,
+		MaxPayload:    ServerMaxPayload,
+		MaxPending:    serverMaxPending,
+		JetStream:     cfg.JetStream,
+		StoreDir:      cfg.StoreDir,
+		// One server per process, but several per test binary: keep
+		// JetStream's default resource checks off the shared disk total.
+		JetStreamMaxMemory: 1 << 30,
+		JetStreamMaxStore:  8 << 30,
+		WriteDeadline:      10 * time.Second,
+	}
+	if !cfg.JetStream {
+		opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 0, 0
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if cfg.Logger != nil {
+		s.SetLoggerV2(serverLogger{cfg.Logger.Sugar()}, false, false, false)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		s.WaitForShutdown()
+		return nil, fmt.Errorf("nats server on %s: not ready for connections after 10s", listen)
+	}
+	return s, nil
+}
+
+// serverLogger adapts zap to the NATS server's Logger.
+type serverLogger struct{ l *zap.SugaredLogger }
+
+func (l serverLogger) Noticef(format string, v ...any) { l.l.Debugf(format, v...) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.l.Warnf(format, v...) }
+func (l serverLogger) Fatalf(format string, v ...any)  { l.l.Errorf(format, v...) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.l.Errorf(format, v...) }
+func (l serverLogger) Debugf(format string, v ...any)  {}
+func (l serverLogger) Tracef(format string, v ...any)  {}

@@ -1,0 +1,194 @@
+// Package parkserver is the park server: an embedded NATS server with
+// JetStream that holds the registry of workmen and foremen.
+//
+// Workmen and foremen connect to the park server's NATS URL, register in the
+// registry (a JetStream key/value bucket whose TTL is the lease) and
+// heartbeat; a member that stops heartbeating leaves the registry when its
+// lease runs out (3 s by default). In hub mode the park server's NATS also
+// carries the tasks.
+//
+// Lifecycle: New, then Start (or Run, which starts, waits for ctx and shuts
+// down), then Shutdown.
+package parkserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// ErrConfig is wrapped by every Config.Validate error.
+var ErrConfig = errors.New("parkserver: invalid config")
+
+// DefaultListen is the park server's default address.
+const DefaultListen = "127.0.0.1:4222"
+
+// Config configures a park server.
+type Config struct {
+	// Listen is the NATS host:port; port 0 picks a free port. If blank, it
+	// defaults to DefaultListen.
+	Listen string
+	// StoreDir is the JetStream store directory. If blank, a temporary
+	// directory is used and removed at Shutdown.
+	StoreDir string
+	// Token, if set, is required of every connection.
+	Token string
+	// Lease is how long a member stays registered after its last heartbeat.
+	// If zero, it defaults to 3s.
+	Lease time.Duration
+	// Logger receives the server's logs. If nil, nothing is logged.
+	Logger *zap.Logger
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Lease < 0 || (c.Lease > 0 && c.Lease < 100*time.Millisecond) {
+		return fmt.Errorf("%w: lease %v is below 100ms", ErrConfig, c.Lease)
+	}
+	return nil
+}
+
+// Server is a park server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg Config
+	log *zap.Logger
+
+	mu      sync.Mutex // guards ns, nc, tempDir, stopped
+	ns      *server.Server
+	nc      *nats.Conn
+	tempDir string
+	reg     *registry.Registry
+	stopped bool
+}
+
+// New returns a park server that is not yet started.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = registry.DefaultLease
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Start starts the NATS server and creates the registry.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ns != nil || s.stopped {
+		return errors.New("parkserver: already started")
+	}
+	dir := s.cfg.StoreDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "fourinone-park-")
+		if err != nil {
+			return fmt.Errorf("parkserver: store dir: %w", err)
+		}
+		dir, s.tempDir = d, d
+	}
+	ns, err := wire.StartServer(wire.ServerConfig{
+		Listen: s.cfg.Listen, Token: s.cfg.Token, JetStream: true, StoreDir: dir, Logger: s.log,
+	})
+	if err != nil {
+		s.removeTemp()
+		return fmt.Errorf("parkserver: %w", err)
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.Token(s.cfg.Token), nats.Name("parkserver"), nats.InProcessServer(ns))
+	if err != nil {
+		s.stopLocked()
+		return fmt.Errorf("parkserver: connect to own server: %w", err)
+	}
+	s.ns, s.nc = ns, nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.stopLocked()
+		return fmt.Errorf("parkserver: %w", err)
+	}
+	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease); err != nil {
+		s.stopLocked()
+		return fmt.Errorf("parkserver: %w", err)
+	}
+	s.log.Info("park server ready", zap.String("url", ns.ClientURL()), zap.String("store", dir),
+		zap.Duration("lease", s.cfg.Lease))
+	return nil
+}
+
+// ClientURL returns the URL members connect to; it is blank before Start.
+func (s *Server) ClientURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ns == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Snapshot returns the live members and claims.
+func (s *Server) Snapshot(ctx context.Context) (*registry.Snapshot, error) {
+	s.mu.Lock()
+	reg := s.reg
+	s.mu.Unlock()
+	if reg == nil {
+		return nil, errors.New("parkserver: not started")
+	}
+	return reg.Snapshot(ctx)
+}
+
+// Run starts the server, serves until ctx ends, then shuts down.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown stops the server: first its own client connection, then the
+// NATS server (which closes members' connections), then it removes a
+// temporary store. It is safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+	return nil
+}
+
+func (s *Server) stopLocked() {
+	s.stopped = true
+	if s.nc != nil {
+		s.nc.Close()
+		s.nc = nil
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+		s.log.Info("park server stopped")
+	}
+	s.removeTemp()
+}
+
+func (s *Server) removeTemp() {
+	if s.tempDir != "" {
+		if err := os.RemoveAll(s.tempDir); err != nil {
+			s.log.Warn("remove temporary store", zap.Error(err))
+		}
+		s.tempDir = ""
+	}
+}

@@ -1,0 +1,40 @@
+// Package splitter turns one job into task Warehouses.
+//
+// A Splitter emits tasks one at a time; emit blocks while every worker slot
+// is busy, so a job of any number of tasks runs with memory bounded by what
+// is in flight. Ready-made splitters cover text files (newline-aligned byte
+// ranges, read by the worker in place or shipped inside the Warehouse) and
+// numeric ranges.
+package splitter
+
+import (
+	"context"
+
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// Splitter splits a job into tasks, calling emit once per task in order.
+// It must return emit's error, if any, at once: the job is over.
+type Splitter interface {
+	Split(ctx context.Context, emit func(task *warehouse.Warehouse) error) error
+}
+
+// Func adapts a function to a Splitter.
+type Func func(ctx context.Context, emit func(task *warehouse.Warehouse) error) error
+
+// Split calls f.
+func (f Func) Split(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+	return f(ctx, emit)
+}
+
+// Tasks returns a Splitter that emits the given tasks.
+func Tasks(tasks ...*warehouse.Warehouse) Splitter {
+	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		for _, t := range tasks {
+			if err := emit(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

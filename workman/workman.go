@@ -1,0 +1,394 @@
+package workman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// Worker is the user's code a workman runs.
+//
+// DoTask is called by foremen, at most Config.Capacity calls at once; a
+// returned error or a panic becomes an exception result carrying its
+// message. Receive is called by other workers (through Peer.Receive), on
+// goroutines of its own that never wait behind a DoTask, so workers that
+// are all inside DoTask can exchange data without deadlock. Both must be
+// safe for concurrent use. Inside either, MeshFrom(ctx) reaches the other
+// workers.
+type Worker interface {
+	DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error)
+	Receive(ctx context.Context, from Peer, in *warehouse.Warehouse) error
+}
+
+// WorkerFunc adapts a function to a Worker that only does tasks; its
+// Receive refuses every call.
+type WorkerFunc func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error)
+
+// DoTask calls f.
+func (f WorkerFunc) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	return f(ctx, in)
+}
+
+// Receive returns an error: a WorkerFunc takes no worker-to-worker data.
+func (f WorkerFunc) Receive(context.Context, Peer, *warehouse.Warehouse) error {
+	return errors.New("workman: this worker does not receive")
+}
+
+// Modes.
+const (
+	ModeMesh = registry.ModeMesh // serve on the workman's own NATS server
+	ModeHub  = registry.ModeHub  // serve on the park server's NATS
+)
+
+// ErrConfig is wrapped by every Config.Validate error.
+var ErrConfig = errors.New("workman: invalid config")
+
+// Config configures a workman.
+type Config struct {
+	// Type is the worker type foremen ask for; required.
+	Type string
+	// ParkURL is the park server's NATS URL. If blank, it defaults to
+	// nats://127.0.0.1:4222.
+	ParkURL string
+	// Token is the access token of the park server, and of this workman's
+	// own listener in mesh mode.
+	Token string
+	// Mode is ModeMesh or ModeHub. If blank, it defaults to ModeMesh.
+	Mode string
+	// Listen is the mesh-mode listener's host:port. If blank, it defaults
+	// to 127.0.0.1:0 (a free port). Ignored in hub mode.
+	Listen string
+	// Capacity is how many DoTask calls run at once; more wait their turn.
+	// If zero, it defaults to 2.
+	Capacity int
+	// ID identifies the workman in the registry. If blank, a UUID.
+	ID string
+	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
+	// defaults to warehouse.DefaultMaxSize.
+	MaxWarehouseSize int
+	// Logger receives logs. If nil, nothing is logged.
+	Logger *zap.Logger
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case c.Type == "":
+		return fmt.Errorf("%w: a worker type is required", ErrConfig)
+	case c.Mode != "" && c.Mode != ModeMesh && c.Mode != ModeHub:
+		return fmt.Errorf("%w: mode %q is neither %q nor %q", ErrConfig, c.Mode, ModeMesh, ModeHub)
+	case c.Capacity < 0:
+		return fmt.Errorf("%w: capacity %d is negative", ErrConfig, c.Capacity)
+	case c.MaxWarehouseSize < 0:
+		return fmt.Errorf("%w: max warehouse size %d is negative", ErrConfig, c.MaxWarehouseSize)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.ParkURL == "" {
+		c.ParkURL = "nats://127.0.0.1:4222"
+	}
+	if c.Mode == "" {
+		c.Mode = ModeMesh
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.Capacity == 0 {
+		c.Capacity = 2
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	if c.MaxWarehouseSize == 0 {
+		c.MaxWarehouseSize = warehouse.DefaultMaxSize
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Workman runs a Worker: it registers in the park, heartbeats, and serves
+// DoTask and Receive. Its methods are safe for concurrent use.
+type Workman struct {
+	cfg    Config
+	worker Worker
+	log    *zap.Logger
+	slots  chan struct{} // one token per running DoTask
+
+	mu      sync.Mutex // guards the fields below
+	started bool
+	stopped bool
+	park    *nats.Conn
+	reg     *registry.Registry
+	own     *server.Server // mesh mode's listener
+	serveNC *nats.Conn     // the connection tasks arrive on
+	srv     *wire.Server
+	pool    *wire.Pool
+	self    registry.Member
+	hbStop  context.CancelFunc
+	hbDone  chan struct{}
+}
+
+// New returns a workman for w that is not yet started.
+func New(cfg Config, w Worker) (*Workman, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, fmt.Errorf("%w: nil Worker", ErrConfig)
+	}
+	cfg.setDefaults()
+	return &Workman{
+		cfg: cfg, worker: w, log: cfg.Logger.With(zap.String("workman", cfg.ID), zap.String("type", cfg.Type)),
+		slots: make(chan struct{}, cfg.Capacity),
+	}, nil
+}
+
+// Run starts a workman for w, serves until ctx ends, then shuts it down,
+// giving running tasks up to 5 s to finish.
+func Run(ctx context.Context, cfg Config, w Worker) error {
+	wm, err := New(cfg, w)
+	if err != nil {
+		return err
+	}
+	if err := wm.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return wm.Shutdown(sctx)
+}
+
+// ID returns the workman's id.
+func (wm *Workman) ID() string { return wm.cfg.ID }
+
+// Endpoint returns where the workman serves: a NATS URL and subject prefix.
+// It is blank before Start.
+func (wm *Workman) Endpoint() (url, subject string) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	return wm.self.Endpoint.URL, wm.self.Endpoint.Subject
+}
+
+// Start connects to the park server (waiting for it until ctx ends), starts
+// serving and registers.
+func (wm *Workman) Start(ctx context.Context) (err error) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if wm.started {
+		return errors.New("workman: already started")
+	}
+	wm.started = true
+	defer func() {
+		if err != nil {
+			wm.closeLocked(context.Background())
+		}
+	}()
+	opts := wire.ConnOptions{Token: wm.cfg.Token, Name: "workman " + wm.cfg.ID}
+	if wm.park, err = wire.Connect(wm.cfg.ParkURL, opts); err != nil {
+		return fmt.Errorf("workman: park server: %w", err)
+	}
+	if wm.reg, err = registry.Open(ctx, wm.park); err != nil {
+		return fmt.Errorf("workman: %w", err)
+	}
+	prefix := wire.WorkmanPrefix(wm.cfg.ID)
+	ep := registry.Endpoint{URL: wm.cfg.ParkURL, Subject: prefix, Mode: wm.cfg.Mode}
+	wm.pool = wire.NewPool(opts, wm.cfg.MaxWarehouseSize)
+	wm.serveNC = wm.park
+	if wm.cfg.Mode == ModeMesh {
+		wm.own, err = wire.StartServer(wire.ServerConfig{Listen: wm.cfg.Listen, Token: wm.cfg.Token, Logger: wm.log})
+		if err != nil {
+			return fmt.Errorf("workman: listener: %w", err)
+		}
+		ep.URL = wm.own.ClientURL()
+		if wm.serveNC, err = nats.Connect(ep.URL, nats.Token(wm.cfg.Token), nats.InProcessServer(wm.own)); err != nil {
+			return fmt.Errorf("workman: connect to own listener: %w", err)
+		}
+	} else {
+		// Peers in hub mode are on the park connection too.
+		c, err := wire.NewClient(wm.park, wm.cfg.MaxWarehouseSize)
+		if err != nil {
+			return fmt.Errorf("workman: %w", err)
+		}
+		wm.pool.Share(wm.cfg.ParkURL, c)
+	}
+	wm.srv = wire.NewServer(wm.serveNC, wm.cfg.MaxWarehouseSize, wm.log)
+	for subj, h := range map[string]wire.Handler{
+		wire.TaskSubject(prefix):    wm.serveTask,
+		wire.ReceiveSubject(prefix): wm.serveReceive,
+	} {
+		if err := wm.srv.Handle(subj, h); err != nil {
+			return fmt.Errorf("workman: %w", err)
+		}
+	}
+	if err := wm.srv.HandleCancel(wire.CancelSubject(prefix)); err != nil {
+		return fmt.Errorf("workman: %w", err)
+	}
+	if err := wm.serveNC.Flush(); err != nil {
+		return fmt.Errorf("workman: %w", err)
+	}
+	host, _ := os.Hostname()
+	wm.self = registry.Member{
+		ID: wm.cfg.ID, Role: registry.RoleWorkman, Type: wm.cfg.Type, Endpoint: ep,
+		Capacity: wm.cfg.Capacity, State: registry.StateWaiting, Host: host, PID: os.Getpid(),
+		Started: time.Now().UTC(),
+	}
+	if err := wm.reg.Put(ctx, &wm.self); err != nil {
+		return fmt.Errorf("workman: register: %w", err)
+	}
+	hbCtx, stop := context.WithCancel(context.Background())
+	wm.hbStop, wm.hbDone = stop, make(chan struct{})
+	go wm.heartbeat(hbCtx, wm.self)
+	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
+		zap.Int("capacity", wm.cfg.Capacity))
+	return nil
+}
+
+// heartbeat refreshes the registry entry until ctx ends. A failed heartbeat
+// (park server down) is retried at the next tick, which re-registers the
+// workman once the park is back.
+func (wm *Workman) heartbeat(ctx context.Context, self registry.Member) {
+	defer close(wm.hbDone)
+	t := time.NewTicker(wm.reg.HeartbeatInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, wm.reg.HeartbeatInterval())
+		if err := wm.reg.Put(pctx, &self); err != nil && ctx.Err() == nil {
+			wm.log.Warn("heartbeat failed", zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// Shutdown leaves the registry, stops taking calls, lets running calls
+// finish until ctx ends (then cancels them), and closes the connections and
+// the listener, in that order. It is safe to call twice.
+func (wm *Workman) Shutdown(ctx context.Context) error {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	wm.closeLocked(ctx)
+	return nil
+}
+
+func (wm *Workman) closeLocked(ctx context.Context) {
+	if wm.stopped {
+		return
+	}
+	wm.stopped = true
+	if wm.hbStop != nil {
+		wm.hbStop()
+		<-wm.hbDone
+	}
+	if wm.reg != nil && wm.self.ID != "" {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := wm.reg.Delete(dctx, &wm.self); err != nil {
+			wm.log.Warn("leave registry", zap.Error(err))
+		}
+		cancel()
+	}
+	if wm.srv != nil {
+		wm.srv.Close(ctx)
+	}
+	if wm.pool != nil {
+		wm.pool.Close()
+	}
+	if wm.serveNC != nil && wm.serveNC != wm.park {
+		_ = wm.serveNC.Drain()
+		wm.serveNC.Close()
+	}
+	if wm.park != nil {
+		wm.park.Close()
+	}
+	if wm.own != nil {
+		wm.own.Shutdown()
+		wm.own.WaitForShutdown()
+	}
+	wm.log.Info("workman stopped")
+}
+
+// serveTask runs one DoTask.
+func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, error) {
+	in, err := warehouse.Decode(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
+	}
+	select {
+	case wm.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err())
+	}
+	defer func() { <-wm.slots }()
+	ctx = withMesh(ctx, wm.newMesh())
+	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
+	return wm.encode(out), nil
+}
+
+// serveReceive runs one Receive; its reply is an empty Warehouse, or an
+// exception with the error.
+func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) ([]byte, error) {
+	from, err := decodePeer(req.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
+	}
+	in, err := warehouse.Decode(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
+	}
+	m := wm.newMesh()
+	from.mesh = m
+	ctx = withMesh(ctx, m)
+	out := wm.call("Receive", func() (*warehouse.Warehouse, error) {
+		return nil, wm.worker.Receive(ctx, from, in)
+	})
+	return wm.encode(out), nil
+}
+
+// call runs user code, turning an error or a panic into an exception
+// Warehouse. It never returns nil.
+func (wm *Workman) call(what string, f func() (*warehouse.Warehouse, error)) (out *warehouse.Warehouse) {
+	defer func() {
+		if r := recover(); r != nil {
+			wm.log.Error(what+" panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			out = warehouse.NewException(fmt.Sprintf("%s panicked: %v", what, r))
+		}
+	}()
+	out, err := f()
+	switch {
+	case err != nil:
+		return warehouse.NewException(err.Error())
+	case out == nil:
+		return warehouse.New()
+	}
+	return out
+}
+
+// encode encodes a result; a result over the size limit becomes an
+// exception saying so.
+func (wm *Workman) encode(out *warehouse.Warehouse) []byte {
+	if n := out.Size(); n > wm.cfg.MaxWarehouseSize {
+		err := &warehouse.SizeError{Size: int64(n), Limit: int64(wm.cfg.MaxWarehouseSize)}
+		out = warehouse.NewException("result: " + err.Error())
+	}
+	b, _ := out.MarshalBinary()
+	return b
+}
