@@ -1,0 +1,58 @@
+// Command wordcount counts the words of text files with fourinone workers.
+//
+//	wordcount [-park URL] [-workers N] [-ship] [-top N] FILE...
+//
+// Without -park it starts an embedded park server and N in-process workmen.
+// Output: "count<TAB>word" lines, count descending, then word ascending.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"go.uber.org/zap"
+)
+
+func main() {
+	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
+	var o wordcount.Options
+	fs.StringVar(&o.Park, "park", "", "park server URL (blank: start an embedded park server and workers)")
+	fs.IntVar(&o.Workers, "workers", 2, "number of workers")
+	fs.BoolVar(&o.Ship, "ship", false, "ship the text inside the tasks instead of file offsets")
+	top := fs.Int("top", 0, "print only the N most frequent words (0: all)")
+	fs.StringVar(&o.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	fs.StringVar(&o.Mode, "mode", "mesh", "mode of the embedded workers: mesh or hub")
+	fs.Int64Var(&o.PartSize, "part-size", wordcount.DefaultPartSize, "bytes of text per task")
+	verbose := fs.Bool("v", false, "log to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wordcount [flags] FILE...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() == 0 || *top < 0 || o.Workers < 1 || o.PartSize < 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	if *verbose {
+		o.Logger, _ = zap.NewDevelopment()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	counts, err := wordcount.Count(ctx, o, fs.Args()...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(1)
+	}
+	if err := wordcount.Write(os.Stdout, counts, *top); err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,201 @@
+package splitter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// Keys of the text splitters' tasks.
+const (
+	KeyPath   = "path"   // string: the file
+	KeyOffset = "offset" // int64: where the range starts
+	KeyLength = "length" // int64: how many bytes
+	KeyData   = "data"   // []byte: the range itself, when shipped
+)
+
+// Range is a byte range of a file.
+type Range struct {
+	Path   string
+	Offset int64
+	Length int64
+}
+
+// Ranges splits the file at path into at most n newline-aligned ranges of
+// about equal size: every range but the last ends just after a '\n', so no
+// line is cut. Fewer ranges come back when lines are longer than a range;
+// an empty file gives none.
+func Ranges(path string, n int) ([]Range, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("splitter: %d ranges asked of %s", n, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("splitter: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("splitter: %w", err)
+	}
+	size := st.Size()
+	var out []Range
+	buf := make([]byte, 64<<10)
+	start := int64(0)
+	for i := 1; i <= n && start < size; i++ {
+		end := size
+		if i < n {
+			if end, err = nextLineStart(f, buf, max(start, size*int64(i)/int64(n)), size); err != nil {
+				return nil, fmt.Errorf("splitter: %s: %w", path, err)
+			}
+		}
+		if end > start {
+			out = append(out, Range{Path: path, Offset: start, Length: end - start})
+			start = end
+		}
+	}
+	return out, nil
+}
+
+// nextLineStart returns the offset just after the first '\n' at or after
+// off-1 (so off itself if a line starts there), or size if none.
+func nextLineStart(f *os.File, buf []byte, off, size int64) (int64, error) {
+	if off == 0 {
+		return 0, nil
+	}
+	for pos := off - 1; pos < size; {
+		n, err := f.ReadAt(buf, pos)
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			return pos + int64(i) + 1, nil
+		}
+		pos += int64(n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
+}
+
+// TextFiles splits each file into newline-aligned ranges of about partSize
+// bytes. Each task carries the range (KeyPath, KeyOffset, KeyLength), not
+// the data: the worker reads its range where it runs (OpenRange), so the
+// data stays put.
+func TextFiles(paths []string, partSize int64) Splitter {
+	return textFiles(paths, partSize, false)
+}
+
+// ShippedTextFiles splits like TextFiles but ships each range's bytes in
+// the task under KeyData, for workers that cannot see the files. A range is
+// read when its task is emitted, so memory holds only what is in flight.
+func ShippedTextFiles(paths []string, partSize int64) Splitter {
+	return textFiles(paths, partSize, true)
+}
+
+func textFiles(paths []string, partSize int64, ship bool) Splitter {
+	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		if partSize < 1 {
+			return fmt.Errorf("splitter: part size %d", partSize)
+		}
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return fmt.Errorf("splitter: %w", err)
+			}
+			rs, err := Ranges(p, int(max(1, (st.Size()+partSize-1)/partSize)))
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				w := warehouse.New()
+				w.SetString(KeyPath, r.Path)
+				w.SetInt64(KeyOffset, r.Offset)
+				w.SetInt64(KeyLength, r.Length)
+				if ship {
+					data, err := readRange(r)
+					if err != nil {
+						return err
+					}
+					w.SetBytes(KeyData, data)
+				}
+				if err := emit(w); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func readRange(r Range) ([]byte, error) {
+	f, err := os.Open(r.Path)
+	if err != nil {
+		return nil, fmt.Errorf("splitter: %w", err)
+	}
+	defer f.Close()
+	data := make([]byte, r.Length)
+	if _, err := f.ReadAt(data, r.Offset); err != nil {
+		return nil, fmt.Errorf("splitter: read %s at %d: %w", r.Path, r.Offset, err)
+	}
+	return data, nil
+}
+
+// OpenRange returns the data of a text task: the shipped bytes under
+// KeyData if present, else the file range named by KeyPath, KeyOffset and
+// KeyLength, read where the worker runs.
+func OpenRange(task *warehouse.Warehouse) (io.ReadCloser, error) {
+	if data, ok := task.Bytes(KeyData); ok {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	path, ok1 := task.String(KeyPath)
+	off, ok2 := task.Int64(KeyOffset)
+	n, ok3 := task.Int64(KeyLength)
+	if !ok1 || !ok2 || !ok3 || off < 0 || n < 0 {
+		return nil, errors.New("splitter: task has neither data nor a path, offset and length")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("splitter: %w", err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, off, n), f}, nil
+}
+
+// Numeric keys.
+const (
+	KeyLo = "lo" // int64: first number of the range
+	KeyHi = "hi" // int64: one past the last
+)
+
+// IntRange splits [lo, hi) into tasks of step numbers each (the last may be
+// shorter), carried under KeyLo and KeyHi.
+func IntRange(lo, hi, step int64) Splitter {
+	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		if step < 1 {
+			return fmt.Errorf("splitter: step %d", step)
+		}
+		for a := lo; a < hi; {
+			b := hi
+			if hi-a > step {
+				b = a + step
+			}
+			w := warehouse.New()
+			w.SetInt64(KeyLo, a)
+			w.SetInt64(KeyHi, b)
+			if err := emit(w); err != nil {
+				return err
+			}
+			a = b
+		}
+		return nil
+	})
+}
