@@ -67,7 +67,7 @@ type Foreman struct {
 	hbStop context.CancelFunc
 	hbDone chan struct{}
 
-	mu     sync.Mutex // guards claims, closed
+	mu     sync.Mutex                   // guards claims, closed
 	claims map[string][]*registry.Claim // held claims by workman id
 	closed bool
 }

@@ -244,3 +244,29 @@ func TestBigWarehouse(t *testing.T) {
 		})
 	}
 }
+
+func TestMeshListenerNeedsToken(t *testing.T) {
+	c := parktest.Start(t, 1, workman.Config{Type: "square", Token: "s3cret"}, square)
+	// The park itself has no token here; the worker's own listener does.
+	f := parktest.NewForeman(t, c.URL, foreman.Config{Token: "wrong"})
+	ctx := context.Background()
+	ws, err := f.GetWaitingWorkers(ctx, "square", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	in := warehouse.New()
+	in.SetInt64("n", 2)
+	if _, err := ws[0].DoTask(ctx, in).Wait(ctx); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Fatalf("DoTask with a wrong token = %v, want an authorization error", err)
+	}
+	good := parktest.NewForeman(t, c.URL, foreman.Config{Token: "s3cret"})
+	f.Release(ctx, ws...)
+	ws, err = good.GetWaitingWorkers(ctx, "square", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	out, err := ws[0].DoTask(ctx, in).Wait(ctx)
+	if sq, _ := out.Int64("sq"); err != nil || sq != 4 {
+		t.Fatalf("DoTask with the token = %v, %v", out, err)
+	}
+}

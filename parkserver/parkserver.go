@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -46,6 +48,9 @@ type Config struct {
 	// Lease is how long a member stays registered after its last heartbeat.
 	// If zero, it defaults to 3s.
 	Lease time.Duration
+	// HTTP is the dashboard's host:port (/, /api/registry, /healthz). If
+	// blank, there is no dashboard.
+	HTTP string
 	// Logger receives the server's logs. If nil, nothing is logged.
 	Logger *zap.Logger
 }
@@ -68,6 +73,8 @@ type Server struct {
 	nc      *nats.Conn
 	tempDir string
 	reg     *registry.Registry
+	http    *http.Server
+	httpAdr net.Addr
 	stopped bool
 }
 
@@ -125,6 +132,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
+	if s.cfg.HTTP != "" {
+		if s.http, s.httpAdr, err = s.startHTTP(s.cfg.HTTP); err != nil {
+			s.stopLocked()
+			return err
+		}
+	}
 	s.log.Info("park server ready", zap.String("url", ns.ClientURL()), zap.String("store", dir),
 		zap.Duration("lease", s.cfg.Lease))
 	return nil
@@ -138,6 +151,13 @@ func (s *Server) ClientURL() string {
 		return ""
 	}
 	return s.ns.ClientURL()
+}
+
+// HTTPAddr returns the dashboard's address, or nil without one.
+func (s *Server) HTTPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpAdr
 }
 
 // Snapshot returns the live members and claims.
@@ -160,7 +180,7 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Shutdown(context.Background())
 }
 
-// Shutdown stops the server: first its own client connection, then the
+// Shutdown stops the server: first the dashboard, then its own client connection, then the
 // NATS server (which closes members' connections), then it removes a
 // temporary store. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -172,6 +192,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stopLocked() {
 	s.stopped = true
+	if s.http != nil {
+		_ = s.http.Close()
+		s.http = nil
+	}
 	if s.nc != nil {
 		s.nc.Close()
 		s.nc = nil

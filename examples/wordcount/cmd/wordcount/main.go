@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/wire"
@@ -29,6 +30,7 @@ func main() {
 	fs.StringVar(&o.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
 	fs.StringVar(&o.Mode, "mode", "mesh", "mode of the embedded workers: mesh or hub")
 	fs.Int64Var(&o.PartSize, "part-size", wordcount.DefaultPartSize, "bytes of text per task")
+	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "with -park: how long to wait for -workers workers before running with those there are")
 	verbose := fs.Bool("v", false, "log to stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: wordcount [flags] FILE...")

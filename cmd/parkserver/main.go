@@ -1,0 +1,61 @@
+// Command parkserver runs a fourinone park server: an embedded NATS server
+// with JetStream holding the registry of workmen and foremen.
+//
+//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T] [-lease 3s] [-http ADDR]
+//
+// When ready it prints "park server ready at URL" on stdout. SIGINT or
+// SIGTERM shuts it down cleanly.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"go.uber.org/zap"
+)
+
+func main() {
+	fs := flag.NewFlagSet("parkserver", flag.ContinueOnError)
+	var cfg parkserver.Config
+	fs.StringVar(&cfg.Listen, "listen", parkserver.DefaultListen, "NATS listen address (port 0: a free port)")
+	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one)")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token required of every connection (default $"+wire.TokenEnv+")")
+	fs.DurationVar(&cfg.Lease, "lease", 0, "registry lease: a member leaves this long after its last heartbeat (default 3s)")
+	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. 127.0.0.1:8080 (blank: none)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
+		os.Exit(2)
+	}
+	log, _ := zap.NewProduction()
+	defer func() { _ = log.Sync() }()
+	cfg.Logger = log
+	s, err := parkserver.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("park server ready at %s\n", s.ClientURL())
+	if a := s.HTTPAddr(); a != nil {
+		fmt.Printf("dashboard at http://%s/\n", a)
+	}
+	<-ctx.Done()
+	if err := s.Shutdown(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

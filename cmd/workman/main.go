@@ -1,0 +1,86 @@
+// Command workman runs a worker of a type compiled into this binary,
+// registered with a park server.
+//
+//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-token T]
+//
+// The types are the table in main: to run your own Worker, copy this file
+// and add it to the table (or call workman.Run from your own main). When
+// registered it prints "workman ID ready" on stdout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"go.uber.org/zap"
+)
+
+// types are the Workers this binary can run, by -type.
+var types = map[string]func() workman.Worker{
+	wordcount.Type: wordcount.Worker,
+	// noop answers every task with an empty Warehouse: for benchmarks and
+	// smoke tests.
+	"noop": func() workman.Worker {
+		return workman.WorkerFunc(func(context.Context, *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+			return warehouse.New(), nil
+		})
+	},
+}
+
+func main() {
+	fs := flag.NewFlagSet("workman", flag.ContinueOnError)
+	var cfg workman.Config
+	known := slices.Sorted(maps.Keys(types))
+	fs.StringVar(&cfg.Type, "type", "", fmt.Sprintf("worker type, one of %q", known))
+	fs.StringVar(&cfg.ParkURL, "park", "nats://127.0.0.1:4222", "park server URL")
+	fs.StringVar(&cfg.Mode, "mode", workman.ModeMesh, "mesh (serve on an own listener) or hub (serve through the park server)")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "mesh-mode listen address")
+	fs.IntVar(&cfg.Capacity, "capacity", 2, "tasks run at once")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	newWorker, ok := types[cfg.Type]
+	if !ok || fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "workman: unknown -type %q: one of %q\n", cfg.Type, known)
+		os.Exit(2)
+	}
+	log, _ := zap.NewProduction()
+	defer func() { _ = log.Sync() }()
+	cfg.Logger = log
+	wm, err := workman.New(cfg, newWorker())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = wm.Start(sctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("workman %s ready\n", wm.ID())
+	<-ctx.Done()
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wm.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,277 @@
+// Package e2e runs the framework as a user does: parkserver, workman and
+// the word-count foreman as separate processes on 127.0.0.1.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fourinone-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+"/",
+		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running process of ours, stopped at cleanup.
+type proc struct {
+	cmd    *exec.Cmd
+	lines  chan string // stdout lines
+	stderr string      // file with its stderr
+	done   chan struct{}
+}
+
+// start runs bin with args and waits for a stdout line containing ready,
+// which it returns.
+func start(t *testing.T, ready string, bin string, args ...string) (*proc, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	errFile, err := os.CreateTemp(t.TempDir(), bin+"-*.stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = errFile
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: errFile.Name(), done: make(chan struct{})}
+	go func() {
+		defer close(p.lines)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			select {
+			case p.lines <- s.Text():
+			default: // nobody reads past the ready line
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); errFile.Close(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t) })
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("%s exited before it was ready: %s", bin, p.errText())
+			}
+			if strings.Contains(l, ready) {
+				return p, l
+			}
+		case <-deadline:
+			t.Fatalf("%s not ready after 30s: %s", bin, p.errText())
+		}
+	}
+}
+
+func (p *proc) errText() string {
+	b, _ := os.ReadFile(p.stderr)
+	return string(b)
+}
+
+// stop sends SIGTERM and waits; after 10s it kills.
+func (p *proc) stop(t *testing.T) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s ignored SIGTERM for 10s; killing it", p.cmd.Path)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func startPark(t *testing.T, args ...string) string {
+	t.Helper()
+	const ready = "park server ready at "
+	_, line := start(t, ready, "parkserver", append([]string{"-listen", "127.0.0.1:0", "-store", t.TempDir()}, args...)...)
+	return strings.TrimPrefix(line, ready)
+}
+
+func genText(t *testing.T, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "text.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wordcount.Generate(f, size, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func expected(t *testing.T, paths ...string) string {
+	t.Helper()
+	counts, err := wordcount.CountLocal(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := wordcount.Write(&b, counts, 0); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func runForeman(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "wordcount"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func TestWordCountThreeProcesses(t *testing.T) {
+	text := genText(t, 6<<20)
+	want := expected(t, text)
+	for _, mode := range []string{"mesh", "hub"} {
+		for _, ship := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s ship=%v", mode, ship), func(t *testing.T) {
+				url := startPark(t, "-token", "tok")
+				for range 2 {
+					start(t, " ready", "workman", "-type", "wordcount", "-park", url, "-mode", mode, "-token", "tok")
+				}
+				args := []string{"-park", url, "-workers", "2", "-token", "tok", "-part-size", "500000"}
+				if ship {
+					args = append(args, "-ship")
+				}
+				out, errOut, err := runForeman(t, append(args, text)...)
+				if err != nil {
+					t.Fatalf("wordcount: %v\n%s", err, errOut)
+				}
+				if out != want {
+					t.Fatalf("output differs from a single-threaded count: %d bytes, want %d", len(out), len(want))
+				}
+			})
+		}
+	}
+}
+
+// workmanIDs returns the ids of the live workmen in the park's registry.
+func workmanIDs(t *testing.T, reg *registry.Registry) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := reg.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range snap.Workmen("") {
+		ids[m.ID] = true
+	}
+	return ids
+}
+
+func TestKilledWorkmanLeavesRegistry(t *testing.T) {
+	url := startPark(t)
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, _ := start(t, " ready", "workman", "-type", "noop", "-park", url, "-id", "victim")
+	start(t, " ready", "workman", "-type", "noop", "-park", url, "-id", "survivor")
+	if ids := workmanIDs(t, reg); !ids["victim"] || !ids["survivor"] {
+		t.Fatalf("registry after start = %v, want victim and survivor", ids)
+	}
+	if err := victim.cmd.Process.Kill(); err != nil { // SIGKILL: no goodbye
+		t.Fatal(err)
+	}
+	<-victim.done
+	killed := time.Now()
+	deadline := time.After(10 * time.Second)
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for workmanIDs(t, reg)["victim"] {
+		select {
+		case <-deadline:
+			t.Fatal("a killed workman is still registered 10s later")
+		case <-poll.C:
+		}
+	}
+	t.Logf("killed workman left the registry after %v (lease %v)", time.Since(killed).Round(time.Millisecond), reg.Lease())
+	if ids := workmanIDs(t, reg); !ids["survivor"] {
+		t.Fatalf("registry after the kill = %v, want the survivor", ids)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	url := startPark(t, "-token", "right")
+	text := genText(t, 1000)
+	tests := []struct {
+		name string
+		bin  string
+		args []string
+		code int
+		msg  string
+	}{
+		{"workman without token", "workman", []string{"-type", "noop", "-park", url}, 1, "Authorization Violation"},
+		{"workman wrong token", "workman", []string{"-type", "noop", "-park", url, "-token", "wrong"}, 1, "Authorization Violation"},
+		{"unknown worker type", "workman", []string{"-type", "bogus", "-park", url}, 2, `unknown -type "bogus"`},
+		{"bad mode", "workman", []string{"-type", "noop", "-mode", "star", "-park", url}, 2, `mode "star"`},
+		{"park bad flag", "parkserver", []string{"-bogus"}, 2, "flag provided but not defined"},
+		{"park bad lease", "parkserver", []string{"-lease", "1ms"}, 2, "lease 1ms is below 100ms"},
+		{"foreman no workers", "wordcount", []string{"-park", url, "-token", "right", "-wait", "300ms", text}, 1, `no waiting workers of type "wordcount"`},
+		{"foreman no files", "wordcount", []string{}, 2, "usage"},
+		{"foreman missing file", "wordcount", []string{filepath.Join(t.TempDir(), "nope.txt")}, 1, "nope.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, tt.bin), tt.args...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != tt.code || !strings.Contains(out.String(), tt.msg) {
+				t.Fatalf("exit %d (%v), output %q; want exit %d and %q", code, err, out.String(), tt.code, tt.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package parkserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"go.uber.org/zap"
+)
+
+// startHTTP serves the dashboard on addr: / (an HTML table of members),
+// /api/registry (the same as JSON) and /healthz.
+func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parkserver: dashboard: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ok := s.ns != nil && !s.stopped && s.ns.Running()
+		s.mu.Unlock()
+		if !ok {
+			http.Error(w, "not running", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /api/registry", func(w http.ResponseWriter, r *http.Request) {
+		view, err := s.view(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(view)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		view, err := s.view(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := dashboard.Execute(w, view); err != nil {
+			s.log.Warn("dashboard", zap.Error(err))
+		}
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("dashboard stopped", zap.Error(err))
+		}
+	}()
+	return hs, ln.Addr(), nil
+}
+
+// memberView is a member as the dashboard shows it.
+type memberView struct {
+	registry.Member
+	Claimed  int     `json:"claimed"`
+	LastSeen float64 `json:"last_seen_seconds"`
+}
+
+type registryView struct {
+	URL     string       `json:"url"`
+	Lease   string       `json:"lease"`
+	Members []memberView `json:"members"`
+}
+
+func (s *Server) view(ctx context.Context) (*registryView, error) {
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &registryView{URL: s.ClientURL(), Lease: s.cfg.Lease.String(), Members: []memberView{}}
+	now := time.Now()
+	for _, m := range snap.Members {
+		v.Members = append(v.Members, memberView{Member: m, Claimed: len(snap.Claims[m.ID]),
+			LastSeen: now.Sub(m.Updated).Round(time.Millisecond).Seconds()})
+	}
+	return v, nil
+}
+
+var dashboard = template.Must(template.New("dashboard").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>fourinone park</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>
+</head><body>
+<h1>fourinone park server</h1>
+<p>{{.URL}} &middot; lease {{.Lease}} &middot; {{len .Members}} members</p>
+<table><tr><th>role</th><th>type</th><th>id</th><th>state</th><th>claimed / capacity</th><th>endpoint</th><th>host</th><th>last heartbeat (s ago)</th></tr>
+{{range .Members}}<tr><td>{{.Role}}</td><td>{{.Type}}</td><td>{{.ID}}</td><td>{{.State}}</td><td>{{if eq .Role "workman"}}{{.Claimed}} / {{.Capacity}}{{end}}</td><td>{{.Endpoint.Mode}} {{.Endpoint.URL}}</td><td>{{.Host}} pid {{.PID}}</td><td>{{.LastSeen}}</td></tr>
+{{end}}</table></body></html>
+`))

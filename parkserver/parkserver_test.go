@@ -1,0 +1,100 @@
+package parkserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var noop = workman.WorkerFunc(func(context.Context, *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	return nil, nil
+})
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestDashboard(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{HTTP: "127.0.0.1:0"})
+	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "noop", ID: "w1", Capacity: 3}, noop)
+	base := "http://" + park.HTTPAddr().String()
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	code, body := get(t, base+"/api/registry")
+	if code != 200 {
+		t.Fatalf("/api/registry = %d %q", code, body)
+	}
+	var view struct {
+		Members []struct {
+			ID       string `json:"id"`
+			Type     string `json:"type"`
+			Capacity int    `json:"capacity"`
+			State    string `json:"state"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &view); err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Members) != 1 || view.Members[0].ID != "w1" || view.Members[0].Type != "noop" ||
+		view.Members[0].Capacity != 3 || view.Members[0].State != "waiting" {
+		t.Fatalf("registry = %+v, want workman w1", view.Members)
+	}
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "<td>w1</td>") {
+		t.Fatalf("/ = %d, without w1: %q", code, body)
+	}
+}
+
+func TestShutdownDeregisters(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{Lease: 300 * time.Millisecond})
+	wm := parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "noop"}, noop)
+	ctx := context.Background()
+	snap, err := park.Snapshot(ctx)
+	if err != nil || len(snap.Workmen("noop")) != 1 {
+		t.Fatalf("snapshot = %v, %v; want one workman", snap, err)
+	}
+	// A clean shutdown deregisters at once.
+	if err := wm.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = park.Snapshot(ctx); err != nil || len(snap.Workmen("")) != 0 {
+		t.Fatalf("after shutdown: %v, %v; want no workmen", snap, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := parkserver.New(parkserver.Config{Lease: time.Millisecond}); !errors.Is(err, parkserver.ErrConfig) {
+		t.Fatalf("1ms lease: %v, want ErrConfig", err)
+	}
+	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:notaport", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "bad port") {
+		t.Fatalf("Start with a bad port = %v", err)
+	}
+}

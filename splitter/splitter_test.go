@@ -1,0 +1,129 @@
+package splitter
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f.txt")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRanges(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		n       int
+		want    [][2]int64 // offset, length
+	}{
+		{"empty", "", 3, nil},
+		{"one range", "a\nb\n", 1, [][2]int64{{0, 4}}},
+		{"even lines", "aaa\nbbb\nccc\nddd\n", 2, [][2]int64{{0, 8}, {8, 8}}},
+		{"cut moves to the next line", "aaaaa\nb\ncc\n", 2, [][2]int64{{0, 6}, {6, 5}}},
+		{"no newline at all", "abcdefgh", 4, [][2]int64{{0, 8}}},
+		{"long line swallows ranges", "x\n" + strings.Repeat("y", 20) + "\nz\n", 4, [][2]int64{{0, 23}, {23, 2}}},
+		{"more ranges than lines", "a\nb\n", 10, [][2]int64{{0, 2}, {2, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, tt.content)
+			rs, err := Ranges(p, tt.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][2]int64
+			for _, r := range rs {
+				got = append(got, [2]int64{r.Offset, r.Length})
+				if r.Path != p {
+					t.Errorf("range path %q, want %q", r.Path, p)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Ranges(%q, %d) = %v, want %v", tt.content, tt.n, got, tt.want)
+			}
+		})
+	}
+	if _, err := Ranges(filepath.Join(t.TempDir(), "missing"), 2); err == nil {
+		t.Error("Ranges of a missing file succeeded")
+	}
+}
+
+func collect(t *testing.T, s Splitter) []*warehouse.Warehouse {
+	t.Helper()
+	var out []*warehouse.Warehouse
+	if err := s.Split(context.Background(), func(w *warehouse.Warehouse) error {
+		out = append(out, w)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestTextFilesInPlaceAndShipped(t *testing.T) {
+	content := "one two\nthree\nfour five six\nseven\n"
+	p := writeFile(t, content)
+	for _, ship := range []bool{false, true} {
+		s := TextFiles([]string{p}, 10)
+		if ship {
+			s = ShippedTextFiles([]string{p}, 10)
+		}
+		var joined strings.Builder
+		tasks := collect(t, s)
+		if len(tasks) < 2 {
+			t.Fatalf("ship=%v: %d tasks, want several", ship, len(tasks))
+		}
+		for _, task := range tasks {
+			if _, has := task.Bytes(KeyData); has != ship {
+				t.Fatalf("ship=%v: task has data: %v", ship, has)
+			}
+			r, err := OpenRange(task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) > 0 && b[len(b)-1] != '\n' {
+				t.Errorf("ship=%v: range %q does not end a line", ship, b)
+			}
+			joined.Write(b)
+		}
+		if joined.String() != content {
+			t.Fatalf("ship=%v: ranges join to %q, want %q", ship, joined.String(), content)
+		}
+	}
+	if _, err := OpenRange(warehouse.New()); err == nil {
+		t.Error("OpenRange of an empty task succeeded")
+	}
+}
+
+func TestIntRange(t *testing.T) {
+	var got [][2]int64
+	for _, w := range collect(t, IntRange(3, 20, 5)) {
+		lo, _ := w.Int64(KeyLo)
+		hi, _ := w.Int64(KeyHi)
+		got = append(got, [2]int64{lo, hi})
+	}
+	want := [][2]int64{{3, 8}, {8, 13}, {13, 18}, {18, 20}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("IntRange(3, 20, 5) = %v, want %v", got, want)
+	}
+	if err := IntRange(0, 1, 0).Split(context.Background(), func(*warehouse.Warehouse) error { return nil }); err == nil {
+		t.Error("step 0 accepted")
+	}
+}
