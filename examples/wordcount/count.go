@@ -21,7 +21,16 @@ type Counter struct {
 }
 
 // NewCounter returns an empty Counter.
-func NewCounter() *Counter { return &Counter{index: make(map[string]int32)} }
+func NewCounter() *Counter { return NewCounterSize(0) }
+
+// NewCounterSize returns an empty Counter with room for about n distinct
+// words, which saves rehashing a growing map.
+func NewCounterSize(n int) *Counter {
+	return &Counter{index: make(map[string]int32, n), words: make([]string, 0, n), counts: make([]int64, 0, n)}
+}
+
+// Distinct returns the number of distinct words counted.
+func (c *Counter) Distinct() int { return len(c.words) }
 
 func (c *Counter) add(w []byte) {
 	// The lookup with string(w) does not allocate; only new words do.

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/splitter"
@@ -36,16 +37,21 @@ const DefaultPartSize = 8 << 20
 // Worker returns the word-count Worker: it counts the words of a text task
 // (splitter.OpenRange) and returns them under KeyCounts.
 func Worker() workman.Worker {
+	// The vocabulary of the last task sizes the next task's counter: the
+	// ranges of one text have similar vocabularies, and a map built at its
+	// final size is not rehashed as it grows.
+	var lastDistinct atomic.Int64
 	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
 		r, err := splitter.OpenRange(in)
 		if err != nil {
 			return nil, err
 		}
 		defer r.Close()
-		c := NewCounter()
+		c := NewCounterSize(int(lastDistinct.Load()))
 		if err := c.Read(r); err != nil {
 			return nil, fmt.Errorf("wordcount: %w", err)
 		}
+		lastDistinct.Store(int64(c.Distinct()))
 		out := warehouse.New()
 		out.SetCounts(KeyCounts, c.Counts())
 		return out, nil
