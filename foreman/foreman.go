@@ -111,7 +111,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	}
 	hbCtx, stop := context.WithCancel(context.Background())
 	f.hbStop, f.hbDone = stop, make(chan struct{})
-	go f.heartbeat(hbCtx)
+	go func() {
+		defer close(f.hbDone)
+		reg.Heartbeat(hbCtx, f.self, func(err error) { f.log.Warn("heartbeat failed", zap.Error(err)) }, f.refreshClaims)
+	}()
 	return f, nil
 }
 
@@ -135,39 +138,23 @@ func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
 // ID returns the foreman's id.
 func (f *Foreman) ID() string { return f.cfg.ID }
 
-// heartbeat refreshes the foreman's entry and its claims until ctx ends. A
-// claim that was lost (expired while the park was unreachable, and taken)
-// is dropped from the held set.
-func (f *Foreman) heartbeat(ctx context.Context) {
-	defer close(f.hbDone)
-	t := time.NewTicker(f.reg.HeartbeatInterval())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// refreshClaims renews every held claim. A claim that was lost (expired
+// while the park was unreachable, and taken) is dropped from the held set.
+func (f *Foreman) refreshClaims(ctx context.Context) {
+	f.mu.Lock()
+	var held []*registry.Claim
+	for _, cs := range f.claims {
+		held = append(held, cs...)
+	}
+	f.mu.Unlock()
+	for _, c := range held {
+		err := f.reg.Refresh(ctx, c, f.cfg.ID)
+		if errors.Is(err, registry.ErrClaimLost) {
+			f.log.Warn("claim lost", zap.Error(err))
+			f.dropClaim(c)
+		} else if err != nil && ctx.Err() == nil {
+			f.log.Warn("claim refresh failed", zap.Error(err))
 		}
-		pctx, cancel := context.WithTimeout(ctx, f.reg.HeartbeatInterval())
-		if err := f.reg.Put(pctx, &f.self); err != nil && ctx.Err() == nil {
-			f.log.Warn("heartbeat failed", zap.Error(err))
-		}
-		f.mu.Lock()
-		var held []*registry.Claim
-		for _, cs := range f.claims {
-			held = append(held, cs...)
-		}
-		f.mu.Unlock()
-		for _, c := range held {
-			err := f.reg.Refresh(pctx, c, f.cfg.ID)
-			if errors.Is(err, registry.ErrClaimLost) {
-				f.log.Warn("claim lost", zap.Error(err))
-				f.dropClaim(c)
-			} else if err != nil && ctx.Err() == nil {
-				f.log.Warn("claim refresh failed", zap.Error(err))
-			}
-		}
-		cancel()
 	}
 }
 

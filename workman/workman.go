@@ -253,31 +253,13 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	}
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
-	go wm.heartbeat(hbCtx, wm.self)
+	go func() {
+		defer close(wm.hbDone)
+		wm.reg.Heartbeat(hbCtx, wm.self, func(err error) { wm.log.Warn("heartbeat failed", zap.Error(err)) }, nil)
+	}()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
 	return nil
-}
-
-// heartbeat refreshes the registry entry until ctx ends. A failed heartbeat
-// (park server down) is retried at the next tick, which re-registers the
-// workman once the park is back.
-func (wm *Workman) heartbeat(ctx context.Context, self registry.Member) {
-	defer close(wm.hbDone)
-	t := time.NewTicker(wm.reg.HeartbeatInterval())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, wm.reg.HeartbeatInterval())
-		if err := wm.reg.Put(pctx, &self); err != nil && ctx.Err() == nil {
-			wm.log.Warn("heartbeat failed", zap.Error(err))
-		}
-		cancel()
-	}
 }
 
 // Shutdown leaves the registry, stops taking calls, lets running calls

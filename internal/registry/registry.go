@@ -151,6 +151,30 @@ func (r *Registry) Put(ctx context.Context, m *Member) error {
 	return nil
 }
 
+// Heartbeat refreshes m's entry every HeartbeatInterval until ctx ends,
+// then calls each (if not nil) with a context bounded by the interval. A
+// failed heartbeat (park server down) is reported to fail and retried at
+// the next tick, which re-registers m once the park is back.
+func (r *Registry) Heartbeat(ctx context.Context, m Member, fail func(error), each func(context.Context)) {
+	t := time.NewTicker(r.HeartbeatInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.HeartbeatInterval())
+		if err := r.Put(pctx, &m); err != nil && ctx.Err() == nil {
+			fail(err)
+		}
+		if each != nil {
+			each(pctx)
+		}
+		cancel()
+	}
+}
+
 // Delete removes m's entry.
 func (r *Registry) Delete(ctx context.Context, m *Member) error {
 	if err := r.kv.Delete(ctx, m.key()); err != nil {
