@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
-	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
-	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
 
@@ -45,7 +41,7 @@ func (w *Workman) client() (*wire.Client, error) {
 func (w *Workman) call(ctx context.Context, body []byte) (*warehouse.Warehouse, error) {
 	c, err := w.client()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
 	}
 	out, err := c.Call(ctx, wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), nil, body)
 	if err != nil {
@@ -142,98 +138,3 @@ func (f *Foreman) DoTaskBatch(ctx context.Context, ws []*Workman, in *warehouse.
 	return outs, errors.Join(errs...)
 }
 
-// Run runs a job on the claimed workers ws: it splits the job with s,
-// keeps each worker busy with up to its Slots tasks at a time (more tasks
-// than workers is normal: the next task goes to the first free slot), and
-// folds every result into one Warehouse with c, as results arrive.
-//
-// The first failure ends the job: a task's exception as a *TaskError naming
-// the task and carrying the worker's message, a lost worker, a split or
-// combine error. Tasks still running are then cancelled.
-func (f *Foreman) Run(ctx context.Context, ws []*Workman, s splitter.Splitter, c combiner.Combiner) (*warehouse.Warehouse, error) {
-	slots := 0
-	for _, w := range ws {
-		slots += max(w.Slots, 1)
-	}
-	if slots == 0 {
-		return nil, ErrNoWorkers
-	}
-	ctx, cancel := context.WithCancel(ctx)
-
-	type result struct {
-		task int
-		out  *warehouse.Warehouse
-		err  error
-	}
-	free := make(chan *Workman, slots)
-	for _, w := range ws {
-		for range max(w.Slots, 1) {
-			free <- w
-		}
-	}
-	// Both channels hold one entry per slot, so sends never block.
-	results := make(chan result, slots)
-	var emitted atomic.Int64
-	var running sync.WaitGroup // task goroutines; Add only on the split goroutine
-	splitDone := make(chan error, 1)
-	splitting := true
-	// On the way out: cancel what runs, let the split goroutine return
-	// (so no Add races the Wait), then wait for the tasks.
-	defer func() {
-		cancel()
-		if splitting {
-			<-splitDone
-		}
-		running.Wait()
-	}()
-
-	go func() {
-		splitDone <- s.Split(ctx, func(task *warehouse.Warehouse) error {
-			body, err := task.MarshalBinary()
-			if err != nil {
-				return err
-			}
-			if len(body) > f.cfg.MaxWarehouseSize {
-				return fmt.Errorf("foreman: task %d: %w", emitted.Load(),
-					&warehouse.SizeError{Size: int64(len(body)), Limit: int64(f.cfg.MaxWarehouseSize)})
-			}
-			var w *Workman
-			select {
-			case w = <-free:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			n := int(emitted.Add(1) - 1)
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				out, err := w.do(ctx, n, body)
-				results <- result{n, out, err}
-				free <- w
-			}()
-			return nil
-		})
-	}()
-
-	acc := warehouse.New()
-	received := int64(0)
-	for splitting || received < emitted.Load() {
-		select {
-		case err := <-splitDone:
-			splitting = false
-			if err != nil {
-				return nil, fmt.Errorf("foreman: split: %w", err)
-			}
-		case r := <-results:
-			received++
-			if r.err != nil {
-				return nil, r.err
-			}
-			var err error
-			if acc, err = c.Combine(acc, r.out); err != nil {
-				return nil, fmt.Errorf("foreman: combine the result of task %d: %w", r.task, err)
-			}
-		}
-	}
-	return acc, nil
-}

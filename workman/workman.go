@@ -317,11 +317,16 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 	select {
 	case wm.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err())
+		return nil, wire.Unavailable(fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err()))
 	}
 	defer func() { <-wm.slots }()
 	ctx = withMesh(ctx, wm.newMesh())
 	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
+	if ctx.Err() != nil {
+		// Cancelled by the caller or by Shutdown: whatever the task made of
+		// it is not its result. The caller may run it elsewhere.
+		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
+	}
 	return wm.encode(out), nil
 }
 

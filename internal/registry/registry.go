@@ -279,27 +279,39 @@ func (r *Registry) TryClaim(ctx context.Context, workmanID string, slot int, for
 	return Claim{WorkmanID: workmanID, Slot: slot, rev: rev}, true, nil
 }
 
-// Refresh renews a claim's lease; it fails with ErrClaimLost if the claim
-// changed hands or expired since.
+// Refresh renews a claim's lease. If the claim's entry is gone (the park
+// server restarted with an empty registry) it is created again; it fails
+// with ErrClaimLost only if another foreman holds the slot now.
 func (r *Registry) Refresh(ctx context.Context, c *Claim, foremanID string) error {
-	rev, err := r.kv.Update(ctx, claimKey(c.WorkmanID, c.Slot), []byte(foremanID), c.rev)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return fmt.Errorf("%w: %s slot %d", ErrClaimLost, c.WorkmanID, c.Slot)
+	key, val := claimKey(c.WorkmanID, c.Slot), []byte(foremanID)
+	rev, err := r.kv.Update(ctx, key, val, c.rev)
+	if isWrongLast(err) { // our revision is stale: the entry expired or the registry restarted
+		rev, err = r.kv.Create(ctx, key, val)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			e, gerr := r.kv.Get(ctx, key)
+			if gerr != nil || string(e.Value()) != foremanID {
+				return fmt.Errorf("%w: %s slot %d", ErrClaimLost, c.WorkmanID, c.Slot)
+			}
+			rev, err = r.kv.Update(ctx, key, val, e.Revision())
 		}
+	}
+	if err != nil {
 		return fmt.Errorf("registry: refresh claim %s slot %d: %w", c.WorkmanID, c.Slot, err)
 	}
 	c.rev = rev
 	return nil
 }
 
+func isWrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
 // Release gives a claim back, unless it changed hands since.
 func (r *Registry) Release(ctx context.Context, c Claim) error {
 	err := r.kv.Delete(ctx, claimKey(c.WorkmanID, c.Slot), jetstream.LastRevision(c.rev))
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		if isWrongLast(err) {
 			return nil // not ours any more
 		}
 		return fmt.Errorf("registry: release claim %s slot %d: %w", c.WorkmanID, c.Slot, err)

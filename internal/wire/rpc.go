@@ -27,6 +27,7 @@ import (
 const (
 	flagMore  byte = 1 << 0 // more chunks of this message follow
 	flagError byte = 1 << 1 // reply: the body is a protocol error's text
+	flagRetry byte = 1 << 2 // reply, with flagError: the server could not finish; try elsewhere
 )
 
 // chunkHeadroom is what a chunk leaves of the connection's max payload for
@@ -39,14 +40,33 @@ var (
 	ErrConnectionLost = errors.New("connection lost before the reply")
 	// ErrClosed fails calls on a closed Client.
 	ErrClosed = errors.New("client closed")
+	// ErrNoResponders fails a call to a subject nobody serves: the worker
+	// is gone (or never was), as the NATS server reports at once.
+	ErrNoResponders = errors.New("no responders: nobody serves the subject")
 )
 
 // RemoteError is a protocol-level error the serving side reported (a
 // request it could not take), as opposed to an exception in user code,
-// which travels as an exception Warehouse.
-type RemoteError struct{ Msg string }
+// which travels as an exception Warehouse. Unavailable marks a server that
+// could not finish the call (it is shutting down, or the call was
+// cancelled): the same call may succeed elsewhere.
+type RemoteError struct {
+	Msg         string
+	Unavailable bool
+}
 
 func (e *RemoteError) Error() string { return e.Msg }
+
+// unavailableError is what Unavailable returns.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable wraps err for a Handler to return when it could not finish a
+// call that could succeed elsewhere; the caller gets a RemoteError with
+// Unavailable set.
+func Unavailable(err error) error { return unavailableError{err} }
 
 // publishChunks sends body (prefixed on the first chunk by head) to subject
 // in chunks that fit nc's max payload.
@@ -206,7 +226,7 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 	}
 	if s.closed {
 		s.mu.Unlock()
-		s.replyError(m.Reply, "wire: server shutting down")
+		s.replyErrorFlags(m.Reply, "wire: server shutting down", flagRetry)
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -221,7 +241,11 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 		s.mu.Unlock()
 		cancel()
 		if err != nil {
-			s.replyError(m.Reply, err.Error())
+			var flags byte
+			if errors.As(err, new(unavailableError)) {
+				flags = flagRetry
+			}
+			s.replyErrorFlags(m.Reply, err.Error(), flags)
 			return
 		}
 		if err := publishChunks(s.nc, m.Reply, "", 0, nil, out); err != nil {
@@ -240,8 +264,10 @@ func (s *Server) sweepLocked(now time.Time) {
 	}
 }
 
-func (s *Server) replyError(reply, msg string) {
-	if err := publishChunks(s.nc, reply, "", flagError, nil, []byte(msg)); err != nil {
+func (s *Server) replyError(reply, msg string) { s.replyErrorFlags(reply, msg, 0) }
+
+func (s *Server) replyErrorFlags(reply, msg string, flags byte) {
+	if err := publishChunks(s.nc, reply, "", flagError|flags, nil, []byte(msg)); err != nil {
 		s.log.Warn("error reply lost", zap.String("error", msg), zap.Error(err))
 	}
 }
@@ -309,6 +335,10 @@ func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
 func (c *Client) onReply(m *nats.Msg) {
 	id := strings.TrimPrefix(m.Subject, c.prefix)
 	if len(m.Data) == 0 {
+		// Our frames are never empty: this is the server's status message.
+		if m.Header.Get("Status") == "503" {
+			c.fail(id, ErrNoResponders)
+		}
 		return
 	}
 	flags, data := m.Data[0], m.Data[1:]
@@ -330,11 +360,22 @@ func (c *Client) onReply(m *nats.Msg) {
 		c.mu.Unlock()
 		return
 	case flags&flagError != 0:
-		cl.err = &RemoteError{Msg: string(cl.body)}
+		cl.err = &RemoteError{Msg: string(cl.body), Unavailable: flags&flagRetry != 0}
 	}
 	delete(c.calls, id)
 	c.mu.Unlock()
 	close(cl.done)
+}
+
+func (c *Client) fail(id string, err error) {
+	c.mu.Lock()
+	cl := c.calls[id]
+	delete(c.calls, id)
+	c.mu.Unlock()
+	if cl != nil {
+		cl.err = err
+		close(cl.done)
+	}
 }
 
 func (c *Client) failAll(err error) {

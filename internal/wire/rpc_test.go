@@ -105,6 +105,10 @@ func TestCallErrors(t *testing.T) {
 	if _, err := c.Call(ctx, "echo", "", nil, make([]byte, 1<<20+1)); err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1048576 bytes") {
 		t.Fatalf("oversized call: %v", err)
 	}
+	// Nobody serves the subject: the server says so at once.
+	if _, err := c.Call(ctx, "nobody.home", "", nil, []byte("x")); !errors.Is(err, ErrNoResponders) {
+		t.Fatalf("call to an unserved subject: %v, want ErrNoResponders", err)
+	}
 	// Cancelling the caller cancels the handler, which then returns.
 	cctx, ccancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -1,0 +1,564 @@
+package foreman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"go.uber.org/zap"
+)
+
+// Causes of a cancelled attempt; they decide what happens to its task.
+var (
+	errWorkerLost  = errors.New("worker lost")
+	errDuplicate   = errors.New("another attempt finished the task")
+	errTaskTimeout = errors.New("task timeout")
+	errUnreachable = errors.New("unreachable")
+)
+
+// JobError reports the tasks that failed in a Run with ContinueOnError;
+// the Run's result holds the combined results of the others.
+type JobError struct {
+	Failed []*TaskError // in the order they failed
+}
+
+func (e *JobError) Error() string {
+	return fmt.Sprintf("foreman: %d tasks failed; the first: %v", len(e.Failed), e.Failed[0])
+}
+
+// Unwrap returns the task errors.
+func (e *JobError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, te := range e.Failed {
+		errs[i] = te
+	}
+	return errs
+}
+
+// RunOption configures one Run.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	retries     int
+	keepGoing   bool
+	taskTimeout time.Duration
+	jobTimeout  time.Duration
+	stopWhen    func(*warehouse.Warehouse) bool
+	join        bool
+	backups     bool
+	maxAttempts int
+}
+
+// Retries retries a task whose worker returned an error or panicked up to
+// n times (default 0: such errors are usually deterministic).
+func Retries(n int) RunOption { return func(c *runConfig) { c.retries = n } }
+
+// ContinueOnError lets the job go on past tasks that fail for good; Run
+// then returns the combined result of the others and a *JobError listing
+// the failed ones.
+func ContinueOnError() RunOption { return func(c *runConfig) { c.keepGoing = true } }
+
+// TaskTimeout bounds one attempt of a task; an attempt past it is
+// cancelled on its worker and the task goes to another worker.
+func TaskTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.taskTimeout = d } }
+
+// JobTimeout bounds the whole job, like a deadline on Run's context.
+func JobTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.jobTimeout = d } }
+
+// StopWhen ends the job early, successfully, at the first result for which
+// pred is true (after combining it); running tasks are cancelled.
+func StopWhen(pred func(result *warehouse.Warehouse) bool) RunOption {
+	return func(c *runConfig) { c.stopWhen = pred }
+}
+
+// NoJoin keeps the job to the workers given to Run. By default Run also
+// claims workers of the same types that join the registry while it runs,
+// and releases them when it ends.
+func NoJoin() RunOption { return func(c *runConfig) { c.join = false } }
+
+// NoBackups turns off backup copies of straggling tasks.
+func NoBackups() RunOption { return func(c *runConfig) { c.backups = false } }
+
+// MaxAttempts is how often a task may be lost with its worker (a dropped
+// connection, an expired lease, a task timeout) before the job fails; the
+// default is 5.
+func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = n } }
+
+// Run runs a job on the claimed workers ws: it splits the job with s,
+// keeps each worker busy with up to its Slots tasks at a time (more tasks
+// than workers is normal: the next task goes to the first free slot), and
+// folds every result into one Warehouse with c, as results arrive. Tasks
+// are taken from the Splitter only as slots free up, so the foreman holds
+// only the tasks in flight, whatever the job's size.
+//
+// Failures:
+//   - A worker that is lost (its connection drops, nobody serves its
+//     subject, or its lease expires while it sends nothing) has its running
+//     tasks moved to other workers; a task that passes TaskTimeout moves
+//     too. A task lost MaxAttempts times fails the job.
+//   - Near the end of the job, when a slot is idle, a task running much
+//     longer than the median task (3x, and at least 100ms) gets one backup
+//     copy on another worker. The first result wins; the other attempt is
+//     cancelled and its result, if any, dropped.
+//   - A task whose worker returns an error or panics is retried Retries
+//     times, then fails the job with a *TaskError naming the task and
+//     carrying the worker's message (or, with ContinueOnError, is reported
+//     in a *JobError at the end).
+//
+// Every task's result reaches c exactly once. Cancelling ctx cancels the
+// running tasks on their workers.
+func (f *Foreman) Run(ctx context.Context, ws []*Workman, s splitter.Splitter, c combiner.Combiner, opts ...RunOption) (*warehouse.Warehouse, error) {
+	cfg := runConfig{join: true, backups: true, maxAttempts: 5}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.jobTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.jobTimeout)
+		defer cancel()
+	}
+	if len(ws) == 0 {
+		return nil, ErrNoWorkers
+	}
+	r := &run{f: f, cfg: cfg, comb: c, acc: warehouse.New(), tasks: make(map[int]*task)}
+	types := make(map[string]bool)
+	for _, w := range ws {
+		r.add(w, false)
+		types[w.Type] = true
+	}
+	return r.run(ctx, s, types)
+}
+
+// task is one task of a job, from the Splitter until its result is in.
+type task struct {
+	n          int
+	body       []byte
+	running    []*attempt
+	lost       int // attempts lost with their worker
+	exceptions int
+	done       bool
+}
+
+// attempt is one try of a task on one worker.
+type attempt struct {
+	t      *task
+	w      *worker
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	start  time.Time
+}
+
+type worker struct {
+	w         *Workman
+	free      int
+	dead      bool
+	joined    bool // claimed by the run: released at its end
+	running   []*attempt
+	lastHeard time.Time
+}
+
+type outcome struct {
+	a   *attempt
+	out *warehouse.Warehouse
+	err error
+}
+
+// run is one job's scheduler. Its fields belong to the loop goroutine.
+type run struct {
+	f       *Foreman
+	cfg     runConfig
+	comb    combiner.Combiner
+	acc     *warehouse.Warehouse
+	workers []*worker
+	next    int           // round-robin position in workers
+	tasks   map[int]*task // tasks not done
+	retry   []*task       // tasks waiting for a slot again
+	took    []time.Duration
+	failed  []*TaskError
+	emitted int
+
+	outcomes chan outcome
+	quit     chan struct{} // closed when the loop is over
+	wg       sync.WaitGroup
+}
+
+func (r *run) add(w *Workman, joined bool) {
+	r.workers = append(r.workers, &worker{w: w, free: max(w.Slots, 1), joined: joined, lastHeard: time.Now()})
+}
+
+func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]bool) (*warehouse.Warehouse, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	r.outcomes = make(chan outcome, 64)
+	r.quit = make(chan struct{})
+	newTasks := make(chan *task)
+	splitDone := make(chan error, 1)
+	snaps := make(chan *registry.Snapshot)
+	joins := make(chan []*Workman)
+
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		splitDone <- s.Split(ctx, func(w *warehouse.Warehouse) error {
+			body, err := w.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if len(body) > r.f.cfg.MaxWarehouseSize {
+				return &warehouse.SizeError{Size: int64(len(body)), Limit: int64(r.f.cfg.MaxWarehouseSize)}
+			}
+			select {
+			case newTasks <- &task{body: body}:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		})
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.monitor(ctx, types, snaps, joins)
+	}()
+	defer func() {
+		// Stop everything this run started and wait for it; then give back
+		// the workers it claimed on its own.
+		cancel(errors.New("job over"))
+		close(r.quit)
+		r.wg.Wait()
+		var joined []*Workman
+		for _, w := range r.workers {
+			if w.joined {
+				joined = append(joined, w.w)
+			}
+		}
+		r.f.Release(context.Background(), joined...)
+	}()
+
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	splitting := true
+	var noWorkersSince time.Time
+	for splitting || len(r.tasks) > 0 {
+		var in chan *task
+		if splitting && len(r.retry) == 0 && r.hasFree() {
+			in = newTasks
+		}
+		select {
+		case t := <-in:
+			t.n = r.emitted
+			r.emitted++
+			r.tasks[t.n] = t
+			r.dispatch(ctx, t, nil)
+		case err := <-splitDone:
+			splitting = false
+			if err != nil {
+				return nil, fmt.Errorf("foreman: split after %d tasks: %w", r.emitted, err)
+			}
+		case o := <-r.outcomes:
+			stop, err := r.handle(o)
+			if err != nil {
+				return nil, err
+			}
+			if stop {
+				return r.acc, nil
+			}
+		case snap := <-snaps:
+			r.checkLiveness(snap)
+		case ws := <-joins:
+			for _, w := range ws {
+				r.f.log.Info("worker joined the job", zap.String("worker", w.ID))
+				r.add(w, true)
+			}
+		case <-tick.C:
+			if !splitting && len(r.retry) == 0 {
+				r.backup(ctx)
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("foreman: job stopped with %d tasks unfinished: %w", len(r.tasks), context.Cause(ctx))
+		}
+		for len(r.retry) > 0 && r.hasFree() {
+			t := r.retry[0]
+			r.retry = r.retry[1:]
+			if !t.done {
+				r.dispatch(ctx, t, nil)
+			}
+		}
+		if r.live() > 0 {
+			noWorkersSince = time.Time{}
+		} else if noWorkersSince.IsZero() {
+			noWorkersSince = time.Now()
+		} else if !r.cfg.join || time.Since(noWorkersSince) > 2*r.f.reg.Lease() {
+			return nil, fmt.Errorf("%w: every worker of the job is lost, %d tasks unfinished", ErrNoWorkers, len(r.tasks))
+		}
+	}
+	if len(r.failed) > 0 {
+		return r.acc, &JobError{Failed: r.failed}
+	}
+	return r.acc, nil
+}
+
+func (r *run) live() int {
+	n := 0
+	for _, w := range r.workers {
+		if !w.dead {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *run) hasFree() bool {
+	for _, w := range r.workers {
+		if w.free > 0 && !w.dead {
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns the next worker with a free slot, round robin, other than
+// not; nil if there is none.
+func (r *run) pick(not *worker) *worker {
+	for i := range r.workers {
+		w := r.workers[(r.next+i)%len(r.workers)]
+		if w.free > 0 && !w.dead && w != not {
+			r.next = (r.next + i + 1) % len(r.workers)
+			return w
+		}
+	}
+	return nil
+}
+
+// dispatch starts an attempt of t on a free worker other than not. The
+// caller has checked that one is free.
+func (r *run) dispatch(ctx context.Context, t *task, not *worker) {
+	w := r.pick(not)
+	if w == nil {
+		r.retry = append(r.retry, t)
+		return
+	}
+	w.free--
+	actx, cancel := context.WithCancelCause(ctx)
+	a := &attempt{t: t, w: w, ctx: actx, cancel: cancel, start: time.Now()}
+	t.running = append(t.running, a)
+	w.running = append(w.running, a)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		callCtx := actx
+		if r.cfg.taskTimeout > 0 {
+			var stop context.CancelFunc
+			callCtx, stop = context.WithTimeoutCause(actx, r.cfg.taskTimeout, errTaskTimeout)
+			defer stop()
+		}
+		out, err := w.w.do(callCtx, t.n, t.body)
+		if err != nil && callCtx.Err() != nil {
+			err = fmt.Errorf("foreman: task %d on worker %s: %w", t.n, w.w.ID, context.Cause(callCtx))
+		}
+		select {
+		case r.outcomes <- outcome{a, out, err}:
+		case <-r.quit:
+		}
+	}()
+}
+
+func remove(as []*attempt, a *attempt) []*attempt {
+	if i := slices.Index(as, a); i >= 0 {
+		return slices.Delete(as, i, i+1)
+	}
+	return as
+}
+
+// handle takes one attempt's outcome; stop reports an early stop.
+func (r *run) handle(o outcome) (stop bool, err error) {
+	a, t, w := o.a, o.a.t, o.a.w
+	a.cancel(nil)
+	t.running = remove(t.running, a)
+	w.running = remove(w.running, a)
+	if !w.dead {
+		w.free++
+	}
+	var te *TaskError
+	if o.err == nil || errors.As(o.err, &te) {
+		w.lastHeard = time.Now()
+	}
+	if t.done {
+		return false, nil // a late duplicate: the task's result is in already
+	}
+	switch {
+	case o.err == nil:
+		r.finish(t, errDuplicate)
+		r.took = append(r.took, time.Since(a.start))
+		if len(r.took) > 256 {
+			r.took = r.took[len(r.took)-128:]
+		}
+		if r.acc, err = r.comb.Combine(r.acc, o.out); err != nil {
+			return false, fmt.Errorf("foreman: combine the result of task %d: %w", t.n, err)
+		}
+		return r.cfg.stopWhen != nil && r.cfg.stopWhen(o.out), nil
+	case te != nil:
+		if len(t.running) > 0 {
+			return false, nil // another attempt may still succeed
+		}
+		t.exceptions++
+		switch {
+		case t.exceptions <= r.cfg.retries:
+			r.f.log.Info("retrying a task", zap.Int("task", t.n), zap.String("error", te.Msg))
+			r.retry = append(r.retry, t)
+		case r.cfg.keepGoing:
+			r.finish(t, nil)
+			r.failed = append(r.failed, te)
+		default:
+			return false, te
+		}
+	case permanent(o.err):
+		return false, o.err
+	default: // the attempt was lost with its worker, or timed out
+		if lostWorker(o.err, w) {
+			r.markDead(w, o.err)
+		}
+		if len(t.running) > 0 {
+			return false, nil // a backup still runs
+		}
+		t.lost++
+		if t.lost >= r.cfg.maxAttempts {
+			return false, fmt.Errorf("foreman: task %d lost %d times, the last: %w", t.n, t.lost, o.err)
+		}
+		r.f.log.Info("reassigning a task", zap.Int("task", t.n), zap.Error(o.err))
+		r.retry = append(r.retry, t)
+	}
+	return false, nil
+}
+
+// finish marks t done and cancels its other attempts with cause.
+func (r *run) finish(t *task, cause error) {
+	t.done = true
+	delete(r.tasks, t.n)
+	for _, other := range t.running {
+		other.cancel(cause)
+	}
+}
+
+// permanent reports errors that another worker would hit too.
+func permanent(err error) bool {
+	var re *wire.RemoteError
+	return (errors.As(err, &re) && !re.Unavailable) || errors.Is(err, warehouse.ErrTooLarge) || errors.Is(err, warehouse.ErrMalformed)
+}
+
+// lostWorker reports whether err means the worker itself is gone, rather
+// than the task being slow or the park connection (hub mode) dropping.
+func lostWorker(err error, w *worker) bool {
+	switch {
+	case errors.Is(err, errWorkerLost), errors.Is(err, wire.ErrNoResponders), errors.Is(err, errUnreachable):
+		return true
+	case errors.As(err, new(*wire.RemoteError)):
+		return true // unavailable: the worker is shutting down
+	case errors.Is(err, wire.ErrConnectionLost):
+		return w.w.mode != registry.ModeHub
+	}
+	return false
+}
+
+func (r *run) markDead(w *worker, why error) {
+	if w.dead {
+		return
+	}
+	r.f.log.Warn("worker lost", zap.String("worker", w.w.ID), zap.Error(why))
+	w.dead, w.free = true, 0
+	for _, a := range w.running {
+		a.cancel(errWorkerLost)
+	}
+}
+
+// checkLiveness marks lost the workers that left the registry and have
+// sent nothing for a lease: a worker that still answers is alive even
+// while the park server restarts with an empty registry.
+func (r *run) checkLiveness(snap *registry.Snapshot) {
+	live := make(map[string]bool)
+	for _, m := range snap.Workmen("") {
+		live[m.ID] = true
+	}
+	for _, w := range r.workers {
+		if !w.dead && !live[w.w.ID] && time.Since(w.lastHeard) > r.f.reg.Lease() {
+			r.markDead(w, fmt.Errorf("%w: %s left the registry", errWorkerLost, w.w.ID))
+		}
+	}
+}
+
+// backup gives the longest-running straggler a second attempt on an idle
+// slot of another worker.
+func (r *run) backup(ctx context.Context) {
+	if !r.cfg.backups || len(r.took) == 0 || !r.hasFree() {
+		return
+	}
+	sorted := slices.Clone(r.took)
+	slices.Sort(sorted)
+	threshold := max(3*sorted[len(sorted)/2], 100*time.Millisecond)
+	var worst *attempt
+	for _, t := range r.tasks {
+		if len(t.running) != 1 {
+			continue
+		}
+		a := t.running[0]
+		if time.Since(a.start) > threshold && (worst == nil || a.start.Before(worst.start)) {
+			worst = a
+		}
+	}
+	if worst == nil {
+		return
+	}
+	if r.pick(worst.w) != nil {
+		r.f.log.Info("backup for a straggler", zap.Int("task", worst.t.n), zap.String("worker", worst.w.w.ID),
+			zap.Duration("running", time.Since(worst.start)), zap.Duration("median", sorted[len(sorted)/2]))
+		r.dispatch(ctx, worst.t, worst.w)
+	}
+}
+
+// monitor reads the registry every heartbeat interval for the loop's
+// liveness checks and, unless NoJoin, claims workers of the job's types
+// that joined. A park server that is down only skips a round.
+func (r *run) monitor(ctx context.Context, types map[string]bool, snaps chan<- *registry.Snapshot, joins chan<- []*Workman) {
+	t := time.NewTicker(r.f.reg.HeartbeatInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, r.f.reg.HeartbeatInterval())
+		snap, err := r.f.reg.Snapshot(sctx)
+		var got []*Workman
+		if err == nil && r.cfg.join {
+			for typ := range types {
+				ws, _ := r.f.GetWaitingWorkers(sctx, typ, 0)
+				got = append(got, ws...)
+			}
+		}
+		cancel()
+		if err != nil {
+			continue
+		}
+		select {
+		case snaps <- snap:
+		case <-ctx.Done():
+			r.f.Release(context.Background(), got...)
+			return
+		}
+		if len(got) > 0 {
+			select {
+			case joins <- got:
+			case <-ctx.Done():
+				r.f.Release(context.Background(), got...)
+				return
+			}
+		}
+	}
+}

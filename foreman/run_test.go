@@ -1,0 +1,341 @@
+package foreman_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+)
+
+// rangeSum sums lo..hi-1 of an IntRange task under "sum" and counts the
+// task under "tasks"; hooks may fail, block or record first.
+type rangeSum struct {
+	mu    sync.Mutex // guards seen
+	seen  map[int64]int
+	hook  func(ctx context.Context, lo int64, attempt int) error
+	calls atomic.Int64
+}
+
+func (r *rangeSum) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	r.calls.Add(1)
+	lo, _ := in.Int64(splitter.KeyLo)
+	hi, _ := in.Int64(splitter.KeyHi)
+	r.mu.Lock()
+	if r.seen == nil {
+		r.seen = map[int64]int{}
+	}
+	r.seen[lo]++
+	attempt := r.seen[lo]
+	r.mu.Unlock()
+	if r.hook != nil {
+		if err := r.hook(ctx, lo, attempt); err != nil {
+			return nil, err
+		}
+	}
+	var sum int64
+	for n := lo; n < hi; n++ {
+		sum += n
+	}
+	out := warehouse.New()
+	out.SetInt64("sum", sum)
+	out.SetInt64("tasks", 1)
+	out.SetInt64s("los", []int64{lo})
+	return out, nil
+}
+
+func (r *rangeSum) Receive(context.Context, workman.Peer, *warehouse.Warehouse) error { return nil }
+
+var sumAll = combiner.Chain(combiner.SumInt64("sum"), combiner.SumInt64("tasks"), combiner.Concat("los"))
+
+// checkSum asserts the exact result of summing [0, n) in tasks of step:
+// the sum, and every task combined exactly once.
+func checkSum(t *testing.T, got *warehouse.Warehouse, n, step int64) {
+	t.Helper()
+	sum, _ := got.Int64("sum")
+	tasks, _ := got.Int64("tasks")
+	los, _ := got.Int64s("los")
+	wantTasks := (n + step - 1) / step
+	if sum != n*(n-1)/2 || tasks != wantTasks {
+		t.Fatalf("sum %d over %d tasks, want %d over %d", sum, tasks, n*(n-1)/2, wantTasks)
+	}
+	seen := map[int64]bool{}
+	for _, lo := range los {
+		if seen[lo] || lo%step != 0 {
+			t.Fatalf("task at %d combined twice or unknown", lo)
+		}
+		seen[lo] = true
+	}
+}
+
+func startSum(t *testing.T, n int, w workman.Worker) (*foreman.Foreman, []*foreman.Workman) {
+	t.Helper()
+	c := parktest.Start(t, n, workman.Config{Type: "sum"}, w)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ws, err := f.GetWaitingWorkers(context.Background(), "sum", n)
+	if err != nil || len(ws) != n {
+		t.Fatalf("GetWaitingWorkers = %d, %v", len(ws), err)
+	}
+	return f, ws
+}
+
+func TestRetriesAndContinueOnError(t *testing.T) {
+	// The task at 300 (mod 1000) fails on its first attempt, the one at 500
+	// on every attempt. The two runs use different ranges, so a task the
+	// first run left behind on a worker cannot count for the second.
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		if (lo%1000 == 300 && attempt == 1) || lo%1000 == 500 {
+			return errors.New("flaky")
+		}
+		return nil
+	}}
+	f, ws := startSum(t, 2, w)
+	ctx := context.Background()
+
+	_, err := f.Run(ctx, ws, splitter.IntRange(0, 1000, 100), sumAll)
+	var te *foreman.TaskError
+	if !errors.As(err, &te) || te.Msg != "flaky" {
+		t.Fatalf("no retries: %v, want the flaky TaskError", err)
+	}
+
+	got, err := f.Run(ctx, ws, splitter.IntRange(1000, 2000, 100), sumAll, foreman.Retries(2), foreman.ContinueOnError())
+	var je *foreman.JobError
+	if !errors.As(err, &je) || len(je.Failed) != 1 || je.Failed[0].Task != 5 || je.Failed[0].Msg != "flaky" {
+		t.Fatalf("ContinueOnError: %v, want one failed task, number 5", err)
+	}
+	sum, _ := got.Int64("sum")
+	if want := int64((1000+1999)*1000/2 - (1500+1599)*100/2); sum != want {
+		t.Fatalf("sum without task 5 = %d, want %d", sum, want)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen[1300] != 2 || w.seen[1500] != 3 {
+		t.Fatalf("attempts: task 1300 ran %d times (want 2), task 1500 %d times (want 3)", w.seen[1300], w.seen[1500])
+	}
+}
+
+func TestStopWhen(t *testing.T) {
+	w := &rangeSum{}
+	f, ws := startSum(t, 2, w)
+	const key = 4321
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 10_000_000, 10), sumAll,
+		foreman.StopWhen(func(r *warehouse.Warehouse) bool {
+			los, _ := r.Int64s("los")
+			return los[0] <= key && key < los[0]+10
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	los, _ := got.Int64s("los")
+	if !containsRange(los, key) {
+		t.Fatalf("result does not hold the range with %d", key)
+	}
+	if n := w.calls.Load(); n > 10_000 {
+		t.Fatalf("%d tasks ran; the job did not stop early", n)
+	}
+}
+
+func containsRange(los []int64, key int64) bool {
+	for _, lo := range los {
+		if lo <= key && key < lo+10 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCancelReachesWorkers(t *testing.T) {
+	cancelled := make(chan time.Time, 16)
+	started := make(chan struct{}, 16)
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		cancelled <- time.Now()
+		return ctx.Err()
+	}}
+	f, ws := startSum(t, 2, w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Run(ctx, ws, splitter.IntRange(0, 100, 10), sumAll)
+		done <- err
+	}()
+	for range 4 { // all four slots busy
+		<-started
+	}
+	at := time.Now()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
+	}
+	deadline := time.After(10 * time.Second)
+	for range 4 {
+		select {
+		case c := <-cancelled:
+			t.Logf("a worker saw the cancel %v after it", c.Sub(at))
+		case <-deadline:
+			t.Fatal("a running task's context was not cancelled on its worker")
+		}
+	}
+}
+
+func TestTaskTimeoutMovesTheTask(t *testing.T) {
+	// Task 30's first attempt hangs until cancelled.
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		if lo == 30 && attempt == 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	f, ws := startSum(t, 2, w)
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 100, 10), sumAll,
+		foreman.TaskTimeout(300*time.Millisecond), foreman.NoBackups())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 100, 10)
+}
+
+func TestBackupForAStraggler(t *testing.T) {
+	// Task 70's first attempt hangs: only a backup finishes it.
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		if lo == 70 && attempt == 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	f, ws := startSum(t, 2, w)
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 100, 10), sumAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 100, 10)
+}
+
+func TestWorkerLostMidJob(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{})
+	victimCh := make(chan *workman.Workman, 1)
+	var once sync.Once
+	stopped := make(chan struct{})
+	// The victim's tasks block until it is shut down mid-task.
+	hang := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		once.Do(func() {
+			go func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				_ = (<-victimCh).Shutdown(sctx)
+				close(stopped)
+			}()
+		})
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	victimCh <- parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, hang)
+	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, &rangeSum{})
+	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+	ws, err := f.GetWaitingWorkers(context.Background(), "sum", 2)
+	if err != nil || len(ws) != 2 {
+		t.Fatal(len(ws), err)
+	}
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 1000, 10), sumAll, foreman.NoBackups())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 1000, 10)
+	<-stopped
+}
+
+func TestJoiningWorkerIsUsed(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{})
+	joined := make(chan struct{})
+	var once sync.Once
+	gate := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		// The first worker's tasks wait until the newcomer has run one.
+		select {
+		case <-joined:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum", Capacity: 1}, gate)
+	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+	ws, err := f.GetWaitingWorkers(context.Background(), "sum", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	newcomer := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		once.Do(func() { close(joined) })
+		return nil
+	}}
+	done := make(chan struct{})
+	var got *warehouse.Warehouse
+	go func() {
+		defer close(done)
+		got, err = f.Run(context.Background(), ws, splitter.IntRange(0, 100, 10), sumAll, foreman.NoBackups())
+	}()
+	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, newcomer)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 100, 10)
+	if newcomer.calls.Load() == 0 {
+		t.Fatal("the worker that joined ran no task")
+	}
+	// The run gave the newcomer back.
+	again, err := f.GetWaitingWorkers(context.Background(), "sum", 0)
+	if err != nil || len(again) != 1 {
+		t.Fatalf("after the run: %d workers free, %v; want the newcomer", len(again), err)
+	}
+}
+
+func TestWorkmanCapacityIsNeverExceeded(t *testing.T) {
+	var running, peak atomic.Int64
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond) // hold the slot a little
+		return nil
+	}}
+	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 2}, w)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ctx := context.Background()
+	ws, err := f.GetWaitingWorkers(ctx, "sum", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	// DoTask directly: 20 calls at once, past the claimed slots.
+	var rs []*foreman.Result
+	for i := range 20 {
+		in := warehouse.New()
+		in.SetInt64(splitter.KeyLo, int64(i*10))
+		in.SetInt64(splitter.KeyHi, int64(i*10+10))
+		rs = append(rs, ws[0].DoTask(ctx, in))
+	}
+	for _, r := range rs {
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := peak.Load(); p != 2 {
+		t.Fatalf("peak concurrent tasks = %d, want the capacity, 2", p)
+	}
+}
