@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	build := exec.Command("go", "build", "-o", dir+"/",
-		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount")
+		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -51,21 +51,43 @@ type proc struct {
 }
 
 // start runs bin with args and waits for a stdout line containing ready,
-// which it returns.
+// which it returns. The process is stopped at cleanup.
 func start(t *testing.T, ready string, bin string, args ...string) (*proc, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, bin), args...)
-	errFile, err := os.CreateTemp(t.TempDir(), bin+"-*.stderr")
+	p, line, err := startProc(t.TempDir(), ready, bin, args...)
+	if p != nil {
+		t.Cleanup(func() { p.stop(t) })
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p, line
+}
+
+// startQuiet is start for a goroutine other than the test's: it returns
+// the error, and the caller stops the process.
+func startQuiet(ready string, bin string, args ...string) (*proc, error) {
+	dir, err := os.MkdirTemp("", "fourinone-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := startProc(dir, ready, bin, args...)
+	return p, err
+}
+
+func startProc(dir, ready string, bin string, args ...string) (*proc, string, error) {
+	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	errFile, err := os.CreateTemp(dir, bin+"-*.stderr")
+	if err != nil {
+		return nil, "", err
 	}
 	cmd.Stderr = errFile
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: errFile.Name(), done: make(chan struct{})}
 	go func() {
@@ -79,19 +101,18 @@ func start(t *testing.T, ready string, bin string, args ...string) (*proc, strin
 		}
 	}()
 	go func() { _ = cmd.Wait(); errFile.Close(); close(p.done) }()
-	t.Cleanup(func() { p.stop(t) })
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case l, ok := <-p.lines:
 			if !ok {
-				t.Fatalf("%s exited before it was ready: %s", bin, p.errText())
+				return p, "", fmt.Errorf("%s exited before it was ready: %s", bin, p.errText())
 			}
 			if strings.Contains(l, ready) {
-				return p, l
+				return p, l, nil
 			}
 		case <-deadline:
-			t.Fatalf("%s not ready after 30s: %s", bin, p.errText())
+			return p, "", fmt.Errorf("%s not ready after 30s: %s", bin, p.errText())
 		}
 	}
 }
@@ -101,8 +122,10 @@ func (p *proc) errText() string {
 	return string(b)
 }
 
-// stop sends SIGTERM and waits; after 10s it kills.
+// stop sends SIGTERM (after SIGCONT, for a stopped process) and waits;
+// after 10s it kills.
 func (p *proc) stop(t *testing.T) {
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

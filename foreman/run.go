@@ -55,7 +55,22 @@ type runConfig struct {
 	join        bool
 	backups     bool
 	maxAttempts int
+	stats       *RunStats
 }
+
+// RunStats counts what a Run did besides running each task once.
+type RunStats struct {
+	Tasks       int // tasks taken from the Splitter
+	Reassigned  int // attempts lost with their worker or timed out, then run again
+	Retried     int // exceptions retried
+	Backups     int // backup copies of stragglers started
+	Duplicates  int // results dropped because another attempt won
+	LostWorkers int
+	Joined      int // workers claimed while the job ran
+}
+
+// Stats makes Run fill in s when it returns.
+func Stats(s *RunStats) RunOption { return func(c *runConfig) { c.stats = s } }
 
 // Retries retries a task whose worker returned an error or panicked up to
 // n times (default 0: such errors are usually deterministic).
@@ -184,6 +199,7 @@ type run struct {
 	took    []time.Duration
 	failed  []*TaskError
 	emitted int
+	stats   RunStats
 
 	outcomes chan outcome
 	quit     chan struct{} // closed when the loop is over
@@ -232,6 +248,10 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		cancel(errors.New("job over"))
 		close(r.quit)
 		r.wg.Wait()
+		r.stats.Tasks = r.emitted
+		if r.cfg.stats != nil {
+			*r.cfg.stats = r.stats
+		}
 		var joined []*Workman
 		for _, w := range r.workers {
 			if w.joined {
@@ -275,6 +295,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			for _, w := range ws {
 				r.f.log.Info("worker joined the job", zap.String("worker", w.ID))
 				r.add(w, true)
+				r.stats.Joined++
 			}
 		case <-tick.C:
 			if !splitting && len(r.retry) == 0 {
@@ -390,7 +411,10 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		w.lastHeard = time.Now()
 	}
 	if t.done {
-		return false, nil // a late duplicate: the task's result is in already
+		if o.err == nil {
+			r.stats.Duplicates++ // a late duplicate: the task's result is in already
+		}
+		return false, nil
 	}
 	switch {
 	case o.err == nil:
@@ -412,6 +436,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		case t.exceptions <= r.cfg.retries:
 			r.f.log.Info("retrying a task", zap.Int("task", t.n), zap.String("error", te.Msg))
 			r.retry = append(r.retry, t)
+			r.stats.Retried++
 		case r.cfg.keepGoing:
 			r.finish(t, nil)
 			r.failed = append(r.failed, te)
@@ -433,6 +458,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		}
 		r.f.log.Info("reassigning a task", zap.Int("task", t.n), zap.Error(o.err))
 		r.retry = append(r.retry, t)
+		r.stats.Reassigned++
 	}
 	return false, nil
 }
@@ -472,6 +498,7 @@ func (r *run) markDead(w *worker, why error) {
 	}
 	r.f.log.Warn("worker lost", zap.String("worker", w.w.ID), zap.Error(why))
 	w.dead, w.free = true, 0
+	r.stats.LostWorkers++
 	for _, a := range w.running {
 		a.cancel(errWorkerLost)
 	}
@@ -518,6 +545,7 @@ func (r *run) backup(ctx context.Context) {
 		r.f.log.Info("backup for a straggler", zap.Int("task", worst.t.n), zap.String("worker", worst.w.w.ID),
 			zap.Duration("running", time.Since(worst.start)), zap.Duration("median", sorted[len(sorted)/2]))
 		r.dispatch(ctx, worst.t, worst.w)
+		r.stats.Backups++
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
 )
 
 // rangeSum sums lo..hi-1 of an IntRange task under "sum" and counts the
@@ -338,4 +339,37 @@ func TestWorkmanCapacityIsNeverExceeded(t *testing.T) {
 	if p := peak.Load(); p != 2 {
 		t.Fatalf("peak concurrent tasks = %d, want the capacity, 2", p)
 	}
+}
+
+func TestDeadForemanReleasesItsClaims(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{Lease: time.Second})
+	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, &rangeSum{})
+	ctx := context.Background()
+	nc, err := nats.Connect(park.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := foreman.New(ctx, nc, foreman.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dead.Close() })
+	if ws, err := dead.GetWaitingWorkers(ctx, "sum", 1); err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	alive := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+	if ws, err := alive.GetWaitingWorkers(ctx, "sum", 1); err != nil || len(ws) != 0 {
+		t.Fatalf("a claimed worker was handed out again: %d, %v", len(ws), err)
+	}
+	// The foreman "dies": its connection goes, with no release and no
+	// more heartbeats.
+	nc.Close()
+	died := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ws, err := alive.WaitWorkers(wctx, "sum", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("the dead foreman's worker was not freed: %d, %v", len(ws), err)
+	}
+	t.Logf("claims of a dead foreman freed %v after it died (lease 1s)", time.Since(died).Round(time.Millisecond))
 }

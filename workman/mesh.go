@@ -39,12 +39,16 @@ func (e *PeerError) Error() string { return fmt.Sprintf("workman: peer %s: %s", 
 
 // Receive sends in to the peer and waits until the peer's Receive has
 // returned, returning its error as a *PeerError. It runs on the peer's
-// Receive goroutines, never behind its DoTask calls.
+// Receive goroutines, never behind its DoTask calls. A peer that is gone
+// fails the call at once; one that does not answer fails it after the
+// workman's PeerTimeout. Errors name the peer.
 func (p Peer) Receive(ctx context.Context, in *warehouse.Warehouse) error {
 	if p.mesh == nil {
 		return errors.New("workman: Peer has no mesh: use peers from MeshFrom(ctx)")
 	}
 	wm := p.mesh.wm
+	ctx, cancel := context.WithTimeout(ctx, wm.cfg.PeerTimeout)
+	defer cancel()
 	body, _ := in.MarshalBinary()
 	c, err := wm.pool.Get(p.url)
 	if err != nil {

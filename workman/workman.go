@@ -78,6 +78,10 @@ type Config struct {
 	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
 	// defaults to warehouse.DefaultMaxSize.
 	MaxWarehouseSize int
+	// PeerTimeout bounds a Peer.Receive call made from this workman, so a
+	// peer that is stopped or unreachable fails the call instead of hanging
+	// it. If zero, it defaults to 30s.
+	PeerTimeout time.Duration
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
 }
@@ -93,6 +97,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: capacity %d is negative", ErrConfig, c.Capacity)
 	case c.MaxWarehouseSize < 0:
 		return fmt.Errorf("%w: max warehouse size %d is negative", ErrConfig, c.MaxWarehouseSize)
+	case c.PeerTimeout < 0:
+		return fmt.Errorf("%w: peer timeout %v is negative", ErrConfig, c.PeerTimeout)
 	}
 	return nil
 }
@@ -115,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxWarehouseSize == 0 {
 		c.MaxWarehouseSize = warehouse.DefaultMaxSize
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

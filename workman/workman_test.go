@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,6 +206,72 @@ func TestConfigValidate(t *testing.T) {
 			if _, err := workman.New(tt.cfg, workman.WorkerFunc(nil)); !errors.Is(err, workman.ErrConfig) {
 				t.Fatalf("New = %v, want ErrConfig", err)
 			}
+		})
+	}
+}
+
+// blocker's Receive waits until its context ends.
+type blocker struct{}
+
+func (blocker) DoTask(context.Context, *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	return nil, nil
+}
+
+func (blocker) Receive(ctx context.Context, _ workman.Peer, _ *warehouse.Warehouse) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestReceiveToStuckOrGonePeer(t *testing.T) {
+	for _, mode := range []string{workman.ModeMesh, workman.ModeHub} {
+		t.Run(mode, func(t *testing.T) {
+			park := parktest.StartPark(t, parkserver.Config{})
+			stuck := parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "stuck", Mode: mode}, blocker{})
+			gone := parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "gone", Mode: mode}, blocker{})
+			probe := workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+				m := workman.MeshFrom(ctx)
+				out := warehouse.New()
+				for _, typ := range []string{"stuck", "gone"} {
+					p, err := m.IndexOfType(ctx, typ, 0)
+					if err != nil {
+						return nil, err
+					}
+					if typ == "gone" {
+						sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+						err := gone.Shutdown(sctx)
+						cancel()
+						if err != nil {
+							return nil, err
+						}
+					}
+					err = p.Receive(ctx, warehouse.New())
+					if err == nil {
+						return nil, fmt.Errorf("Receive on the %s peer succeeded", typ)
+					}
+					out.SetString(typ, err.Error())
+				}
+				return out, nil
+			})
+			parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "probe", Mode: mode, PeerTimeout: 300 * time.Millisecond}, probe)
+			f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+			ctx := context.Background()
+			ws, err := f.GetWaitingWorkers(ctx, "probe", 1)
+			if err != nil || len(ws) != 1 {
+				t.Fatal(len(ws), err)
+			}
+			out, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := out.String("stuck")
+			if !strings.Contains(s, stuck.ID()) || !strings.Contains(s, "deadline exceeded") {
+				t.Errorf("stuck peer: %q, want its id and a deadline", s)
+			}
+			g, _ := out.String("gone")
+			if !strings.Contains(g, gone.ID()) {
+				t.Errorf("gone peer: %q, want its id", g)
+			}
+			t.Logf("stuck: %s; gone: %s", s, g)
 		})
 	}
 }

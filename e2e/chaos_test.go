@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// Chaos tests: real processes, a fault injected while a job runs, and the
+// exact result checked. Each logs how long the job took past the fault.
+
+func chaosWorkmen(t *testing.T, url string, n int, args ...string) []*proc {
+	t.Helper()
+	var ps []*proc
+	for i := range n {
+		p, _ := start(t, " ready", "chaosworkman", append([]string{"-park", url, "-id", fmt.Sprintf("w%d", i)}, args...)...)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func dialForeman(t *testing.T, url string, n int, typ string) (*foreman.Foreman, []*foreman.Workman) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := foreman.Dial(ctx, url, foreman.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	ws, err := f.WaitWorkers(ctx, typ, n)
+	if err != nil || len(ws) != n {
+		t.Fatalf("WaitWorkers = %d, %v; want %d", len(ws), err, n)
+	}
+	return f, ws
+}
+
+// sleepy makes every task of s take at least ms on its worker.
+func sleepy(s splitter.Splitter, ms int64) splitter.Splitter {
+	return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		return s.Split(ctx, func(w *warehouse.Warehouse) error {
+			w.SetInt64("sleep_ms", ms)
+			return emit(w)
+		})
+	})
+}
+
+// onFirst calls fault once, at the first result, then combines as c does.
+func onFirst(c combiner.Combiner, fault func()) combiner.Combiner {
+	var once sync.Once
+	return combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		once.Do(fault)
+		return c.Combine(acc, r)
+	})
+}
+
+// countJob runs a word count of text on ws with fault injected at the
+// first result, checks the exact counts, and returns how long the job ran
+// after the fault.
+func countJob(t *testing.T, f *foreman.Foreman, ws []*foreman.Workman, text string, fault func()) (time.Duration, foreman.RunStats) {
+	t.Helper()
+	want, err := wordcount.CountLocal(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var faultAt time.Time
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stats foreman.RunStats
+	res, err := f.Run(ctx, ws, sleepy(wordcount.Splitter([]string{text}, 256<<10, false), 25),
+		onFirst(wordcount.Combiner(), func() { faultAt = time.Now(); fault() }), foreman.Stats(&stats))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Since(faultAt)
+	got, _ := res.Counts(wordcount.KeyCounts)
+	if !maps.Equal(got, want) {
+		t.Fatalf("counts differ from a single-threaded count: %d distinct words, want %d", len(got), len(want))
+	}
+	t.Logf("run: %+v", stats)
+	return after, stats
+}
+
+func TestChaosKillWorkman(t *testing.T) {
+	url := startPark(t)
+	ps := chaosWorkmen(t, url, 3)
+	f, ws := dialForeman(t, url, 3, "wordcount")
+	text := genText(t, 20<<20) // 80 tasks of 256 KiB
+	after, stats := countJob(t, f, ws, text, func() {
+		if err := ps[0].cmd.Process.Kill(); err != nil {
+			t.Error(err)
+		}
+	})
+	if stats.LostWorkers != 1 || stats.Reassigned < 1 {
+		t.Errorf("stats %+v: want one lost worker and its tasks reassigned", stats)
+	}
+	t.Logf("kill -9 of a workman mid-job: the job finished %v after the kill, with the exact counts", after.Round(time.Millisecond))
+}
+
+func TestChaosStraggler(t *testing.T) {
+	url := startPark(t)
+	ps := chaosWorkmen(t, url, 2)
+	f, ws := dialForeman(t, url, 2, "wordcount")
+	text := genText(t, 10<<20) // 40 tasks
+	after, stats := countJob(t, f, ws, text, func() {
+		if err := ps[0].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Error(err)
+		}
+	})
+	if stats.Backups < 1 && stats.Reassigned < 1 {
+		t.Errorf("stats %+v: the stopped worker's tasks were neither backed up nor reassigned", stats)
+	}
+	t.Logf("SIGSTOP of a workman mid-job: the job finished %v after the stop, with the exact counts", after.Round(time.Millisecond))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestChaosParkRestart(t *testing.T) {
+	addr, store := freeAddr(t), t.TempDir()
+	const ready = "park server ready at "
+	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	url := "nats://" + addr
+	chaosWorkmen(t, url, 2)
+	f, ws := dialForeman(t, url, 2, "wordcount")
+	text := genText(t, 25<<20) // 100 tasks of 25ms+ each on 4 slots
+	restarted := make(chan error, 1)
+	after, stats := countJob(t, f, ws, text, func() {
+		_ = park.cmd.Process.Kill()
+		go func() {
+			<-park.done
+			// The same address and store: members find it where it was.
+			p, err := startQuiet(ready, "parkserver", "-listen", addr, "-store", store)
+			if err == nil {
+				t.Cleanup(func() { p.stop(t) })
+			}
+			restarted <- err
+		}()
+	})
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if stats.LostWorkers != 0 || stats.Reassigned != 0 {
+		t.Errorf("stats %+v: the park's death cost workers or tasks", stats)
+	}
+	t.Logf("kill -9 and restart of the park server mid-job (mesh): the job finished %v after the kill, with the exact counts", after.Round(time.Millisecond))
+
+	// Workmen and the foreman re-register by themselves, and the foreman's
+	// claims come back.
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		snap, err := reg.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		foremen := 0
+		for _, m := range snap.Members {
+			if m.Role == registry.RoleForeman {
+				foremen++
+			}
+		}
+		if len(snap.Workmen("wordcount")) == 2 && foremen == 1 && len(snap.Claims["w0"]) == 2 && len(snap.Claims["w1"]) == 2 {
+			t.Logf("after the restart, 2 workmen, the foreman and its 4 claims were back within %v of checking", time.Since(back).Round(time.Millisecond))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after the restart the registry holds %d workmen, %d foremen, claims %v; want 2, 1 and 2+2", len(snap.Workmen("")), foremen, snap.Claims)
+		case <-poll.C:
+		}
+	}
+}
+
+func TestChaos100kNoopTasks(t *testing.T) {
+	url := startPark(t)
+	chaosWorkmen(t, url, 2, "-type", "echo")
+	f, ws := dialForeman(t, url, 2, "echo")
+	const n = 100_000
+	seen := make([]uint8, n)
+	count := combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		lo, ok := r.Int64("lo")
+		if !ok || lo < 0 || lo >= n {
+			return nil, fmt.Errorf("result without a task number: %v", r.Keys())
+		}
+		seen[lo]++
+		return acc, nil
+	})
+	began := time.Now()
+	if _, err := f.Run(context.Background(), ws, splitter.IntRange(0, n, 1), count); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("task %d combined %d times", i, c)
+		}
+	}
+	t.Logf("%d no-op tasks on 2 workmen: each combined exactly once, in %v (%.0f tasks/s)", n, took.Round(time.Millisecond), n/took.Seconds())
+}
