@@ -165,8 +165,34 @@ func TestChaosParkRestart(t *testing.T) {
 	}
 	t.Logf("kill -9 and restart of the park server mid-job (mesh): the job finished %v after the kill, with the exact counts", after.Round(time.Millisecond))
 
-	// Workmen and the foreman re-register by themselves, and the foreman's
-	// claims come back.
+	waitReregistered(t, url, 2)
+}
+
+// TestChaosParkRestartHub restarts the park server under idle hub-mode
+// workmen: they come back by themselves and serve the next job.
+func TestChaosParkRestartHub(t *testing.T) {
+	addr, store := freeAddr(t), t.TempDir()
+	const ready = "park server ready at "
+	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	url := "nats://" + addr
+	chaosWorkmen(t, url, 2, "-mode", "hub")
+	f, ws := dialForeman(t, url, 2, "wordcount")
+	_ = park.cmd.Process.Kill()
+	<-park.done
+	start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	waitReregistered(t, url, 2)
+	text := genText(t, 2<<20)
+	after, stats := countJob(t, f, ws, text, func() {})
+	if stats.LostWorkers != 0 || stats.Reassigned != 0 {
+		t.Errorf("stats %+v: a job after the restart lost workers or tasks", stats)
+	}
+	t.Logf("hub mode after a park restart: the next job finished %v after its first result, with the exact counts", after.Round(time.Millisecond))
+}
+
+// waitReregistered waits until n workmen (w0..), the foreman and its claims
+// (2 slots each) are back in the registry at url.
+func waitReregistered(t *testing.T, url string, n int) {
+	t.Helper()
 	nc, err := wire.Connect(url, wire.ConnOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -192,13 +218,17 @@ func TestChaosParkRestart(t *testing.T) {
 				foremen++
 			}
 		}
-		if len(snap.Workmen("wordcount")) == 2 && foremen == 1 && len(snap.Claims["w0"]) == 2 && len(snap.Claims["w1"]) == 2 {
-			t.Logf("after the restart, 2 workmen, the foreman and its 4 claims were back within %v of checking", time.Since(back).Round(time.Millisecond))
-			break
+		claimed := 0
+		for i := range n {
+			claimed += len(snap.Claims[fmt.Sprintf("w%d", i)])
+		}
+		if len(snap.Workmen("wordcount")) == n && foremen == 1 && claimed == 2*n {
+			t.Logf("after the restart, %d workmen, the foreman and its %d claims were back within %v of checking", n, claimed, time.Since(back).Round(time.Millisecond))
+			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("after the restart the registry holds %d workmen, %d foremen, claims %v; want 2, 1 and 2+2", len(snap.Workmen("")), foremen, snap.Claims)
+			t.Fatalf("after the restart the registry holds %d workmen, %d foremen, claims %v; want %d, 1 and 2 each", len(snap.Workmen("")), foremen, snap.Claims, n)
 		case <-poll.C:
 		}
 	}

@@ -16,10 +16,10 @@
 // keeps up to each worker's claimed slots of tasks in flight, and folds
 // each result into the Combiner as it arrives.
 //
-// An exception result (the worker's DoTask returned an error or panicked)
-// is a *TaskError carrying the worker's message. Run stops at the first
-// failure: an exception, a lost connection to a worker, or a split or
-// combine error; tasks still running are cancelled. Retrying, reassigning
-// the tasks of lost workers and backup tasks for stragglers are not done
-// yet.
+// Run survives lost workers (their tasks move to other workers), backs up
+// stragglers near the end of a job, retries exceptions when asked
+// (Retries), can go on past failed tasks (ContinueOnError), stop early
+// (StopWhen) and bound tasks and jobs in time (TaskTimeout, JobTimeout).
+// Every task's result reaches the Combiner exactly once. See
+// docs/guarantees.md.
 package foreman
