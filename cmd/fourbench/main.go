@@ -1,0 +1,58 @@
+// Command fourbench measures fourinone side by side with its floors (raw
+// NATS between the same processes, a single-threaded count) and prints a
+// table. See docs/performance.md.
+//
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-only rtt|throughput|bigwarehouse|wordcount|registry]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/internal/bench"
+)
+
+func main() {
+	if ok, err := bench.RunRole(os.Args[1:]); ok {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fourbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o bench.Options
+	flag.IntVar(&o.Calls, "calls", 10000, "round trips per latency measurement")
+	flag.IntVar(&o.Tasks, "tasks", 200000, "no-op tasks for the throughput measurement")
+	flag.IntVar(&o.Slots, "slots", 32, "capacity of each throughput worker (tasks in flight)")
+	textMiB := flag.Int64("text-mib", 256, "MiB of generated text for the word count")
+	flag.IntVar(&o.Registry, "registry", 1000, "workmen to register for the registry measurement")
+	flag.IntVar(&o.Claim, "claim", 500, "workmen a foreman claims of them")
+	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount or registry")
+	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fourbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "fourbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	o.TextBytes = *textMiB << 20
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench.Suite(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fourbench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,127 @@
+// Package bench is fourbench: the benchmark suite that measures the
+// framework side by side with the transport's floor (raw NATS) and a
+// single core. The suite runs the park server and the workmen as child
+// processes of its own binary (roles), so every round trip crosses
+// processes as it does in production.
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
+)
+
+// RawSubject is where a workmen process answers raw NATS requests: the
+// floor a DoTask round trip is compared with.
+const RawSubject = "bench.raw"
+
+// noop answers every task with an empty Warehouse.
+var noop = workman.WorkerFunc(func(context.Context, *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	return warehouse.New(), nil
+})
+
+// echo answers every task with the task itself.
+var echo = workman.WorkerFunc(func(_ context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	return in, nil
+})
+
+// RunRole runs a child role and reports whether args named one.
+func RunRole(args []string) (bool, error) {
+	if len(args) == 0 || args[0] != "-role" {
+		return false, nil
+	}
+	fs := flag.NewFlagSet("fourbench role", flag.ContinueOnError)
+	role := fs.String("role", "", "park or workmen")
+	park := fs.String("park", "", "park URL (workmen)")
+	n := fs.Int("n", 1, "workmen to run (workmen)")
+	mode := fs.String("mode", workman.ModeMesh, "mesh or hub (workmen)")
+	typ := fs.String("type", "noop", "noop or echo (workmen)")
+	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
+	if err := fs.Parse(args); err != nil {
+		return true, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch *role {
+	case "park":
+		return true, runPark(ctx)
+	case "workmen":
+		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop}[*typ]
+		if w == nil {
+			return true, fmt.Errorf("unknown -type %q", *typ)
+		}
+		return true, runWorkmen(ctx, *park, *n, *mode, *capacity, *typ, w)
+	}
+	return true, fmt.Errorf("unknown -role %q", *role)
+}
+
+func runPark(ctx context.Context) error {
+	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("ready %s\n", s.ClientURL())
+	<-ctx.Done()
+	return s.Shutdown(context.Background())
+}
+
+// runWorkmen runs n workmen and a raw NATS responder connected the way the
+// workmen serve: in mesh mode an embedded server of its own in this
+// process with an in-process connection, in hub mode a TCP connection to
+// the park. It prints "ready URL" with the URL the responder serves on.
+func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ string, w workman.Worker) error {
+	var wms []*workman.Workman
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, wm := range wms {
+			_ = wm.Shutdown(sctx)
+		}
+	}()
+	for range n {
+		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity}, w)
+		if err != nil {
+			return err
+		}
+		if err := wm.Start(ctx); err != nil {
+			return err
+		}
+		wms = append(wms, wm)
+	}
+	url, opts := park, []nats.Option{}
+	if mode == workman.ModeMesh {
+		ns, err := wire.StartServer(wire.ServerConfig{})
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		url, opts = ns.ClientURL(), append(opts, nats.InProcessServer(ns))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if _, err := nc.Subscribe(RawSubject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	fmt.Printf("ready %s\n", url)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,455 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/nats-io/nats.go"
+)
+
+// Options size the suite.
+type Options struct {
+	Calls     int   // round trips per latency measurement
+	Tasks     int   // no-op tasks for the throughput measurement
+	Slots     int   // capacity of each of the 2 throughput workers
+	TextBytes int64 // generated text for the word count
+	Registry  int   // workmen registered for the registry measurement
+	Claim     int   // of which a foreman claims this many
+	Only      string
+}
+
+// row is one line of the report.
+type row struct {
+	what, framework, floor, ratio, target string
+}
+
+// Suite runs the measurements and prints the table to out.
+func Suite(ctx context.Context, o Options, out io.Writer) error {
+	s := &suite{o: o, log: os.Stderr}
+	defer s.stopAll()
+	park, err := s.child(ctx, "-role", "park")
+	if err != nil {
+		return err
+	}
+	s.park = park
+	steps := []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "mesh") }},
+		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "hub") }},
+		{"throughput", s.throughput},
+		{"bigwarehouse", s.bigWarehouse},
+		{"wordcount", s.wordCount},
+		{"registry", s.registry},
+	}
+	for _, st := range steps {
+		if o.Only != "" && o.Only != st.name {
+			continue
+		}
+		fmt.Fprintf(s.log, "fourbench: %s...\n", st.name)
+		if err := st.f(ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measurement\tfourinone\tfloor\tratio\ttarget")
+	for _, r := range s.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.what, r.framework, r.floor, r.ratio, r.target)
+	}
+	return tw.Flush()
+}
+
+type suite struct {
+	o        Options
+	log      io.Writer
+	park     *child
+	children []*child
+	rows     []row
+}
+
+// child is a role process of this binary.
+type child struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func (s *suite) child(ctx context.Context, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	s.children = append(s.children, c)
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if url, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+				ready <- url
+			}
+		}
+		_ = cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case c.url = <-ready:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("child %q exited before it was ready", args)
+	case <-time.After(2 * time.Minute):
+		return nil, fmt.Errorf("child %q not ready after 2 minutes", args)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func (s *suite) stopAll() {
+	for _, c := range slices.Backward(s.children) {
+		c.stop()
+	}
+	s.children = nil
+}
+
+func (s *suite) stopChild(c *child) {
+	c.stop()
+	s.children = slices.DeleteFunc(s.children, func(x *child) bool { return x == c })
+}
+
+func (s *suite) foreman(ctx context.Context, typ string, n int) (*foreman.Foreman, []*foreman.Workman, error) {
+	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ws, err := f.WaitWorkers(wctx, typ, n)
+	if err == nil && len(ws) < n {
+		err = fmt.Errorf("got %d of %d workers", len(ws), n)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, ws, nil
+}
+
+func quantiles(d []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)*99/100]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1e3) }
+
+// roundTrip measures one empty DoTask against a raw NATS request of the
+// same size to the same server, both from this process.
+func (s *suite) roundTrip(ctx context.Context, mode string) error {
+	wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-mode", mode, "-type", "noop", "-n", "1")
+	if err != nil {
+		return err
+	}
+	defer s.stopChild(wk)
+	f, ws, err := s.foreman(ctx, "noop", 1)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	empty := warehouse.New()
+	payload, _ := empty.MarshalBinary()
+	payload = append([]byte{0, 0}, payload...) // the frame's flags and meta length
+	nc, err := nats.Connect(wk.url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	n := s.o.Calls
+	fw := make([]time.Duration, 0, n)
+	raw := make([]time.Duration, 0, n)
+	// Interleave in blocks so both see the same machine.
+	for i := -n / 10; i < n; i += 100 {
+		for range 100 {
+			t0 := time.Now()
+			if _, err := ws[0].DoTask(ctx, empty).Wait(ctx); err != nil {
+				return err
+			}
+			if i >= 0 {
+				fw = append(fw, time.Since(t0))
+			}
+		}
+		for range 100 {
+			t0 := time.Now()
+			if _, err := nc.Request(RawSubject, payload, 5*time.Second); err != nil {
+				return err
+			}
+			if i >= 0 {
+				raw = append(raw, time.Since(t0))
+			}
+		}
+	}
+	f50, f99 := quantiles(fw)
+	r50, r99 := quantiles(raw)
+	s.rows = append(s.rows,
+		row{fmt.Sprintf("empty DoTask round trip, %s, median (n=%d)", mode, len(fw)), us(f50), us(r50),
+			fmt.Sprintf("%.2fx", float64(f50)/float64(r50)), "<=1.5x and <85µs (mesh)"},
+		row{fmt.Sprintf("empty DoTask round trip, %s, p99", mode), us(f99), us(r99),
+			fmt.Sprintf("%.2fx", float64(f99)/float64(r99)), "<500µs (mesh)"})
+	return nil
+}
+
+// throughput runs no-op tasks through Run on 2 workers, against raw
+// pipelined request/reply with as many requests in flight over the same
+// connections.
+func (s *suite) throughput(ctx context.Context) error {
+	var urls []string
+	for range 2 {
+		wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", "noop", "-n", "1",
+			"-capacity", strconv.Itoa(s.o.Slots))
+		if err != nil {
+			return err
+		}
+		defer s.stopChild(wk)
+		urls = append(urls, wk.url)
+	}
+	f, ws, err := s.foreman(ctx, "noop", 2)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n := s.o.Tasks
+	var results atomic.Int64
+	count := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		results.Add(1)
+		return acc, nil
+	})
+	t0 := time.Now()
+	if _, err := f.Run(ctx, ws, splitter.IntRange(0, int64(n), 1), count, foreman.NoJoin()); err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	if results.Load() != int64(n) {
+		return fmt.Errorf("%d results of %d tasks", results.Load(), n)
+	}
+	fwRate := float64(n) / took.Seconds()
+
+	rawRate, err := rawPipelined(ctx, urls, n, 2*s.o.Slots)
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows, row{fmt.Sprintf("no-op tasks through Run, 2 workers x %d slots (n=%d)", s.o.Slots, n),
+		fmt.Sprintf("%.0f/s", fwRate), fmt.Sprintf("%.0f/s", rawRate), fmt.Sprintf("%.0f%%", 100*fwRate/rawRate),
+		">=50,000/s and >=40%"})
+	return nil
+}
+
+// rawPipelined sends n requests round robin over connections to urls, with
+// inflight outstanding at once, through one reply subscription each.
+func rawPipelined(ctx context.Context, urls []string, n, inflight int) (float64, error) {
+	slots := make(chan struct{}, inflight)
+	var done sync.WaitGroup
+	done.Add(n)
+	type conn struct {
+		nc    *nats.Conn
+		inbox string
+	}
+	var conns []conn
+	for _, u := range urls {
+		nc, err := nats.Connect(u)
+		if err != nil {
+			return 0, err
+		}
+		defer nc.Close()
+		inbox := nats.NewInbox()
+		sub, err := nc.Subscribe(inbox+".*", func(*nats.Msg) { <-slots; done.Done() })
+		if err != nil {
+			return 0, err
+		}
+		_ = sub.SetPendingLimits(-1, -1)
+		conns = append(conns, conn{nc, inbox})
+	}
+	payload := []byte{0, 0, 'F', 'W', 1, 0, 0, 0}
+	t0 := time.Now()
+	for i := range n {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		c := conns[i%len(conns)]
+		if err := c.nc.PublishRequest(RawSubject, c.inbox+"."+strconv.Itoa(i), payload); err != nil {
+			return 0, err
+		}
+	}
+	done.Wait()
+	return float64(n) / time.Since(t0).Seconds(), nil
+}
+
+// bigWarehouse sends one Warehouse of just under 64 MiB through DoTask and
+// back.
+func (s *suite) bigWarehouse(ctx context.Context) error {
+	wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", "echo", "-n", "1")
+	if err != nil {
+		return err
+	}
+	defer s.stopChild(wk)
+	f, ws, err := s.foreman(ctx, "echo", 1)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := warehouse.New()
+	in.SetBytes("data", make([]byte, warehouse.DefaultMaxSize-64))
+	var best time.Duration
+	for range 5 {
+		t0 := time.Now()
+		out, err := ws[0].DoTask(ctx, in).Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if b, _ := out.Bytes("data"); len(b) != warehouse.DefaultMaxSize-64 {
+			return fmt.Errorf("echoed %d bytes", len(b))
+		}
+		if d := time.Since(t0); best == 0 || d < best {
+			best = d
+		}
+	}
+	mb := float64(warehouse.DefaultMaxSize) / (1 << 20)
+	s.rows = append(s.rows, row{"64 MiB Warehouse through DoTask and back (best of 5)",
+		fmt.Sprintf("%.0f MB/s (%.0f ms)", mb/best.Seconds(), float64(best.Milliseconds())), "", "",
+		">=300 MB/s"})
+	return nil
+}
+
+// wordCount counts a generated text with 2 in-process workers, against a
+// single-threaded bytes.Fields count.
+func (s *suite) wordCount(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "fourbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "text.txt")
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := wordcount.Generate(fh, s.o.TextBytes, 1); err != nil {
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	want, err := wordcount.CountLocal(path)
+	if err != nil {
+		return err
+	}
+	single := time.Since(t0)
+	for _, ship := range []bool{false, true} {
+		t0 = time.Now()
+		got, err := wordcount.Count(ctx, wordcount.Options{Workers: 2, Ship: ship}, path)
+		if err != nil {
+			return err
+		}
+		took := time.Since(t0)
+		if len(got) != len(want) {
+			return errors.New("word counts differ")
+		}
+		name := fmt.Sprintf("word count %d MiB, 2 workers", s.o.TextBytes>>20)
+		if ship {
+			name += ", -ship"
+		}
+		s.rows = append(s.rows, row{name, fmt.Sprintf("%.2fs", took.Seconds()),
+			fmt.Sprintf("%.2fs (1 thread, bytes.Fields)", single.Seconds()),
+			fmt.Sprintf("%.2fx faster", single.Seconds()/took.Seconds()), ">=1.6x faster"})
+	}
+	return nil
+}
+
+// registry registers many cheap workmen (hub mode, in 4 processes) and
+// times a foreman claiming some of them, and reads the park's memory.
+func (s *suite) registry(ctx context.Context) error {
+	const procs = 4
+	for range procs {
+		wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-mode", "hub", "-type", "reg",
+			"-n", strconv.Itoa(s.o.Registry/procs), "-capacity", "1")
+		if err != nil {
+			return err
+		}
+		defer s.stopChild(wk)
+	}
+	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	t0 := time.Now()
+	ws, err := f.GetWaitingWorkers(ctx, "reg", s.o.Claim)
+	took := time.Since(t0)
+	if err != nil {
+		return err
+	}
+	if len(ws) != s.o.Claim {
+		return fmt.Errorf("claimed %d of %d", len(ws), s.o.Claim)
+	}
+	rss, err := rssOf(s.park.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows,
+		row{fmt.Sprintf("claim %d of %d registered workmen", s.o.Claim, s.o.Registry), fmt.Sprintf("%.0f ms", float64(took.Microseconds())/1e3), "", "", "<200 ms"},
+		row{fmt.Sprintf("park server resident memory, %d workmen", s.o.Registry), fmt.Sprintf("%.0f MB", float64(rss)/(1<<20)), "", "", "<150 MB"})
+	return nil
+}
+
+func rssOf(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
