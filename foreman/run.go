@@ -164,12 +164,15 @@ type task struct {
 
 // attempt is one try of a task on one worker.
 type attempt struct {
-	t      *task
-	w      *worker
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	start  time.Time
+	t     *task
+	w     *worker
+	p     wire.Pending
+	timer *time.Timer // TaskTimeout, if set
+	start time.Time
 }
+
+// cancel ends the attempt: its outcome comes back with cause.
+func (a *attempt) cancel(cause error) { a.p.Cancel(cause) }
 
 type worker struct {
 	w         *Workman
@@ -201,9 +204,22 @@ type run struct {
 	emitted int
 	stats   RunStats
 
-	outcomes chan outcome
-	quit     chan struct{} // closed when the loop is over
-	wg       sync.WaitGroup
+	mu     sync.Mutex // guards inbox
+	inbox  []outcome  // outcomes not yet handled, delivered by reply callbacks
+	notify chan struct{}
+	wg     sync.WaitGroup // the splitter and monitor goroutines
+}
+
+// deliver queues an outcome for the loop; it never blocks, since reply
+// callbacks run on a connection's subscription goroutine.
+func (r *run) deliver(o outcome) {
+	r.mu.Lock()
+	r.inbox = append(r.inbox, o)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
 }
 
 func (r *run) add(w *Workman, joined bool) {
@@ -212,9 +228,14 @@ func (r *run) add(w *Workman, joined bool) {
 
 func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]bool) (*warehouse.Warehouse, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	r.outcomes = make(chan outcome, 64)
-	r.quit = make(chan struct{})
-	newTasks := make(chan *task)
+	r.notify = make(chan struct{}, 1)
+	// The splitter runs ahead of the slots by at most one task per slot:
+	// memory stays bounded and the hand-over rarely waits.
+	slots := 0
+	for _, w := range r.workers {
+		slots += w.free
+	}
+	newTasks := make(chan *task, slots)
 	splitDone := make(chan error, 1)
 	snaps := make(chan *registry.Snapshot)
 	joins := make(chan []*Workman)
@@ -245,8 +266,13 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 	defer func() {
 		// Stop everything this run started and wait for it; then give back
 		// the workers it claimed on its own.
-		cancel(errors.New("job over"))
-		close(r.quit)
+		over := errors.New("job over")
+		cancel(over)
+		for _, t := range r.tasks {
+			for _, a := range slices.Clone(t.running) {
+				a.cancel(over)
+			}
+		}
 		r.wg.Wait()
 		r.stats.Tasks = r.emitted
 		if r.cfg.stats != nil {
@@ -265,9 +291,10 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 	defer tick.Stop()
 	splitting := true
 	var noWorkersSince time.Time
-	for splitting || len(r.tasks) > 0 {
+	// Tasks still in newTasks after the split ended are part of the job.
+	for splitting || len(newTasks) > 0 || len(r.tasks) > 0 {
 		var in chan *task
-		if splitting && len(r.retry) == 0 && r.hasFree() {
+		if len(r.retry) == 0 && r.hasFree() {
 			in = newTasks
 		}
 		select {
@@ -275,19 +302,25 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			t.n = r.emitted
 			r.emitted++
 			r.tasks[t.n] = t
-			r.dispatch(ctx, t, nil)
+			r.dispatch(t, nil)
 		case err := <-splitDone:
 			splitting = false
 			if err != nil {
 				return nil, fmt.Errorf("foreman: split after %d tasks: %w", r.emitted, err)
 			}
-		case o := <-r.outcomes:
-			stop, err := r.handle(o)
-			if err != nil {
-				return nil, err
-			}
-			if stop {
-				return r.acc, nil
+		case <-r.notify:
+			r.mu.Lock()
+			batch := r.inbox
+			r.inbox = nil
+			r.mu.Unlock()
+			for _, o := range batch {
+				stop, err := r.handle(o)
+				if err != nil {
+					return nil, err
+				}
+				if stop {
+					return r.acc, nil
+				}
 			}
 		case snap := <-snaps:
 			r.checkLiveness(snap)
@@ -298,7 +331,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				r.stats.Joined++
 			}
 		case <-tick.C:
-			if !splitting && len(r.retry) == 0 {
+			if !splitting && len(newTasks) == 0 && len(r.retry) == 0 {
 				r.backup(ctx)
 			}
 		case <-ctx.Done():
@@ -308,7 +341,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			t := r.retry[0]
 			r.retry = r.retry[1:]
 			if !t.done {
-				r.dispatch(ctx, t, nil)
+				r.dispatch(t, nil)
 			}
 		}
 		if r.live() > 0 {
@@ -359,35 +392,25 @@ func (r *run) pick(not *worker) *worker {
 
 // dispatch starts an attempt of t on a free worker other than not. The
 // caller has checked that one is free.
-func (r *run) dispatch(ctx context.Context, t *task, not *worker) {
+func (r *run) dispatch(t *task, not *worker) {
 	w := r.pick(not)
 	if w == nil {
 		r.retry = append(r.retry, t)
 		return
 	}
 	w.free--
-	actx, cancel := context.WithCancelCause(ctx)
-	a := &attempt{t: t, w: w, ctx: actx, cancel: cancel, start: time.Now()}
+	a := &attempt{t: t, w: w, start: time.Now()}
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		callCtx := actx
-		if r.cfg.taskTimeout > 0 {
-			var stop context.CancelFunc
-			callCtx, stop = context.WithTimeoutCause(actx, r.cfg.taskTimeout, errTaskTimeout)
-			defer stop()
-		}
-		out, err := w.w.do(callCtx, t.n, t.body)
-		if err != nil && callCtx.Err() != nil {
-			err = fmt.Errorf("foreman: task %d on worker %s: %w", t.n, w.w.ID, context.Cause(callCtx))
-		}
-		select {
-		case r.outcomes <- outcome{a, out, err}:
-		case <-r.quit:
-		}
-	}()
+	p, err := w.w.start(t.n, t.body, func(out *warehouse.Warehouse, err error) { r.deliver(outcome{a, out, err}) })
+	if err != nil {
+		r.deliver(outcome{a, nil, err})
+		return
+	}
+	a.p = p
+	if r.cfg.taskTimeout > 0 {
+		a.timer = time.AfterFunc(r.cfg.taskTimeout, func() { p.Cancel(errTaskTimeout) })
+	}
 }
 
 func remove(as []*attempt, a *attempt) []*attempt {
@@ -400,7 +423,9 @@ func remove(as []*attempt, a *attempt) []*attempt {
 // handle takes one attempt's outcome; stop reports an early stop.
 func (r *run) handle(o outcome) (stop bool, err error) {
 	a, t, w := o.a, o.a.t, o.a.w
-	a.cancel(nil)
+	if a.timer != nil {
+		a.timer.Stop()
+	}
 	t.running = remove(t.running, a)
 	w.running = remove(w.running, a)
 	if !w.dead {
@@ -544,7 +569,7 @@ func (r *run) backup(ctx context.Context) {
 	if r.pick(worst.w) != nil {
 		r.f.log.Info("backup for a straggler", zap.Int("task", worst.t.n), zap.String("worker", worst.w.w.ID),
 			zap.Duration("running", time.Since(worst.start)), zap.Duration("median", sorted[len(sorted)/2]))
-		r.dispatch(ctx, worst.t, worst.w)
+		r.dispatch(worst.t, worst.w)
 		r.stats.Backups++
 	}
 }

@@ -37,13 +37,20 @@ func (w *Workman) client() (*wire.Client, error) {
 	return w.f.pool.Get(w.Endpoint)
 }
 
-// call runs one DoTask on w: the whole round trip.
-func (w *Workman) call(ctx context.Context, body []byte) (*warehouse.Warehouse, error) {
+// start sends one DoTask of task number task (-1 outside Run) and returns
+// at once; done gets the result as do returns it.
+func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, error)) (wire.Pending, error) {
 	c, err := w.client()
 	if err != nil {
-		return nil, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
+		return wire.Pending{}, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
 	}
-	out, err := c.Call(ctx, wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), nil, body)
+	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), nil, body,
+		func(out []byte, err error) { done(w.result(task, out, err)) }), nil
+}
+
+// result decodes a reply; an exception result comes back as the exception
+// Warehouse and a *TaskError.
+func (w *Workman) result(task int, out []byte, err error) (*warehouse.Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("foreman: worker %s: %w", w.ID, err)
 	}
@@ -51,11 +58,14 @@ func (w *Workman) call(ctx context.Context, body []byte) (*warehouse.Warehouse, 
 	if err != nil {
 		return nil, fmt.Errorf("foreman: worker %s sent a bad result: %w", w.ID, err)
 	}
+	if res.Status() == warehouse.StatusException {
+		return res, &TaskError{Task: task, WorkerID: w.ID, Msg: res.Message()}
+	}
 	return res, nil
 }
 
 // DoTask sends in to the worker and returns at once with a handle on the
-// result.
+// result. Cancelling ctx cancels the task on the worker.
 func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
 	r := &Result{done: make(chan struct{})}
 	body, err := in.MarshalBinary()
@@ -63,21 +73,21 @@ func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
 		r.finish(nil, err)
 		return r
 	}
-	go func() { r.finish(w.do(ctx, -1, body)) }()
-	return r
-}
-
-// do runs a task and turns an exception result into a *TaskError (with the
-// exception Warehouse still returned).
-func (w *Workman) do(ctx context.Context, task int, body []byte) (*warehouse.Warehouse, error) {
-	out, err := w.call(ctx, body)
+	p, err := w.start(-1, body, r.finish)
 	if err != nil {
-		return nil, err
+		r.finish(nil, err)
+		return r
 	}
-	if out.Status() == warehouse.StatusException {
-		return out, &TaskError{Task: task, WorkerID: w.ID, Msg: out.Message()}
+	if ctx.Done() != nil {
+		go func() {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				p.Cancel(ctx.Err())
+			}
+		}()
 	}
-	return out, nil
+	return r
 }
 
 // Result is the pending result of a DoTask. It is safe for concurrent use.

@@ -312,7 +312,7 @@ type Client struct {
 type call struct {
 	body []byte
 	err  error
-	done chan struct{} // closed once body or err is final
+	done func(body []byte, err error) // called once, with no lock held
 }
 
 // NewClient returns a Client on nc accepting replies up to maxSize bytes.
@@ -364,18 +364,24 @@ func (c *Client) onReply(m *nats.Msg) {
 	}
 	delete(c.calls, id)
 	c.mu.Unlock()
-	close(cl.done)
+	if cl.err != nil {
+		cl.done(nil, cl.err)
+	} else {
+		cl.done(cl.body, nil)
+	}
 }
 
-func (c *Client) fail(id string, err error) {
+// fail ends call id with err, if it is still pending, and reports whether
+// it was.
+func (c *Client) fail(id string, err error) bool {
 	c.mu.Lock()
 	cl := c.calls[id]
 	delete(c.calls, id)
 	c.mu.Unlock()
 	if cl != nil {
-		cl.err = err
-		close(cl.done)
+		cl.done(nil, err)
 	}
+	return cl != nil
 }
 
 func (c *Client) failAll(err error) {
@@ -384,54 +390,71 @@ func (c *Client) failAll(err error) {
 	c.calls = make(map[string]*call)
 	c.mu.Unlock()
 	for _, cl := range calls {
-		cl.err = err
-		close(cl.done)
+		cl.done(nil, err)
 	}
+}
+
+// Pending is a call in flight, from Go.
+type Pending struct {
+	c             *Client
+	id            string
+	cancelSubject string
+}
+
+// Cancel ends the call with err (its done gets err) and asks the server
+// to cancel the handler, unless the call is over already.
+func (p Pending) Cancel(err error) {
+	if p.c != nil && p.c.fail(p.id, err) && p.cancelSubject != "" {
+		_ = p.c.nc.Publish(p.cancelSubject, []byte(p.c.prefix+p.id))
+	}
+}
+
+// Go sends body (with meta) to subject and returns at once. done is called
+// exactly once with the reply body or an error: on the Client's
+// subscription goroutine (so it must not block), on the caller's if the
+// send fails, or on Cancel's. Several Go calls in a row are written out
+// together, which is what makes a pipeline fast.
+func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(body []byte, err error)) Pending {
+	if len(body) > c.maxSize {
+		done(nil, &warehouse.SizeError{Size: int64(len(body)), Limit: int64(c.maxSize)})
+		return Pending{c: c}
+	}
+	cl := &call{done: done}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		done(nil, ErrClosed)
+		return Pending{c: c}
+	}
+	c.next++
+	id := strconv.FormatUint(c.next, 36)
+	c.calls[id] = cl
+	c.mu.Unlock()
+
+	head := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(meta)), uint64(len(meta)))
+	head = append(head, meta...)
+	if err := publishChunks(c.nc, subject, c.prefix+id, 0, head, body); err != nil {
+		c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
+	}
+	return Pending{c: c, id: id, cancelSubject: cancelSubject}
 }
 
 // Call sends body (with meta) to subject and waits for the reply body. When
 // ctx ends first, Call publishes the call's reply subject to cancelSubject
 // (if not blank) so the server can cancel the handler, and returns ctx.Err().
 func (c *Client) Call(ctx context.Context, subject, cancelSubject string, meta, body []byte) ([]byte, error) {
-	if len(body) > c.maxSize {
-		return nil, &warehouse.SizeError{Size: int64(len(body)), Limit: int64(c.maxSize)}
-	}
-	cl := &call{done: make(chan struct{})}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, ErrClosed
-	}
-	c.next++
-	id := strconv.FormatUint(c.next, 36)
-	c.calls[id] = cl
-	c.mu.Unlock()
-	reply := c.prefix + id
-
-	head := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(meta)), uint64(len(meta)))
-	head = append(head, meta...)
-	if err := publishChunks(c.nc, subject, reply, 0, head, body); err != nil {
-		c.forget(id)
-		return nil, fmt.Errorf("send to %s: %w", subject, err)
-	}
+	var out []byte
+	var err error
+	ch := make(chan struct{})
+	p := c.Go(subject, cancelSubject, meta, body, func(b []byte, e error) { out, err = b, e; close(ch) })
 	select {
-	case <-cl.done:
-		return cl.body, cl.err
+	case <-ch:
+		return out, err
 	case <-ctx.Done():
-		if c.forget(id) && cancelSubject != "" {
-			_ = c.nc.Publish(cancelSubject, []byte(reply))
-		}
-		return nil, ctx.Err()
+		p.Cancel(ctx.Err())
+		<-ch
+		return out, err
 	}
-}
-
-// forget drops a pending call and reports whether it was still pending.
-func (c *Client) forget(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.calls[id]
-	delete(c.calls, id)
-	return ok
 }
 
 // Close fails pending calls with ErrClosed and stops the reply subscription.
