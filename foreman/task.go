@@ -147,4 +147,3 @@ func (f *Foreman) DoTaskBatch(ctx context.Context, ws []*Workman, in *warehouse.
 	}
 	return outs, errors.Join(errs...)
 }
-
