@@ -1,0 +1,41 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The suite runs its roles as child processes of its own binary; under go
+// test that binary is this test binary, so TestMain serves the roles.
+func TestMain(m *testing.M) {
+	if ok, err := RunRole(os.Args[1:]); ok {
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSuiteSmall runs every measurement at a small size and checks that
+// each produced its row: the suite works, whatever the timings.
+func TestSuiteSmall(t *testing.T) {
+	var out bytes.Buffer
+	o := Options{Calls: 300, Tasks: 3000, Slots: 4, TextBytes: 1 << 20, BigBytes: 4 << 20, Registry: 8, Claim: 4}
+	if err := Suite(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"empty DoTask round trip, mesh, median", "empty DoTask round trip, hub, p99",
+		"no-op tasks through Run, 2 workers x 4 slots (n=3000)", "4 MiB Warehouse through DoTask and back",
+		"word count 1 MiB, 2 workers, -ship", "claim 4 of 8 registered workmen", "park server resident memory",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no row %q in:\n%s", want, out.String())
+		}
+	}
+}
