@@ -270,6 +270,9 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		cancel(over)
 		for _, t := range r.tasks {
 			for _, a := range slices.Clone(t.running) {
+				if a.timer != nil {
+					a.timer.Stop()
+				}
 				a.cancel(over)
 			}
 		}
@@ -332,7 +335,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			}
 		case <-tick.C:
 			if !splitting && len(newTasks) == 0 && len(r.retry) == 0 {
-				r.backup(ctx)
+				r.backup()
 			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("foreman: job stopped with %d tasks unfinished: %w", len(r.tasks), context.Cause(ctx))
@@ -463,7 +466,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 			r.retry = append(r.retry, t)
 			r.stats.Retried++
 		case r.cfg.keepGoing:
-			r.finish(t, nil)
+			r.finish(t, errDuplicate)
 			r.failed = append(r.failed, te)
 		default:
 			return false, te
@@ -546,7 +549,7 @@ func (r *run) checkLiveness(snap *registry.Snapshot) {
 
 // backup gives the longest-running straggler a second attempt on an idle
 // slot of another worker.
-func (r *run) backup(ctx context.Context) {
+func (r *run) backup() {
 	if !r.cfg.backups || len(r.took) == 0 || !r.hasFree() {
 		return
 	}
