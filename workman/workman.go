@@ -70,6 +70,10 @@ type Config struct {
 	// Listen is the mesh-mode listener's host:port. If blank, it defaults
 	// to 127.0.0.1:0 (a free port). Ignored in hub mode.
 	Listen string
+	// Advertise is the host:port foremen and peers dial to reach the
+	// mesh-mode listener, for a listener on 0.0.0.0 or behind a NAT. If
+	// blank, the listener's own address.
+	Advertise string
 	// Capacity is how many DoTask calls run at once; more wait their turn.
 	// If zero, it defaults to 2.
 	Capacity int
@@ -225,7 +229,10 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("workman: listener: %w", err)
 		}
 		ep.URL = wm.own.ClientURL()
-		if wm.serveNC, err = nats.Connect(ep.URL, nats.Token(wm.cfg.Token), nats.InProcessServer(wm.own)); err != nil {
+		if wm.cfg.Advertise != "" {
+			ep.URL = "nats://" + wm.cfg.Advertise
+		}
+		if wm.serveNC, err = nats.Connect(wm.own.ClientURL(), nats.Token(wm.cfg.Token), nats.InProcessServer(wm.own)); err != nil {
 			return fmt.Errorf("workman: connect to own listener: %w", err)
 		}
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -273,5 +274,33 @@ func TestReceiveToStuckOrGonePeer(t *testing.T) {
 			}
 			t.Logf("stuck: %s; gone: %s", s, g)
 		})
+	}
+}
+
+func TestAdvertise(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	park := parktest.StartPark(t, parkserver.Config{})
+	echo := workman.WorkerFunc(func(_ context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) { return in, nil })
+	wm := parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "echo",
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), Advertise: fmt.Sprintf("localhost:%d", port)}, echo)
+	if url, _ := wm.Endpoint(); url != fmt.Sprintf("nats://localhost:%d", port) {
+		t.Fatalf("endpoint %q, want the advertised address", url)
+	}
+	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+	ctx := context.Background()
+	ws, err := f.GetWaitingWorkers(ctx, "echo", 1)
+	if err != nil || len(ws) != 1 || ws[0].Endpoint != fmt.Sprintf("nats://localhost:%d", port) {
+		t.Fatalf("GetWaitingWorkers = %v, %v", ws, err)
+	}
+	in := warehouse.New()
+	in.SetString("k", "v")
+	out, err := ws[0].DoTask(ctx, in).Wait(ctx)
+	if v, _ := out.String("k"); err != nil || v != "v" {
+		t.Fatalf("DoTask through the advertised address = %v, %v", out, err)
 	}
 }

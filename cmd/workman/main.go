@@ -47,6 +47,7 @@ func main() {
 	fs.StringVar(&cfg.ParkURL, "park", "nats://127.0.0.1:4222", "park server URL")
 	fs.StringVar(&cfg.Mode, "mode", workman.ModeMesh, "mesh (serve on an own listener) or hub (serve through the park server)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "mesh-mode listen address")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "mesh-mode host:port that foremen and peers dial (blank: the listen address)")
 	fs.IntVar(&cfg.Capacity, "capacity", 2, "tasks run at once")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
 	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
