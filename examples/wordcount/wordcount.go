@@ -28,14 +28,20 @@ import (
 // Type is the worker type of word-count workmen.
 const Type = "wordcount"
 
-// KeyCounts is the result key: map[string]int64 of word counts.
-const KeyCounts = "counts"
+// Result keys. A task's result carries its words and their counts as two
+// parallel lists (KeyWords, KeyWordCounts): cheaper to build, encode and
+// decode than a map. The Combiner folds them into one map under KeyCounts.
+const (
+	KeyWords      = "words"  // []string
+	KeyWordCounts = "wcount" // []int64, one per word
+	KeyCounts     = "counts" // map[string]int64: the combined result
+)
 
 // DefaultPartSize is the size of one task's range: 8 MiB.
 const DefaultPartSize = 8 << 20
 
 // Worker returns the word-count Worker: it counts the words of a text task
-// (splitter.OpenRange) and returns them under KeyCounts.
+// (splitter.OpenRange) and returns them under KeyWords and KeyWordCounts.
 func Worker() workman.Worker {
 	// The vocabulary of the last task sizes the next task's counter: the
 	// ranges of one text have similar vocabularies, and a map built at its
@@ -53,7 +59,8 @@ func Worker() workman.Worker {
 		}
 		lastDistinct.Store(int64(c.Distinct()))
 		out := warehouse.New()
-		out.SetCounts(KeyCounts, c.Counts())
+		out.SetStrings(KeyWords, c.words)
+		out.SetInt64s(KeyWordCounts, c.counts)
 		return out, nil
 	})
 }
@@ -67,8 +74,25 @@ func Splitter(paths []string, partSize int64, ship bool) splitter.Splitter {
 	return splitter.TextFiles(paths, partSize)
 }
 
-// Combiner sums the counts.
-func Combiner() combiner.Combiner { return combiner.SumCounts(KeyCounts) }
+// Combiner sums the tasks' counts into a map under KeyCounts.
+func Combiner() combiner.Combiner {
+	return combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		words, ok1 := r.Strings(KeyWords)
+		counts, ok2 := r.Int64s(KeyWordCounts)
+		if !ok1 || !ok2 || len(words) != len(counts) {
+			return nil, fmt.Errorf("wordcount: a result without %d words and as many counts", len(words))
+		}
+		total, ok := acc.Counts(KeyCounts)
+		if !ok {
+			total = make(map[string]int64, 2*len(words))
+			acc.SetCounts(KeyCounts, total)
+		}
+		for i, w := range words {
+			total[w] += counts[i]
+		}
+		return acc, nil
+	})
+}
 
 // CountLocal counts the words of the files on one goroutine with
 // bytes.Fields: the reference the distributed count must equal.

@@ -84,7 +84,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if cfg.Logger != nil {
 		s.SetLoggerV2(serverLogger{cfg.Logger.Sugar()}, false, false, false)
 	}
-	go s.Start()
+	s.Start() // returns once the listener is up; ReadyForConnections then answers at once
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		s.WaitForShutdown()
