@@ -9,6 +9,7 @@ package splitter
 
 import (
 	"context"
+	"iter"
 
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -25,6 +26,21 @@ type Func func(ctx context.Context, emit func(task *warehouse.Warehouse) error) 
 // Split calls f.
 func (f Func) Split(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 	return f(ctx, emit)
+}
+
+// Seq returns a Splitter that emits the tasks a Go iterator yields, one at
+// a time as the job takes them: the iterator may be endless or lazy (a
+// scan of a database table, a generator); it is stopped when the job ends.
+func Seq(seq iter.Seq[*warehouse.Warehouse]) Splitter {
+	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		var err error
+		for t := range seq {
+			if err = emit(t); err != nil {
+				break
+			}
+		}
+		return err
+	})
 }
 
 // Tasks returns a Splitter that emits the given tasks.

@@ -2,6 +2,7 @@ package splitter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -125,5 +126,32 @@ func TestIntRange(t *testing.T) {
 	}
 	if err := IntRange(0, 1, 0).Split(context.Background(), func(*warehouse.Warehouse) error { return nil }); err == nil {
 		t.Error("step 0 accepted")
+	}
+}
+
+func TestSeqStopsWithTheJob(t *testing.T) {
+	yielded := 0
+	endless := func(yield func(*warehouse.Warehouse) bool) {
+		for i := int64(0); ; i++ {
+			w := warehouse.New()
+			w.SetInt64("i", i)
+			yielded++
+			if !yield(w) {
+				return
+			}
+		}
+	}
+	var got []int64
+	stop := errors.New("enough")
+	err := Seq(endless).Split(context.Background(), func(w *warehouse.Warehouse) error {
+		i, _ := w.Int64("i")
+		got = append(got, i)
+		if len(got) == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || !reflect.DeepEqual(got, []int64{0, 1, 2}) || yielded != 3 {
+		t.Fatalf("Seq: err %v, got %v after %d yields; want the emit error, [0 1 2], 3", err, got, yielded)
 	}
 }
