@@ -2,9 +2,9 @@
 //
 // A Splitter emits tasks one at a time; emit blocks while every worker slot
 // is busy, so a job of any number of tasks runs with memory bounded by what
-// is in flight; Seq adapts any Go iterator. Ready-made splitters cover text files (newline-aligned byte
-// ranges, read by the worker in place or shipped inside the Warehouse) and
-// numeric ranges.
+// is in flight. Seq adapts any Go iterator. Ready-made splitters cover text
+// files (newline-aligned byte ranges, read by the worker in place or
+// shipped inside the Warehouse) and numeric ranges.
 package splitter
 
 import (
