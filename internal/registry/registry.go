@@ -37,11 +37,9 @@ const (
 	RoleForeman = "foreman"
 )
 
-// States.
-const (
-	StateWaiting  = "waiting"  // serving and ready to be claimed
-	StateStopping = "stopping" // shutting down: do not claim
-)
+// StateWaiting is the state of a workman that serves and may be claimed.
+// A workman that shuts down leaves the registry instead of changing state.
+const StateWaiting = "waiting"
 
 // Modes of a workman's endpoint.
 const (
@@ -188,8 +186,6 @@ type Snapshot struct {
 	Members []Member
 	// Claims maps a workman id to its claimed slots (slot -> foreman id).
 	Claims map[string]map[int]string
-	// Revisions of the claim entries, by key, for refreshing them.
-	claimRevs map[string]uint64
 }
 
 // Workmen returns the live workmen of type typ (all types if blank), in
@@ -213,7 +209,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	defer w.Stop()
 	now := r.now()
-	s := &Snapshot{Claims: make(map[string]map[int]string), claimRevs: make(map[string]uint64)}
+	s := &Snapshot{Claims: make(map[string]map[int]string)}
 	for {
 		var e jetstream.KeyValueEntry
 		select {
@@ -238,7 +234,6 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 				s.Claims[id] = make(map[int]string)
 			}
 			s.Claims[id][slot] = string(e.Value())
-			s.claimRevs[key] = e.Revision()
 			continue
 		}
 		var m Member
