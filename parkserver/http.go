@@ -1,13 +1,17 @@
 package parkserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -15,7 +19,8 @@ import (
 )
 
 // startHTTP serves the dashboard on addr: / (an HTML table of members),
-// /api/registry (the same as JSON) and /healthz.
+// /api/registry (the same as JSON), /metrics (Prometheus text) and
+// /healthz.
 func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -41,6 +46,15 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(view)
 	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		snap, err := s.Snapshot(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		writeMetrics(w, snap)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		view, err := s.view(r.Context())
 		if err != nil {
@@ -59,6 +73,40 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		}
 	}()
 	return hs, ln.Addr(), nil
+}
+
+// writeMetrics writes the registry as Prometheus text: live members by
+// role and type, and the capacity and claimed slots of workmen by type.
+func writeMetrics(w io.Writer, snap *registry.Snapshot) {
+	type key struct{ role, typ string }
+	members := map[key]int{}
+	capacity, claimed := map[string]int{}, map[string]int{}
+	for _, m := range snap.Members {
+		members[key{m.Role, m.Type}]++
+		if m.Role == registry.RoleWorkman {
+			capacity[m.Type] += m.Capacity
+			claimed[m.Type] += len(snap.Claims[m.ID])
+		}
+	}
+	fmt.Fprintln(w, "# HELP fourinone_members Live members of the registry.")
+	fmt.Fprintln(w, "# TYPE fourinone_members gauge")
+	for _, k := range slices.SortedFunc(maps.Keys(members), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.role, b.role), cmp.Compare(a.typ, b.typ))
+	}) {
+		fmt.Fprintf(w, "fourinone_members{role=%q,type=%q} %d\n", k.role, k.typ, members[k])
+	}
+	for _, g := range []struct {
+		name, help string
+		v          map[string]int
+	}{
+		{"fourinone_capacity_slots", "Task slots of live workmen.", capacity},
+		{"fourinone_claimed_slots", "Task slots claimed by foremen.", claimed},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
+		for _, typ := range slices.Sorted(maps.Keys(g.v)) {
+			fmt.Fprintf(w, "%s{type=%q} %d\n", g.name, typ, g.v[typ])
+		}
+	}
 }
 
 // memberView is a member as the dashboard shows it.

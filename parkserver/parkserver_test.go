@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -66,6 +67,21 @@ func TestDashboard(t *testing.T) {
 	}
 	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "<td>w1</td>") {
 		t.Fatalf("/ = %d, without w1: %q", code, body)
+	}
+	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
+	if ws, err := f.GetWaitingWorkers(context.Background(), "noop", 1); err != nil || len(ws) != 1 {
+		t.Fatal(len(ws), err)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`fourinone_members{role="foreman",type=""} 1`,
+		`fourinone_members{role="workman",type="noop"} 1`,
+		`fourinone_capacity_slots{type="noop"} 3`,
+		`fourinone_claimed_slots{type="noop"} 3`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
 	}
 }
 
