@@ -136,3 +136,28 @@ func TestMalformedFrames(t *testing.T) {
 		t.Fatalf("after malformed frames: %q, %v", got, err)
 	}
 }
+
+// TestConcurrentChunkedCalls interleaves the chunks of several big calls on
+// one connection; each must come back whole and its own.
+func TestConcurrentChunkedCalls(t *testing.T) {
+	_, c := setup(t, 32<<20)
+	const n = 4
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			body := bytes.Repeat([]byte{byte('a' + i)}, 18<<20+i) // three chunks each
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			got, err := c.Call(ctx, "echo", "", []byte{byte(i)}, body)
+			if err == nil && (len(got) != len(body)+1 || got[0] != byte(i) || !bytes.Equal(got[1:], body)) {
+				err = errors.New("a reply came back mixed or cut")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
