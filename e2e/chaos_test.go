@@ -136,57 +136,47 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// TestChaosParkRestart kills the park server at the first result of a job
+// and restarts it on the same address. In mesh mode the job goes on
+// without it; in hub mode, where tasks travel through it, the job waits
+// for it. Either way no task and no worker is lost, and everyone
+// re-registers.
 func TestChaosParkRestart(t *testing.T) {
-	addr, store := freeAddr(t), t.TempDir()
-	const ready = "park server ready at "
-	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
-	url := "nats://" + addr
-	chaosWorkmen(t, url, 2)
-	f, ws := dialForeman(t, url, 2, "wordcount")
-	text := genText(t, 25<<20) // 100 tasks of 25ms+ each on 4 slots
-	restarted := make(chan error, 1)
-	after, stats := countJob(t, f, ws, text, func() {
-		_ = park.cmd.Process.Kill()
-		go func() {
-			<-park.done
-			// The same address and store: members find it where it was.
-			p, err := startQuiet(ready, "parkserver", "-listen", addr, "-store", store)
-			if err == nil {
-				t.Cleanup(func() { p.stop(t) })
+	for _, mode := range []string{"mesh", "hub"} {
+		t.Run(mode, func(t *testing.T) {
+			addr, store := freeAddr(t), t.TempDir()
+			const ready = "park server ready at "
+			park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
+			url := "nats://" + addr
+			chaosWorkmen(t, url, 2, "-mode", mode)
+			f, ws := dialForeman(t, url, 2, "wordcount")
+			text := genText(t, 25<<20) // 100 tasks of 25ms+ each on 4 slots
+			restarted := make(chan error, 1)
+			after, stats := countJob(t, f, ws, text, func() {
+				_ = park.cmd.Process.Kill()
+				go func() {
+					<-park.done
+					// The same address and store: members find it where it was.
+					p, err := startQuiet(ready, "parkserver", "-listen", addr, "-store", store)
+					if err == nil {
+						t.Cleanup(func() { p.stop(t) })
+					}
+					restarted <- err
+				}()
+			})
+			if err := <-restarted; err != nil {
+				t.Fatal(err)
 			}
-			restarted <- err
-		}()
-	})
-	if err := <-restarted; err != nil {
-		t.Fatal(err)
+			if stats.LostWorkers != 0 || stats.Reassigned != 0 {
+				t.Errorf("stats %+v: the park's death cost workers or tasks", stats)
+			}
+			if mode == "hub" && stats.ParkWaits == 0 {
+				t.Errorf("stats %+v: in hub mode the tasks in flight when the park died must have waited for it", stats)
+			}
+			t.Logf("kill -9 and restart of the park server mid-job (%s): the job finished %v after the kill, with the exact counts", mode, after.Round(time.Millisecond))
+			waitReregistered(t, url, 2)
+		})
 	}
-	if stats.LostWorkers != 0 || stats.Reassigned != 0 {
-		t.Errorf("stats %+v: the park's death cost workers or tasks", stats)
-	}
-	t.Logf("kill -9 and restart of the park server mid-job (mesh): the job finished %v after the kill, with the exact counts", after.Round(time.Millisecond))
-
-	waitReregistered(t, url, 2)
-}
-
-// TestChaosParkRestartHub restarts the park server under idle hub-mode
-// workmen: they come back by themselves and serve the next job.
-func TestChaosParkRestartHub(t *testing.T) {
-	addr, store := freeAddr(t), t.TempDir()
-	const ready = "park server ready at "
-	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
-	url := "nats://" + addr
-	chaosWorkmen(t, url, 2, "-mode", "hub")
-	f, ws := dialForeman(t, url, 2, "wordcount")
-	_ = park.cmd.Process.Kill()
-	<-park.done
-	start(t, ready, "parkserver", "-listen", addr, "-store", store)
-	waitReregistered(t, url, 2)
-	text := genText(t, 2<<20)
-	after, stats := countJob(t, f, ws, text, func() {})
-	if stats.LostWorkers != 0 || stats.Reassigned != 0 {
-		t.Errorf("stats %+v: a job after the restart lost workers or tasks", stats)
-	}
-	t.Logf("hub mode after a park restart: the next job finished %v after its first result, with the exact counts", after.Round(time.Millisecond))
 }
 
 // waitReregistered waits until n workmen (w0..), the foreman and its claims

@@ -65,7 +65,8 @@ type RunStats struct {
 	Retried     int // exceptions retried
 	Backups     int // backup copies of stragglers started
 	Duplicates  int // results dropped because another attempt won
-	LostWorkers int
+	ParkWaits   int // hub-mode attempts cut by a park link that was down, run again once it was back
+	LostWorkers int // workers found lost
 	Joined      int // workers claimed while the job ran
 }
 
@@ -178,6 +179,7 @@ type worker struct {
 	w         *Workman
 	free      int
 	dead      bool
+	paused    bool // hub mode: the park link is down; resumes when it is back
 	joined    bool // claimed by the run: released at its end
 	running   []*attempt
 	lastHeard time.Time
@@ -334,6 +336,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				r.stats.Joined++
 			}
 		case <-tick.C:
+			r.resume()
 			if !splitting && len(newTasks) == 0 && len(r.retry) == 0 {
 				r.backup()
 			}
@@ -431,7 +434,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	t.running = remove(t.running, a)
 	w.running = remove(w.running, a)
-	if !w.dead {
+	if !w.dead && !w.paused {
 		w.free++
 	}
 	var te *TaskError
@@ -474,6 +477,15 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	case permanent(o.err):
 		return false, o.err
 	default: // the attempt was lost with its worker, or timed out
+		if r.parkLinkDown(o.err, w) {
+			// Not the worker's fault nor the task's: wait for the park.
+			r.pause(w)
+			if len(t.running) == 0 {
+				r.retry = append(r.retry, t)
+				r.stats.ParkWaits++
+			}
+			return false, nil
+		}
 		if lostWorker(o.err, w) {
 			r.markDead(w, o.err)
 		}
@@ -504,6 +516,39 @@ func (r *run) finish(t *task, cause error) {
 func permanent(err error) bool {
 	var re *wire.RemoteError
 	return (errors.As(err, &re) && !re.Unavailable) || errors.Is(err, warehouse.ErrTooLarge) || errors.Is(err, warehouse.ErrMalformed)
+}
+
+// parkLinkDown reports whether a hub-mode attempt failed because the
+// foreman's link through the park server is down or just came back (the
+// worker's own link may not be back yet: nobody serves its subject for a
+// moment). Such a worker is paused, not lost; if it really died, its lease
+// runs out and the registry check marks it lost.
+func (r *run) parkLinkDown(err error, w *worker) bool {
+	if w.w.mode != registry.ModeHub {
+		return false
+	}
+	return errors.Is(err, wire.ErrConnectionLost) || errors.Is(err, wire.ErrNoResponders) || !r.f.nc.IsConnected()
+}
+
+func (r *run) pause(w *worker) {
+	if !w.paused {
+		r.f.log.Warn("worker paused: the park link is down", zap.String("worker", w.w.ID))
+	}
+	w.paused, w.free = true, 0
+}
+
+// resume gives paused workers their free slots back once the park link is
+// up.
+func (r *run) resume() {
+	if !r.f.nc.IsConnected() {
+		return
+	}
+	for _, w := range r.workers {
+		if w.paused && !w.dead {
+			w.paused = false
+			w.free = max(w.w.Slots, 1) - len(w.running)
+		}
+	}
 }
 
 // lostWorker reports whether err means the worker itself is gone, rather
