@@ -283,6 +283,9 @@ func (s *Server) Close(ctx context.Context) {
 	for _, sub := range subs {
 		_ = sub.Unsubscribe()
 	}
+	// Make sure the server has dropped the interest before callers are told
+	// anything: a call that comes after gets "no responders" at once.
+	_ = s.nc.FlushTimeout(time.Second)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
