@@ -119,7 +119,8 @@ func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = 
 //   - A worker that is lost (its connection drops, nobody serves its
 //     subject, or its lease expires while it sends nothing) has its running
 //     tasks moved to other workers; a task that passes TaskTimeout moves
-//     too. A task lost MaxAttempts times fails the job.
+//     too. A task lost MaxAttempts times fails the job. Hub-mode workers
+//     whose park link is down are paused, not lost, until it is back.
 //   - Near the end of the job, when a slot is idle, a task running much
 //     longer than the median task (3x, and at least 100ms) gets one backup
 //     copy on another worker. The first result wins; the other attempt is
