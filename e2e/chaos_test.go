@@ -152,13 +152,14 @@ func TestChaosParkRestart(t *testing.T) {
 			f, ws := dialForeman(t, url, 2, "wordcount")
 			text := genText(t, 25<<20) // 100 tasks of 25ms+ each on 4 slots
 			restarted := make(chan error, 1)
+			errDir := t.TempDir()
 			after, stats := countJob(t, f, ws, text, func() {
 				_ = park.cmd.Process.Kill()
 				go func() {
 					<-park.done
 					// The same address and store: members find it where it was.
-					p, err := startQuiet(ready, "parkserver", "-listen", addr, "-store", store)
-					if err == nil {
+					p, _, err := startProc(errDir, ready, "parkserver", "-listen", addr, "-store", store)
+					if p != nil {
 						t.Cleanup(func() { p.stop(t) })
 					}
 					restarted <- err

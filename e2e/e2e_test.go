@@ -64,17 +64,9 @@ func start(t *testing.T, ready string, bin string, args ...string) (*proc, strin
 	return p, line
 }
 
-// startQuiet is start for a goroutine other than the test's: it returns
-// the error, and the caller stops the process.
-func startQuiet(ready string, bin string, args ...string) (*proc, error) {
-	dir, err := os.MkdirTemp("", "fourinone-e2e-")
-	if err != nil {
-		return nil, err
-	}
-	p, _, err := startProc(dir, ready, bin, args...)
-	return p, err
-}
-
+// startProc starts bin with args, its stderr in a file in dir, and waits
+// for a stdout line containing ready. It may run on any goroutine; the
+// caller stops the process.
 func startProc(dir, ready string, bin string, args ...string) (*proc, string, error) {
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
 	errFile, err := os.CreateTemp(dir, bin+"-*.stderr")
