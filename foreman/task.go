@@ -38,7 +38,7 @@ func (w *Workman) client() (*wire.Client, error) {
 }
 
 // start sends one DoTask of task number task (-1 outside Run) and returns
-// at once; done gets the result as do returns it.
+// at once; done gets the result as result decodes it.
 func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, error)) (wire.Pending, error) {
 	c, err := w.client()
 	if err != nil {
@@ -67,12 +67,18 @@ func (w *Workman) result(task int, out []byte, err error) (*warehouse.Warehouse,
 // DoTask sends in to the worker and returns at once with a handle on the
 // result. Cancelling ctx cancels the task on the worker.
 func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
-	r := &Result{done: make(chan struct{})}
 	body, err := in.MarshalBinary()
 	if err != nil {
+		r := &Result{done: make(chan struct{})}
 		r.finish(nil, err)
 		return r
 	}
+	return w.doTask(ctx, body)
+}
+
+// doTask is DoTask of an encoded Warehouse.
+func (w *Workman) doTask(ctx context.Context, body []byte) *Result {
+	r := &Result{done: make(chan struct{})}
 	p, err := w.start(-1, body, r.finish)
 	if err != nil {
 		r.finish(nil, err)
@@ -132,9 +138,13 @@ func (r *Result) Wait(ctx context.Context) (*warehouse.Warehouse, error) {
 // (Fourinone's doTaskBatch). The results are in the order of ws; err joins
 // every task's error.
 func (f *Foreman) DoTaskBatch(ctx context.Context, ws []*Workman, in *warehouse.Warehouse) ([]*warehouse.Warehouse, error) {
+	body, err := in.MarshalBinary() // once, for every worker
+	if err != nil {
+		return nil, err
+	}
 	rs := make([]*Result, len(ws))
 	for i, w := range ws {
-		rs[i] = w.DoTask(ctx, in)
+		rs[i] = w.doTask(ctx, body)
 	}
 	outs := make([]*warehouse.Warehouse, len(ws))
 	var errs []error

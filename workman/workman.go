@@ -388,10 +388,10 @@ func (wm *Workman) call(what string, f func() (*warehouse.Warehouse, error)) (ou
 // encode encodes a result; a result over the size limit becomes an
 // exception saying so.
 func (wm *Workman) encode(out *warehouse.Warehouse) []byte {
-	if n := out.Size(); n > wm.cfg.MaxWarehouseSize {
-		err := &warehouse.SizeError{Size: int64(n), Limit: int64(wm.cfg.MaxWarehouseSize)}
-		out = warehouse.NewException("result: " + err.Error())
-	}
 	b, _ := out.MarshalBinary()
+	if len(b) > wm.cfg.MaxWarehouseSize {
+		err := &warehouse.SizeError{Size: int64(len(b)), Limit: int64(wm.cfg.MaxWarehouseSize)}
+		b, _ = warehouse.NewException("result: " + err.Error()).MarshalBinary()
+	}
 	return b
 }

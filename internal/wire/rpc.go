@@ -68,15 +68,16 @@ func (e unavailableError) Unwrap() error { return e.err }
 // Unavailable set.
 func Unavailable(err error) error { return unavailableError{err} }
 
-// publishChunks sends body (prefixed on the first chunk by head) to subject
-// in chunks that fit nc's max payload.
-func publishChunks(nc *nats.Conn, subject, reply string, flags byte, head, body []byte) error {
-	max := int(nc.MaxPayload()) - chunkHeadroom - len(head)
+// publishChunks sends body to subject in chunks that fit nc's max payload.
+// A request (request true) carries meta, length-prefixed, on its first
+// chunk; a reply carries none.
+func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte) error {
+	max := int(nc.MaxPayload()) - chunkHeadroom - len(meta)
 	if max < 1024 {
 		return fmt.Errorf("server max payload %d is too small", nc.MaxPayload())
 	}
 	size := min(len(body), max)
-	buf := make([]byte, 0, 1+len(head)+size)
+	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+size)
 	for first := true; first || len(body) > 0; first = false {
 		n := min(len(body), max)
 		f := flags
@@ -84,8 +85,9 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, head, body 
 			f |= flagMore
 		}
 		buf = append(buf[:0], f)
-		if first {
-			buf = append(buf, head...)
+		if first && request {
+			buf = binary.AppendUvarint(buf, uint64(len(meta)))
+			buf = append(buf, meta...)
 		}
 		buf = append(buf, body[:n]...)
 		body = body[n:]
@@ -248,7 +250,7 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 			s.replyErrorFlags(m.Reply, err.Error(), flags)
 			return
 		}
-		if err := publishChunks(s.nc, m.Reply, "", 0, nil, out); err != nil {
+		if err := publishChunks(s.nc, m.Reply, "", 0, false, nil, out); err != nil {
 			s.log.Warn("reply lost", zap.String("subject", m.Subject), zap.Error(err))
 		}
 	}()
@@ -267,7 +269,7 @@ func (s *Server) sweepLocked(now time.Time) {
 func (s *Server) replyError(reply, msg string) { s.replyErrorFlags(reply, msg, 0) }
 
 func (s *Server) replyErrorFlags(reply, msg string, flags byte) {
-	if err := publishChunks(s.nc, reply, "", flagError|flags, nil, []byte(msg)); err != nil {
+	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, []byte(msg)); err != nil {
 		s.log.Warn("error reply lost", zap.String("error", msg), zap.Error(err))
 	}
 }
@@ -434,9 +436,7 @@ func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(
 	c.calls[id] = cl
 	c.mu.Unlock()
 
-	head := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(meta)), uint64(len(meta)))
-	head = append(head, meta...)
-	if err := publishChunks(c.nc, subject, c.prefix+id, 0, head, body); err != nil {
+	if err := publishChunks(c.nc, subject, c.prefix+id, 0, true, meta, body); err != nil {
 		c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
 	}
 	return Pending{c: c, id: id, cancelSubject: cancelSubject}
