@@ -144,10 +144,7 @@ func TestDoTaskAndBatch(t *testing.T) {
 	c := parktest.Start(t, 3, workman.Config{Type: "square", Mode: workman.ModeHub}, square)
 	f := parktest.NewForeman(t, c.URL, foreman.Config{})
 	ctx := context.Background()
-	ws, err := f.GetWaitingWorkers(ctx, "square", 3)
-	if err != nil || len(ws) != 3 {
-		t.Fatalf("GetWaitingWorkers = %d, %v", len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "square", 3)
 	in := warehouse.New()
 	in.SetInt64("n", 9)
 	r := ws[0].DoTask(ctx, in)
@@ -216,10 +213,7 @@ func TestBigWarehouse(t *testing.T) {
 			c := parktest.Start(t, 1, workman.Config{Type: "echo", Mode: mode}, echo)
 			f := parktest.NewForeman(t, c.URL, foreman.Config{})
 			ctx := context.Background()
-			ws, err := f.GetWaitingWorkers(ctx, "echo", 1)
-			if err != nil || len(ws) != 1 {
-				t.Fatal(len(ws), err)
-			}
+			ws := parktest.Claim(t, f, "echo", 1)
 			// Just under the limit: crosses in chunks and comes back whole.
 			data := make([]byte, warehouse.DefaultMaxSize-64)
 			for i := range data {
@@ -250,10 +244,7 @@ func TestMeshListenerNeedsToken(t *testing.T) {
 	// The park itself has no token here; the worker's own listener does.
 	f := parktest.NewForeman(t, c.URL, foreman.Config{Token: "wrong"})
 	ctx := context.Background()
-	ws, err := f.GetWaitingWorkers(ctx, "square", 1)
-	if err != nil || len(ws) != 1 {
-		t.Fatal(len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "square", 1)
 	in := warehouse.New()
 	in.SetInt64("n", 2)
 	if _, err := ws[0].DoTask(ctx, in).Wait(ctx); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
@@ -261,10 +252,7 @@ func TestMeshListenerNeedsToken(t *testing.T) {
 	}
 	good := parktest.NewForeman(t, c.URL, foreman.Config{Token: "s3cret"})
 	f.Release(ctx, ws...)
-	ws, err = good.GetWaitingWorkers(ctx, "square", 1)
-	if err != nil || len(ws) != 1 {
-		t.Fatal(len(ws), err)
-	}
+	ws = parktest.Claim(t, good, "square", 1)
 	out, err := ws[0].DoTask(ctx, in).Wait(ctx)
 	if sq, _ := out.Int64("sq"); err != nil || sq != 4 {
 		t.Fatalf("DoTask with the token = %v, %v", out, err)

@@ -82,10 +82,7 @@ func startSum(t *testing.T, n int, w workman.Worker) (*foreman.Foreman, []*forem
 	t.Helper()
 	c := parktest.Start(t, n, workman.Config{Type: "sum"}, w)
 	f := parktest.NewForeman(t, c.URL, foreman.Config{})
-	ws, err := f.GetWaitingWorkers(context.Background(), "sum", n)
-	if err != nil || len(ws) != n {
-		t.Fatalf("GetWaitingWorkers = %d, %v", len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "sum", n)
 	return f, ws
 }
 
@@ -245,10 +242,7 @@ func TestWorkerLostMidJob(t *testing.T) {
 	victimCh <- parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, hang)
 	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum"}, &rangeSum{})
 	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
-	ws, err := f.GetWaitingWorkers(context.Background(), "sum", 2)
-	if err != nil || len(ws) != 2 {
-		t.Fatal(len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "sum", 2)
 	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 1000, 10), sumAll, foreman.NoBackups())
 	if err != nil {
 		t.Fatal(err)
@@ -272,16 +266,14 @@ func TestJoiningWorkerIsUsed(t *testing.T) {
 	}}
 	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "sum", Capacity: 1}, gate)
 	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
-	ws, err := f.GetWaitingWorkers(context.Background(), "sum", 1)
-	if err != nil || len(ws) != 1 {
-		t.Fatal(len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "sum", 1)
 	newcomer := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
 		once.Do(func() { close(joined) })
 		return nil
 	}}
 	done := make(chan struct{})
 	var got *warehouse.Warehouse
+	var err error
 	go func() {
 		defer close(done)
 		got, err = f.Run(context.Background(), ws, splitter.IntRange(0, 100, 10), sumAll, foreman.NoBackups())
@@ -319,10 +311,7 @@ func TestWorkmanCapacityIsNeverExceeded(t *testing.T) {
 	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 2}, w)
 	f := parktest.NewForeman(t, c.URL, foreman.Config{})
 	ctx := context.Background()
-	ws, err := f.GetWaitingWorkers(ctx, "sum", 1)
-	if err != nil || len(ws) != 1 {
-		t.Fatal(len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "sum", 1)
 	// DoTask directly: 20 calls at once, past the claimed slots.
 	var rs []*foreman.Result
 	for i := range 20 {

@@ -110,10 +110,7 @@ func TestAllToAllReceive(t *testing.T) {
 			f := parktest.NewForeman(t, c.URL, foreman.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			ws, err := f.GetWaitingWorkers(ctx, "ex", n)
-			if err != nil || len(ws) != n {
-				t.Fatalf("GetWaitingWorkers = %d, %v", len(ws), err)
-			}
+			ws := parktest.Claim(t, f, "ex", n)
 			outs, err := f.DoTaskBatch(ctx, ws, warehouse.New())
 			if err != nil {
 				t.Fatal(err)
@@ -177,10 +174,7 @@ func TestReceiveErrorsAndMesh(t *testing.T) {
 	parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "probe", Mode: workman.ModeHub}, probe)
 	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
 	ctx := context.Background()
-	ws, err := f.GetWaitingWorkers(ctx, "probe", 1)
-	if err != nil || len(ws) != 1 {
-		t.Fatal(len(ws), err)
-	}
+	ws := parktest.Claim(t, f, "probe", 1)
 	out, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -256,10 +250,7 @@ func TestReceiveToStuckOrGonePeer(t *testing.T) {
 			parktest.StartWorkman(t, park.ClientURL(), workman.Config{Type: "probe", Mode: mode, PeerTimeout: 300 * time.Millisecond}, probe)
 			f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
 			ctx := context.Background()
-			ws, err := f.GetWaitingWorkers(ctx, "probe", 1)
-			if err != nil || len(ws) != 1 {
-				t.Fatal(len(ws), err)
-			}
+			ws := parktest.Claim(t, f, "probe", 1)
 			out, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx)
 			if err != nil {
 				t.Fatal(err)

@@ -99,3 +99,16 @@ func Start(t testing.TB, n int, cfg workman.Config, w workman.Worker) *Cluster {
 	}
 	return c
 }
+
+// Claim claims n waiting workers of type typ for f, and fails the test
+// unless it got exactly n.
+func Claim(t testing.TB, f *foreman.Foreman, typ string, n int) []*foreman.Workman {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, err := f.GetWaitingWorkers(ctx, typ, n)
+	if err != nil || len(ws) != n {
+		t.Fatalf("claimed %d waiting workers of type %q (%v), want %d", len(ws), typ, err, n)
+	}
+	return ws
+}
