@@ -117,7 +117,8 @@ func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = 
 //
 // Failures:
 //   - A worker that is lost (its connection drops, nobody serves its
-//     subject, or its lease expires while it sends nothing) has its running
+//     subject in mesh mode, or its lease expires while it sends nothing,
+//     or it answers that it is shutting down) has its running
 //     tasks moved to other workers; a task that passes TaskTimeout moves
 //     too. A task lost MaxAttempts times fails the job. Hub-mode workers
 //     whose park link is down are paused, not lost, until it is back.
