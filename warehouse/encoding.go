@@ -213,12 +213,27 @@ func (d *decoder) varint() int64 {
 	return x
 }
 
-// count reads an element count; every element takes at least one byte, so a
-// count larger than what is left is malformed (and never allocated).
-func (d *decoder) count() int {
+// Minimum encoded sizes of one element, which bound what a count may claim:
+// a top-level entry is a key length, a kind and at least one byte of value;
+// a counts entry is a key length and a varint; a list element is a byte.
+const (
+	minEntry      = 3
+	minCountEntry = 2
+	minElem       = 1
+)
+
+// maxMapHint caps the size hint of a decoded map: a map grows as entries
+// really arrive, so a count that lies costs nothing up front.
+const maxMapHint = 1 << 10
+
+// count reads an element count whose elements take at least min bytes
+// each; a count the bytes left cannot hold is malformed and never
+// allocated. So a slice sized from a count costs at most 16 bytes (a
+// string header) per input byte.
+func (d *decoder) count(min int) int {
 	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail("count %d exceeds the %d bytes left", n, len(d.b))
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.fail("count %d exceeds what the %d bytes left can hold", n, len(d.b))
 		return 0
 	}
 	return int(n)
@@ -256,9 +271,9 @@ func Decode(data []byte) (*Warehouse, error) {
 		return nil, fmt.Errorf("%w: unknown status %d", ErrMalformed, w.status)
 	}
 	w.message = d.str()
-	n := d.count()
+	n := d.count(minEntry)
 	if n > 0 {
-		w.m = make(map[string]any, n)
+		w.m = make(map[string]any, min(n, maxMapHint))
 	}
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str()
@@ -285,20 +300,20 @@ func Decode(data []byte) (*Warehouse, error) {
 			}
 			v = c == 1
 		case kindStrings:
-			ss := make([]string, d.count())
+			ss := make([]string, d.count(minElem))
 			for j := range ss {
 				ss[j] = d.str()
 			}
 			v = ss
 		case kindInt64s:
-			is := make([]int64, d.count())
+			is := make([]int64, d.count(minElem))
 			for j := range is {
 				is[j] = d.varint()
 			}
 			v = is
 		case kindCounts:
-			c := d.count()
-			m := make(map[string]int64, c)
+			c := d.count(minCountEntry)
+			m := make(map[string]int64, min(c, maxMapHint))
 			for j := 0; j < c && d.err == nil; j++ {
 				s := d.str()
 				m[s] = d.varint()

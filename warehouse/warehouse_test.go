@@ -1,9 +1,12 @@
 package warehouse
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
+	"runtime/metrics"
 	"testing"
 )
 
@@ -136,8 +139,22 @@ func FuzzDecode(f *testing.F) {
 	good, _ := sample().MarshalBinary()
 	f.Add(good)
 	f.Add([]byte("FW\x01\x00\x00\x00"))
+	for _, data := range hostile(1 << 10) {
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		w, err := Decode(data)
+		var w *Warehouse
+		var err error
+		// The counter is the process's: the fuzzing engine's goroutines
+		// allocate too, so take the least of a few tries.
+		got := allocated(func() { w, err = Decode(data) })
+		limit := uint64(allocFactor*len(data) + allocSlack)
+		for i := 0; i < 3 && got > limit; i++ {
+			got = min(got, allocated(func() { _, _ = Decode(data) }))
+		}
+		if got > limit {
+			t.Fatalf("decoding %d bytes allocated %d bytes, over %d", len(data), got, limit)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
@@ -157,4 +174,71 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("keys changed")
 		}
 	})
+}
+
+// allocBound is what decoding may allocate: allocFactor bytes per input
+// byte, plus a constant for the Warehouse itself and small maps.
+const (
+	allocFactor = 24
+	allocSlack  = 64 << 10
+)
+
+// allocated returns the bytes of heap f allocates.
+func allocated(f func()) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	before := s[0].Value.Uint64()
+	f()
+	metrics.Read(s)
+	return s[0].Value.Uint64() - before
+}
+
+// hostile returns encodings of about size bytes built to make a decoder
+// allocate: counts that claim an entry per byte left, and valid Warehouses
+// of the cheapest elements (empty strings, zeros, short distinct keys).
+func hostile(size int) map[string][]byte {
+	// one returns a Warehouse of one key "k" of kind holding n elements.
+	one := func(kind byte, n int, elems []byte) []byte {
+		b := append([]byte("FW\x01\x00\x00\x01\x01k"), kind)
+		return append(binary.AppendUvarint(b, uint64(n)), elems...)
+	}
+	// top returns a Warehouse of n top-level entries.
+	top := func(n int, entries []byte) []byte {
+		return append(binary.AppendUvarint([]byte("FW\x01\x00\x00"), uint64(n)), entries...)
+	}
+	same := func(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
+	var dense, keys []byte
+	nd, nk := 0, 0
+	for ; len(dense) < size-5; nd++ {
+		dense = append(dense, 3, byte(nd>>16), byte(nd>>8), byte(nd), 0)
+	}
+	for ; len(keys) < size-7; nk++ {
+		keys = append(keys, 4, byte(nk>>24), byte(nk>>16), byte(nk>>8), byte(nk), kindBool, 1)
+	}
+	return map[string][]byte{
+		"counts claim an entry per two bytes": one(kindCounts, size/2, same(size, 1)),
+		"strings claim an element per byte":   one(kindStrings, size, same(size, 0x80)),
+		"top-level claims an entry per byte":  top(size, same(size, 1)),
+		"empty strings":                       one(kindStrings, size, same(size, 0)),
+		"zero integers":                       one(kindInt64s, size, same(size, 0)),
+		"distinct short count keys":           one(kindCounts, nd, dense),
+		"distinct short top-level keys":       top(nk, keys),
+	}
+}
+
+// TestDecodeAllocationBound: whatever the bytes claim, decoding allocates
+// at most a small constant times their size.
+func TestDecodeAllocationBound(t *testing.T) {
+	const size = 4 << 20
+	for name, data := range hostile(size) {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			got := allocated(func() { _, err = Decode(data) })
+			if limit := uint64(allocFactor*len(data) + allocSlack); got > limit {
+				t.Fatalf("decoding %d bytes allocated %d bytes (%.1fx), over %d (err %v)",
+					len(data), got, float64(got)/float64(len(data)), limit, err)
+			}
+			t.Logf("%d bytes: %.2fx allocated, err %v", len(data), float64(got)/float64(len(data)), err)
+		})
+	}
 }
