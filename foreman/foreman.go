@@ -23,6 +23,10 @@ var (
 	ErrNoWorkers = errors.New("foreman: no waiting workers")
 	// ErrClosed reports a call on a closed Foreman.
 	ErrClosed = errors.New("foreman: closed")
+	// ErrBusy reports a task the worker did not take because its request
+	// budget was full (see workman.Config.Budget): nothing ran, and the
+	// same task may succeed later. Run waits and retries such tasks itself.
+	ErrBusy = errors.New("foreman: worker busy")
 )
 
 // TaskError is an exception result: the worker's DoTask returned an error

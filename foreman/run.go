@@ -66,6 +66,7 @@ type RunStats struct {
 	Backups     int // backup copies of stragglers started
 	Duplicates  int // results dropped because another attempt won
 	ParkWaits   int // hub-mode attempts cut by a park link that was down, run again once it was back
+	Busy        int // attempts a worker refused with its request budget full, run again later
 	LostWorkers int // workers found lost
 	Joined      int // workers claimed while the job ran
 }
@@ -181,8 +182,9 @@ type worker struct {
 	w         *Workman
 	free      int
 	dead      bool
-	paused    bool // hub mode: the park link is down; resumes when it is back
-	joined    bool // claimed by the run: released at its end
+	paused    bool      // no new tasks: the park link is down (hub mode), or the worker was busy
+	resumeAt  time.Time // if set, when a busy worker takes tasks again; else when the park link is back
+	joined    bool      // claimed by the run: released at its end
 	running   []*attempt
 	lastHeard time.Time
 }
@@ -440,7 +442,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		w.free++
 	}
 	var te *TaskError
-	if o.err == nil || errors.As(o.err, &te) {
+	if o.err == nil || errors.As(o.err, &te) || errors.Is(o.err, ErrBusy) {
 		w.lastHeard = time.Now()
 	}
 	if t.done {
@@ -476,6 +478,14 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		default:
 			return false, te
 		}
+	case errors.Is(o.err, ErrBusy):
+		// A full slot, not a failure: the worker takes no more for a while,
+		// and the task goes elsewhere or waits.
+		r.hold(w, busyBackoff)
+		if len(t.running) == 0 {
+			r.retry = append(r.retry, t)
+		}
+		r.stats.Busy++
 	case permanent(o.err):
 		return false, o.err
 	default: // the attempt was lost with its worker, or timed out
@@ -533,21 +543,33 @@ func (r *run) parkLinkDown(err error, w *worker) bool {
 }
 
 func (r *run) pause(w *worker) {
-	if !w.paused {
+	if !w.paused || !w.resumeAt.IsZero() {
 		r.f.log.Warn("worker paused: the park link is down", zap.String("worker", w.w.ID))
+	}
+	w.paused, w.free, w.resumeAt = true, 0, time.Time{}
+}
+
+// busyBackoff is how long a worker that answered busy gets no new task.
+const busyBackoff = 100 * time.Millisecond
+
+// hold pauses a busy worker for d.
+func (r *run) hold(w *worker, d time.Duration) {
+	if !w.paused {
+		w.resumeAt = time.Now().Add(d)
 	}
 	w.paused, w.free = true, 0
 }
 
-// resume gives paused workers their free slots back once the park link is
-// up.
+// resume gives paused workers their free slots back: busy ones once their
+// time is up, the others once the park link is up.
 func (r *run) resume() {
-	if !r.f.nc.IsConnected() {
-		return
-	}
+	now, linked := time.Now(), r.f.nc.IsConnected()
 	for _, w := range r.workers {
-		if w.paused && !w.dead {
-			w.paused = false
+		if !w.paused || w.dead {
+			continue
+		}
+		if w.resumeAt.IsZero() && linked || !w.resumeAt.IsZero() && now.After(w.resumeAt) {
+			w.paused, w.resumeAt = false, time.Time{}
 			w.free = max(w.w.Slots, 1) - len(w.running)
 		}
 	}

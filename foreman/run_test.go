@@ -10,6 +10,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/splitter"
@@ -361,4 +362,34 @@ func TestDeadForemanReleasesItsClaims(t *testing.T) {
 		t.Fatalf("the dead foreman's worker was not freed: %d, %v", len(ws), err)
 	}
 	t.Logf("claims of a dead foreman freed %v after it died (lease 1s)", time.Since(died).Round(time.Millisecond))
+}
+
+// TestBusyWorkerIsAFullSlot: a worker whose request budget is full refuses
+// tasks as busy; Run waits and sends them again, losing nothing, counting
+// no worker lost and no task reassigned.
+func TestBusyWorkerIsAFullSlot(t *testing.T) {
+	const pad = 100 << 10
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		time.Sleep(5 * time.Millisecond) // the tasks overlap, so the budget fills
+		return nil
+	}}
+	// Four slots, but room for two tasks' bodies.
+	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 4, Budget: 2 * (pad + 1024 + wire.RequestOverhead)}, w)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ws := parktest.Claim(t, f, "sum", 1)
+	padded := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		return splitter.IntRange(0, 4000, 100).Split(ctx, func(w *warehouse.Warehouse) error {
+			w.SetBytes("pad", make([]byte, pad))
+			return emit(w)
+		})
+	})
+	var st foreman.RunStats
+	got, err := f.Run(context.Background(), ws, padded, sumAll, foreman.Stats(&st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 4000, 100)
+	if st.Busy == 0 || st.Reassigned != 0 || st.LostWorkers != 0 {
+		t.Fatalf("stats %+v: want busy refusals, no task reassigned, no worker lost", st)
+	}
 }

@@ -51,6 +51,9 @@ func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, e
 // result decodes a reply; an exception result comes back as the exception
 // Warehouse and a *TaskError.
 func (w *Workman) result(task int, out []byte, err error) (*warehouse.Warehouse, error) {
+	if errors.Is(err, wire.ErrBusy) {
+		return nil, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, ErrBusy, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("foreman: worker %s: %w", w.ID, err)
 	}

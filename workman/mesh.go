@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
@@ -58,7 +59,18 @@ func (p Peer) Receive(ctx context.Context, in *warehouse.Warehouse) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Call(ctx, wire.ReceiveSubject(p.subject), wire.CancelSubject(p.subject), encodePeer(self), body)
+	meta := encodePeer(self)
+	out, err := c.Call(ctx, wire.ReceiveSubject(p.subject), wire.CancelSubject(p.subject), meta, body)
+	// A peer whose request budget is full took nothing: try again, backing
+	// off, until the PeerTimeout.
+	for wait := 10 * time.Millisecond; errors.Is(err, wire.ErrBusy); wait = min(2*wait, time.Second) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("workman: receive on peer %s: %w (%w)", p.ID, err, ctx.Err())
+		case <-time.After(wait):
+		}
+		out, err = c.Call(ctx, wire.ReceiveSubject(p.subject), wire.CancelSubject(p.subject), meta, body)
+	}
 	if err != nil {
 		return fmt.Errorf("workman: receive on peer %s: %w", p.ID, err)
 	}

@@ -82,6 +82,13 @@ type Config struct {
 	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
 	// defaults to warehouse.DefaultMaxSize.
 	MaxWarehouseSize int
+	// Budget bounds the bytes of requests (DoTask and Receive) the workman
+	// holds at once: arriving, waiting for a slot and running, each counted
+	// at its size plus wire.RequestOverhead. A request past it gets a busy
+	// reply, which a foreman's Run treats as a full slot (the task waits or
+	// goes elsewhere) and Peer.Receive retries. If zero, it defaults to
+	// Capacity × MaxWarehouseSize.
+	Budget int64
 	// PeerTimeout bounds a Peer.Receive call made from this workman, so a
 	// peer that is stopped or unreachable fails the call instead of hanging
 	// it. If zero, it defaults to 30s.
@@ -101,6 +108,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: capacity %d is negative", ErrConfig, c.Capacity)
 	case c.MaxWarehouseSize < 0:
 		return fmt.Errorf("%w: max warehouse size %d is negative", ErrConfig, c.MaxWarehouseSize)
+	case c.Budget < 0:
+		return fmt.Errorf("%w: budget %d is negative", ErrConfig, c.Budget)
 	case c.PeerTimeout < 0:
 		return fmt.Errorf("%w: peer timeout %v is negative", ErrConfig, c.PeerTimeout)
 	}
@@ -125,6 +134,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxWarehouseSize == 0 {
 		c.MaxWarehouseSize = warehouse.DefaultMaxSize
+	}
+	if c.Budget == 0 {
+		c.Budget = int64(c.Capacity) * int64(c.MaxWarehouseSize)
 	}
 	if c.PeerTimeout == 0 {
 		c.PeerTimeout = 30 * time.Second
@@ -190,6 +202,10 @@ func Run(ctx context.Context, cfg Config, w Worker) error {
 // ID returns the workman's id.
 func (wm *Workman) ID() string { return wm.cfg.ID }
 
+// Budget returns the bytes of requests the workman holds at most
+// (Config.Budget, or its default).
+func (wm *Workman) Budget() int64 { return wm.cfg.Budget }
+
 // Endpoint returns where the workman serves: a NATS URL and subject prefix.
 // It is blank before Start.
 func (wm *Workman) Endpoint() (url, subject string) {
@@ -243,7 +259,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 		}
 		wm.pool.Share(wm.cfg.ParkURL, c)
 	}
-	wm.srv = wire.NewServer(wm.serveNC, wm.cfg.MaxWarehouseSize, wm.log)
+	wm.srv = wire.NewServer(wm.serveNC, wire.Limits{MaxSize: wm.cfg.MaxWarehouseSize, Budget: wm.cfg.Budget}, wm.log)
 	for subj, h := range map[string]wire.Handler{
 		wire.TaskSubject(prefix):    wm.serveTask,
 		wire.ReceiveSubject(prefix): wm.serveReceive,
@@ -324,18 +340,19 @@ func (wm *Workman) closeLocked(ctx context.Context) {
 	wm.log.Info("workman stopped")
 }
 
-// serveTask runs one DoTask.
+// serveTask runs one DoTask. It decodes the task only once it has a slot,
+// so at most Capacity decodings run at once.
 func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, error) {
-	in, err := warehouse.Decode(req.Body)
-	if err != nil {
-		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
-	}
 	select {
 	case wm.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err()))
 	}
 	defer func() { <-wm.slots }()
+	in, err := warehouse.Decode(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
+	}
 	ctx = withMesh(ctx, wm.newMesh())
 	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
 	if ctx.Err() != nil {

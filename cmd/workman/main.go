@@ -1,7 +1,7 @@
 // Command workman runs a worker of a type compiled into this binary,
 // registered with a park server.
 //
-//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-token T]
+//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-budget BYTES] [-memory-limit BYTES] [-token T]
 //
 // The types are the table in main: to run your own Worker, copy this file
 // and add it to the table (or call workman.Run from your own main). When
@@ -16,6 +16,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -49,8 +50,10 @@ func main() {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "mesh-mode listen address")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "mesh-mode host:port that foremen and peers dial (blank: the listen address)")
 	fs.IntVar(&cfg.Capacity, "capacity", 2, "tasks run at once")
+	fs.Int64Var(&cfg.Budget, "budget", 0, "bytes of requests held at once, queued or running (0: capacity × 64 MiB)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
 	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
+	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -66,6 +69,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	// The budget bounds the bytes the workman holds for requests; the soft
+	// limit keeps the garbage of big messages from doubling that in RSS.
+	if *memLimit < 0 && os.Getenv("GOMEMLIMIT") == "" {
+		*memLimit = 2*wm.Budget() + 64<<20
+	}
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

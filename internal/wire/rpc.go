@@ -22,16 +22,19 @@ import (
 // in order.
 //
 // Request chunk: flags byte; on the first chunk only, a uvarint length and
-// that many bytes of metadata; then body bytes.
+// that many bytes of metadata, then the uvarint length of the whole body
+// (so a server can refuse or reserve it before the rest arrives); then body
+// bytes.
 // Reply chunk: flags byte, then body bytes (or, with flagError, error text).
 const (
 	flagMore  byte = 1 << 0 // more chunks of this message follow
 	flagError byte = 1 << 1 // reply: the body is a protocol error's text
 	flagRetry byte = 1 << 2 // reply, with flagError: the server could not finish; try elsewhere
+	flagBusy  byte = 1 << 3 // reply, with flagError and flagRetry: over the server's budget; try later
 )
 
 // chunkHeadroom is what a chunk leaves of the connection's max payload for
-// the flags byte and the metadata.
+// the flags byte and the lengths.
 const chunkHeadroom = 64
 
 var (
@@ -43,19 +46,28 @@ var (
 	// ErrNoResponders fails a call to a subject nobody serves: the worker
 	// is gone (or never was), as the NATS server reports at once.
 	ErrNoResponders = errors.New("no responders: nobody serves the subject")
+	// ErrBusy is matched by a RemoteError from a server whose request
+	// budget was full: nothing ran, and the same call may succeed later.
+	ErrBusy = errors.New("server busy: its request budget is full")
 )
 
 // RemoteError is a protocol-level error the serving side reported (a
 // request it could not take), as opposed to an exception in user code,
 // which travels as an exception Warehouse. Unavailable marks a server that
 // could not finish the call (it is shutting down, or the call was
-// cancelled): the same call may succeed elsewhere.
+// cancelled): the same call may succeed elsewhere. Busy marks a server
+// that did not take the call because its request budget was full; it
+// matches ErrBusy.
 type RemoteError struct {
 	Msg         string
 	Unavailable bool
+	Busy        bool
 }
 
 func (e *RemoteError) Error() string { return e.Msg }
+
+// Is reports whether a busy RemoteError is ErrBusy.
+func (e *RemoteError) Is(target error) bool { return e.Busy && target == ErrBusy }
 
 // unavailableError is what Unavailable returns.
 type unavailableError struct{ err error }
@@ -69,15 +81,15 @@ func (e unavailableError) Unwrap() error { return e.err }
 func Unavailable(err error) error { return unavailableError{err} }
 
 // publishChunks sends body to subject in chunks that fit nc's max payload.
-// A request (request true) carries meta, length-prefixed, on its first
-// chunk; a reply carries none.
+// A request (request true) carries meta and the body's length on its first
+// chunk; a reply carries neither.
 func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte) error {
 	max := int(nc.MaxPayload()) - chunkHeadroom - len(meta)
 	if max < 1024 {
 		return fmt.Errorf("server max payload %d is too small", nc.MaxPayload())
 	}
 	size := min(len(body), max)
-	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+size)
+	buf := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(meta)+size)
 	for first := true; first || len(body) > 0; first = false {
 		n := min(len(body), max)
 		f := flags
@@ -88,6 +100,7 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 		if first && request {
 			buf = binary.AppendUvarint(buf, uint64(len(meta)))
 			buf = append(buf, meta...)
+			buf = binary.AppendUvarint(buf, uint64(len(body)))
 		}
 		buf = append(buf, body[:n]...)
 		body = body[n:]
@@ -104,6 +117,21 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 	return nil
 }
 
+// parseFirst splits a request's first chunk (after the flags byte) into its
+// metadata, the whole body's declared length, and the body bytes it holds.
+func parseFirst(data []byte) (meta []byte, total uint64, body []byte, ok bool) {
+	metaLen, n := binary.Uvarint(data)
+	if n <= 0 || metaLen > uint64(len(data)-n) {
+		return nil, 0, nil, false
+	}
+	meta, data = data[n:n+int(metaLen)], data[n+int(metaLen):]
+	total, n = binary.Uvarint(data)
+	if n <= 0 || total < uint64(len(data)-n) {
+		return nil, 0, nil, false
+	}
+	return meta, total, data[n:], true
+}
+
 // Request is what a Handler gets: the caller's metadata and the body.
 type Request struct {
 	Meta []byte
@@ -114,42 +142,95 @@ type Request struct {
 // ctx is cancelled when the caller cancels the call or the Server closes.
 type Handler func(ctx context.Context, req Request) ([]byte, error)
 
+// Limits bound what a Server holds for requests.
+type Limits struct {
+	// MaxSize bounds one request body, in bytes; required.
+	MaxSize int
+	// Budget bounds the bytes of the requests a Server holds at once:
+	// arriving in chunks, waiting for their handler, and running, each
+	// counted at its declared body size and metadata plus a fixed
+	// RequestOverhead. A request past it is refused at once with a busy
+	// reply (ErrBusy). If zero, it defaults to 2 × MaxSize.
+	Budget int64
+	// PartialTimeout is how long a request that arrives in chunks may wait
+	// for its next chunk before it is dropped and its bytes freed. If zero,
+	// it defaults to 10s. A partial request whose sender's connection has
+	// closed is dropped sooner: within about a second of going quiet.
+	PartialTimeout time.Duration
+}
+
+// RequestOverhead is what a Server counts against its budget for each
+// request besides its bytes: the goroutine and bookkeeping of a queued
+// call, so that a flood of tiny requests is bounded too.
+const RequestOverhead = 4 << 10
+
+// maxTombstones bounds the refused chunked requests a Server remembers so
+// as to drop their later chunks quietly.
+const maxTombstones = 1 << 14
+
+// probeAfter is how long a partial request stays quiet before the Server
+// asks whether its sender is still connected.
+const probeAfter = time.Second
+
 // Server serves Handlers on subjects of one connection, reassembling chunked
 // requests and chunking replies. Each complete request runs on its own
-// goroutine. It is safe for concurrent use.
+// goroutine. It holds no more request bytes than its budget. It is safe for
+// concurrent use.
 type Server struct {
-	nc      *nats.Conn
-	maxSize int
-	log     *zap.Logger
-	ctx     context.Context // cancelled by Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // running handlers
+	nc     *nats.Conn
+	lim    Limits
+	log    *zap.Logger
+	ctx    context.Context // cancelled by Close once handlers had their time
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // running handlers
 
-	mu      sync.Mutex // guards subs, parts, running, closed
+	bgCtx    context.Context // cancelled by Close first
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup // the sweeper and its probes
+
+	mu      sync.Mutex // guards subs, parts, running, used, closed
 	subs    []*nats.Subscription
-	parts   map[string]*assembly          // partial requests by reply subject
+	parts   map[string]*assembly          // partial (or refused) requests by reply subject
 	running map[string]context.CancelFunc // running calls by reply subject
+	used    int64                         // budget held by partial, queued and running requests
 	closed  bool
 }
 
+// assembly is a request arriving in chunks.
 type assembly struct {
 	meta    []byte
 	body    []byte
-	started time.Time
-	tooBig  bool
+	total   int       // the declared body length
+	cost    int64     // what it holds of the budget
+	last    time.Time // when its last chunk came
+	refused bool      // answered already: its chunks are dropped until the last
+	probing bool
 }
 
-// staleAssembly is how long a partial request may wait for its next chunk
-// before it is dropped (its caller died mid-send).
-const staleAssembly = time.Minute
-
-// NewServer returns a Server on nc accepting bodies up to maxSize bytes.
-func NewServer(nc *nats.Conn, maxSize int, log *zap.Logger) *Server {
+// NewServer returns a Server on nc within lim. Close stops it.
+func NewServer(nc *nats.Conn, lim Limits, log *zap.Logger) *Server {
+	if lim.Budget == 0 {
+		lim.Budget = 2 * int64(lim.MaxSize)
+	}
+	if lim.PartialTimeout == 0 {
+		lim.PartialTimeout = 10 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
-		nc: nc, maxSize: maxSize, log: log, ctx: ctx, cancel: cancel,
+	s := &Server{
+		nc: nc, lim: lim, log: log, ctx: ctx, cancel: cancel,
 		parts: make(map[string]*assembly), running: make(map[string]context.CancelFunc),
 	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.bg.Add(1)
+	go s.sweeper()
+	return s
+}
+
+// Used returns the bytes of the budget that requests hold now.
+func (s *Server) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
 }
 
 func (s *Server) subscribe(subject string, cb nats.MsgHandler) error {
@@ -163,7 +244,7 @@ func (s *Server) subscribe(subject string, cb nats.MsgHandler) error {
 		return fmt.Errorf("subscribe %s: %w", subject, err)
 	}
 	// A whole chunked Warehouse may queue here at once.
-	if err := sub.SetPendingLimits(1<<20, 4*int(max(s.maxSize, 1<<20))); err != nil {
+	if err := sub.SetPendingLimits(1<<20, 4*int(max(s.lim.MaxSize, 1<<20))); err != nil {
 		return err
 	}
 	s.subs = append(s.subs, sub)
@@ -188,47 +269,53 @@ func (s *Server) HandleCancel(subject string) error {
 	})
 }
 
+// refusal is a request the Server does not take: the reply to send, and
+// its flags.
+type refusal struct {
+	msg   string
+	flags byte
+}
+
 func (s *Server) onChunk(m *nats.Msg, h Handler) {
 	if m.Reply == "" || len(m.Data) == 0 {
 		s.log.Warn("dropped a message with no reply subject or no frame", zap.String("subject", m.Subject))
 		return
 	}
 	flags, data := m.Data[0], m.Data[1:]
+	more := flags&flagMore != 0
+	now := time.Now()
 	s.mu.Lock()
 	a := s.parts[m.Reply]
-	if a == nil {
-		metaLen, n := binary.Uvarint(data)
-		if n <= 0 || metaLen > uint64(len(data)-n) {
-			s.mu.Unlock()
-			s.replyError(m.Reply, "wire: malformed request frame")
-			return
-		}
-		a = &assembly{meta: data[n : n+int(metaLen)], body: data[n+int(metaLen):], started: time.Now()}
-		if flags&flagMore != 0 {
-			s.sweepLocked(a.started)
-			a.meta = append([]byte(nil), a.meta...)
-			a.body = append(make([]byte, 0, 2*len(a.body)), a.body...)
+	var no *refusal
+	switch {
+	case a == nil:
+		a, no = s.firstLocked(data, more, now)
+		if no != nil && more && len(s.parts) < maxTombstones {
+			s.parts[m.Reply] = &assembly{refused: true, last: now}
+		} else if no == nil && more {
 			s.parts[m.Reply] = a
 		}
-	} else if !a.tooBig {
+	case a.refused:
+		a.last = now
+	case len(a.body)+len(data) > a.total:
+		no = &refusal{msg: "wire: malformed request: more body than declared"}
+		s.releaseLocked(a)
+	default:
+		a.last = now
 		a.body = append(a.body, data...)
 	}
-	if len(a.body) > s.maxSize && !a.tooBig {
-		a.tooBig, a.body = true, nil
+	if no == nil && !a.refused && !more && len(a.body) != a.total {
+		no = &refusal{msg: "wire: malformed request: less body than declared"}
+		s.releaseLocked(a)
 	}
-	if flags&flagMore != 0 {
-		s.mu.Unlock()
-		return
+	if !more && a != nil && s.parts[m.Reply] == a {
+		delete(s.parts, m.Reply)
 	}
-	delete(s.parts, m.Reply)
-	if a.tooBig {
+	if no != nil || more || a.refused {
 		s.mu.Unlock()
-		s.replyError(m.Reply, fmt.Sprintf("wire: request body exceeds the limit of %d bytes", s.maxSize))
-		return
-	}
-	if s.closed {
-		s.mu.Unlock()
-		s.replyErrorFlags(m.Reply, "wire: server shutting down", flagRetry)
+		if no != nil {
+			s.replyErrorFlags(m.Reply, no.msg, no.flags)
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -240,6 +327,7 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 		out, err := h(ctx, Request{Meta: a.meta, Body: a.body})
 		s.mu.Lock()
 		delete(s.running, m.Reply)
+		s.used -= a.cost
 		s.mu.Unlock()
 		cancel()
 		if err != nil {
@@ -256,17 +344,97 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 	}()
 }
 
-// sweepLocked drops partial requests whose sender went quiet. s.mu is held.
-func (s *Server) sweepLocked(now time.Time) {
-	for reply, a := range s.parts {
-		if now.Sub(a.started) > staleAssembly {
-			delete(s.parts, reply)
-			s.log.Warn("dropped a partial request", zap.String("reply", reply), zap.Int("bytes", len(a.body)))
+// firstLocked takes a request's first chunk: it checks the declared size
+// against the limit and the budget and reserves it. s.mu is held.
+func (s *Server) firstLocked(data []byte, more bool, now time.Time) (*assembly, *refusal) {
+	meta, total, body, ok := parseFirst(data)
+	switch {
+	case !ok:
+		return nil, &refusal{msg: "wire: malformed request frame"}
+	case total > uint64(s.lim.MaxSize):
+		return nil, &refusal{msg: fmt.Sprintf("wire: request body of %d bytes exceeds the limit of %d bytes", total, s.lim.MaxSize)}
+	case s.closed:
+		return nil, &refusal{msg: "wire: server shutting down", flags: flagRetry}
+	}
+	a := &assembly{total: int(total), cost: int64(total) + int64(len(meta)) + RequestOverhead, last: now}
+	if s.used+a.cost > s.lim.Budget {
+		return nil, &refusal{msg: fmt.Sprintf("wire: busy: a request of %d bytes is over the %d bytes of budget left",
+			a.cost, max(s.lim.Budget-s.used, 0)), flags: flagRetry | flagBusy}
+	}
+	s.used += a.cost
+	if more {
+		a.meta = append([]byte(nil), meta...)
+		a.body = append(make([]byte, 0, a.total), body...)
+	} else {
+		a.meta, a.body = meta, body
+	}
+	return a, nil
+}
+
+// releaseLocked gives back a partial request's budget and marks it
+// refused, so its later chunks are dropped. s.mu is held.
+func (s *Server) releaseLocked(a *assembly) {
+	if !a.refused {
+		s.used -= a.cost
+		a.refused, a.body, a.meta = true, nil, nil
+	}
+}
+
+// sweeper drops partial requests that went quiet for PartialTimeout, and
+// those whose sender's connection has closed, until Close.
+func (s *Server) sweeper() {
+	defer s.bg.Done()
+	t := time.NewTicker(min(probeAfter, s.lim.PartialTimeout/2))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case now := <-t.C:
+			s.sweep(now)
 		}
 	}
 }
 
-func (s *Server) replyError(reply, msg string) { s.replyErrorFlags(reply, msg, 0) }
+func (s *Server) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for reply, a := range s.parts {
+		quiet := now.Sub(a.last)
+		switch {
+		case quiet > s.lim.PartialTimeout:
+			if !a.refused {
+				s.log.Warn("dropped a partial request: no chunk in time", zap.String("reply", reply),
+					zap.Int("bytes", len(a.body)), zap.Int("declared", a.total))
+			}
+			s.releaseLocked(a)
+			delete(s.parts, reply)
+		case quiet > probeAfter && !a.refused && !a.probing:
+			a.probing = true
+			s.bg.Add(1)
+			go s.probe(reply, a)
+		}
+	}
+}
+
+// probe asks whether anybody still listens on a partial request's reply
+// subject (the Client answers); if nobody does, its sender is gone and the
+// request is dropped.
+func (s *Server) probe(reply string, a *assembly) {
+	defer s.bg.Done()
+	ctx, cancel := context.WithTimeout(s.bgCtx, probeAfter)
+	defer cancel()
+	_, err := s.nc.RequestWithContext(ctx, reply, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.probing = false
+	if errors.Is(err, nats.ErrNoResponders) && s.parts[reply] == a {
+		s.log.Warn("dropped a partial request: its sender is gone", zap.String("reply", reply),
+			zap.Int("bytes", len(a.body)), zap.Int("declared", a.total))
+		s.releaseLocked(a)
+		delete(s.parts, reply)
+	}
+}
 
 func (s *Server) replyErrorFlags(reply, msg string, flags byte) {
 	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, []byte(msg)); err != nil {
@@ -288,6 +456,14 @@ func (s *Server) Close(ctx context.Context) {
 	// Make sure the server has dropped the interest before callers are told
 	// anything: a call that comes after gets "no responders" at once.
 	_ = s.nc.FlushTimeout(time.Second)
+	s.mu.Lock()
+	for reply, a := range s.parts {
+		s.releaseLocked(a)
+		delete(s.parts, reply)
+	}
+	s.mu.Unlock()
+	s.bgCancel()
+	s.bg.Wait()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -338,6 +514,12 @@ func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
 }
 
 func (c *Client) onReply(m *nats.Msg) {
+	if m.Reply != "" {
+		// A server asks whether we are still here (our replies never ask
+		// for an answer).
+		_ = m.Respond(nil)
+		return
+	}
 	id := strings.TrimPrefix(m.Subject, c.prefix)
 	if len(m.Data) == 0 {
 		// Our frames are never empty: this is the server's status message.
@@ -365,7 +547,7 @@ func (c *Client) onReply(m *nats.Msg) {
 		c.mu.Unlock()
 		return
 	case flags&flagError != 0:
-		cl.err = &RemoteError{Msg: string(cl.body), Unavailable: flags&flagRetry != 0}
+		cl.err = &RemoteError{Msg: string(cl.body), Unavailable: flags&flagRetry != 0, Busy: flags&flagBusy != 0}
 	}
 	delete(c.calls, id)
 	c.mu.Unlock()

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -19,6 +20,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // on "fail"), and a Client.
 func setup(t *testing.T, maxSize int) (*nats.Conn, *Client) {
 	t.Helper()
+	nc, c, _ := setupLimits(t, Limits{MaxSize: maxSize})
+	return nc, c
+}
+
+// setupLimits is setup with the Server's limits, returning the Server too.
+func setupLimits(t *testing.T, lim Limits) (*nats.Conn, *Client, *Server) {
+	t.Helper()
+	maxSize := lim.MaxSize
 	ns, err := StartServer(ServerConfig{Token: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +38,7 @@ func setup(t *testing.T, maxSize int) (*nats.Conn, *Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(serveNC.Close)
-	srv := NewServer(serveNC, maxSize, zaptest.NewLogger(t))
+	srv := NewServer(serveNC, lim, zaptest.NewLogger(t))
 	t.Cleanup(func() { srv.Close(context.Background()) })
 	if err := srv.Handle("echo", func(ctx context.Context, r Request) ([]byte, error) {
 		return append(append([]byte{}, r.Meta...), r.Body...), nil
@@ -63,7 +72,7 @@ func setup(t *testing.T, maxSize int) (*nats.Conn, *Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return nc, c
+	return nc, c, srv
 }
 
 func TestCall(t *testing.T) {
@@ -159,5 +168,124 @@ func TestConcurrentChunkedCalls(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// firstChunk is a request's first chunk declaring total body bytes, with
+// flagMore.
+func firstChunk(total int, body []byte) []byte {
+	b := []byte{flagMore, 0}
+	b = binary.AppendUvarint(b, uint64(total))
+	return append(b, body...)
+}
+
+// TestBudget: requests past the budget are refused at once as busy, and
+// the budget comes back when they finish.
+func TestBudget(t *testing.T) {
+	const size = 1 << 20
+	_, c, srv := setupLimits(t, Limits{MaxSize: size, Budget: 3 * (size + RequestOverhead)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Three blocked calls fill the budget.
+	bctx, unblock := context.WithCancel(ctx)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := c.Call(bctx, "block", "cancel", nil, make([]byte, size)); errs <- err }()
+	}
+	waitFor(t, "three calls to hold the budget", func() bool { return srv.Used() == 3*(size+RequestOverhead) })
+	_, err := c.Call(ctx, "echo", "", nil, []byte("x"))
+	var re *RemoteError
+	if !errors.Is(err, ErrBusy) || !errors.As(err, &re) || !re.Unavailable {
+		t.Fatalf("call past the budget: %v, want a busy, unavailable RemoteError", err)
+	}
+	unblock()
+	for range 3 {
+		<-errs
+	}
+	waitFor(t, "the budget to come back", func() bool { return srv.Used() == 0 })
+	if got, err := c.Call(ctx, "echo", "", nil, []byte("ok")); err != nil || string(got) != "ok" {
+		t.Fatalf("after the budget came back: %q, %v", got, err)
+	}
+}
+
+// TestPartialRequests: a request that never finishes holds only its
+// declared size, is dropped when its sender goes or goes quiet, and a
+// declared size over the limit is refused before its body arrives.
+func TestPartialRequests(t *testing.T) {
+	const size = 4 << 20
+	nc, c, srv := setupLimits(t, Limits{MaxSize: size, Budget: 2 * size, PartialTimeout: 1500 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cost := int64(size + RequestOverhead)
+
+	// A sender that dies mid-request: dropped once the server finds it gone.
+	dead, err := Connect(nc.ConnectedUrl(), ConnOptions{Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := nats.NewInbox()
+	if _, err := dead.SubscribeSync(inbox); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.PublishRequest("echo", inbox, firstChunk(size, make([]byte, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the partial request to hold its declared size", func() bool { return srv.Used() == cost })
+	dead.Close()
+	waitFor(t, "the dead sender's partial request to go", func() bool { return srv.Used() == 0 })
+
+	// A sender that stays but sends no more: dropped after PartialTimeout.
+	// A Client answers the server's probes; answer them here too.
+	alive, err := nc.Subscribe(inbox, func(m *nats.Msg) { _ = m.Respond(nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Unsubscribe()
+	if err := nc.PublishRequest("echo", inbox, firstChunk(size, make([]byte, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the quiet partial request to be held", func() bool { return srv.Used() == cost })
+	waitFor(t, "the quiet partial request to expire", func() bool { return srv.Used() == 0 })
+
+	// Declared over the limit: refused at the first chunk.
+	big := nats.NewInbox()
+	sub, err := nc.SubscribeSync(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("echo", big, firstChunk(size+1, make([]byte, 10))); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Data[0]&flagError == 0 || !strings.Contains(string(m.Data[1:]), "exceeds the limit") {
+		t.Fatalf("reply to an oversized declaration: %q", m.Data)
+	}
+	// Its later chunks are dropped quietly, not taken as new requests.
+	if err := nc.PublishRequest("echo", big, append([]byte{0}, make([]byte, 100)...)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Call(ctx, "echo", "", nil, []byte("ok")); err != nil || string(got) != "ok" {
+		t.Fatalf("after partial requests: %q, %v", got, err)
+	}
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("a refused request's last chunk got a reply: %q", m.Data)
 	}
 }
