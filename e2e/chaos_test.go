@@ -211,10 +211,10 @@ func waitReregistered(t *testing.T, url string, n int) {
 		}
 		claimed := 0
 		for i := range n {
-			claimed += len(snap.Claims[fmt.Sprintf("w%d", i)])
+			claimed += snap.Claimed(fmt.Sprintf("w%d", i))
 		}
 		if len(snap.Workmen("wordcount")) == n && foremen == 1 && claimed == 2*n {
-			t.Logf("after the restart, %d workmen, the foreman and its %d claims were back within %v of checking", n, claimed, time.Since(back).Round(time.Millisecond))
+			t.Logf("after the restart, %d workmen, the foreman and its %d claimed slots were back within %v of checking", n, claimed, time.Since(back).Round(time.Millisecond))
 			return
 		}
 		select {

@@ -17,6 +17,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 )
 
 // Hostile input: what a client with the token can send must not take a
@@ -209,7 +210,7 @@ func rogueWorkman(t *testing.T, parkURL string, reply []byte) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); reg.Heartbeat(ctx, m, func(error) {}, nil) }()
+	go func() { defer close(done); reg.Heartbeat(ctx, m, zap.NewNop(), nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 

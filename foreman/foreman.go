@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -60,19 +62,22 @@ type Config struct {
 // Foreman gets workers from the park and hands them tasks. It is safe for
 // concurrent use.
 type Foreman struct {
-	cfg    Config
-	nc     *nats.Conn // the park connection
-	ownsNC bool
-	reg    *registry.Registry
-	hub    *wire.Client // calls to hub-mode workers, on nc
-	pool   *wire.Pool   // connections to mesh-mode workers
-	log    *zap.Logger
-	self   registry.Member
-	hbStop context.CancelFunc
-	hbDone chan struct{}
+	cfg     Config
+	idBytes []byte     // cfg.ID, the meta of every task
+	nc      *nats.Conn // the park connection
+	ownsNC  bool
+	reg     *registry.Registry
+	hub     *wire.Client // calls to hub-mode workers, on nc
+	pool    *wire.Pool   // connections to mesh-mode workers
+	log     *zap.Logger
+	self    registry.Member
+	hbStop  context.CancelFunc
+	hbDone  chan struct{}
 
-	mu     sync.Mutex                   // guards claims, closed
-	claims map[string][]*registry.Claim // held claims by workman id
+	refreshFailures atomic.Int64
+
+	mu     sync.Mutex                // guards claims, closed
+	claims map[string]registry.Claim // held claims by workman id
 	closed bool
 }
 
@@ -103,9 +108,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	}
 	host, _ := os.Hostname()
 	f := &Foreman{
-		cfg: cfg, nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
+		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
 		pool:   wire.NewPool(wire.ConnOptions{Token: cfg.Token, Name: "foreman " + cfg.ID}, cfg.MaxWarehouseSize),
-		claims: make(map[string][]*registry.Claim),
+		claims: make(map[string]registry.Claim),
 		self: registry.Member{ID: cfg.ID, Role: registry.RoleForeman, State: registry.StateWaiting,
 			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
 	}
@@ -117,7 +122,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	f.hbStop, f.hbDone = stop, make(chan struct{})
 	go func() {
 		defer close(f.hbDone)
-		reg.Heartbeat(hbCtx, f.self, func(err error) { f.log.Warn("heartbeat failed", zap.Error(err)) }, f.refreshClaims)
+		reg.Heartbeat(hbCtx, f.self, f.log, f.refreshClaims)
 	}()
 	return f, nil
 }
@@ -142,46 +147,48 @@ func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
 // ID returns the foreman's id.
 func (f *Foreman) ID() string { return f.cfg.ID }
 
-// refreshClaims renews every held claim. A claim that was lost (expired
-// while the park was unreachable, and taken) is dropped from the held set.
+// refreshClaims renews every held claim. A claim that was lost (the park
+// forgot it, and another foreman took the slots meanwhile) is dropped, so
+// Run stops sending tasks to that worker; a failed refresh is logged and
+// counted (RefreshFailures) and tried again at the next heartbeat.
 func (f *Foreman) refreshClaims(ctx context.Context) {
 	f.mu.Lock()
-	var held []*registry.Claim
-	for _, cs := range f.claims {
-		held = append(held, cs...)
-	}
+	held := slices.Collect(maps.Values(f.claims))
 	f.mu.Unlock()
 	for _, c := range held {
 		err := f.reg.Refresh(ctx, c, f.cfg.ID)
 		if errors.Is(err, registry.ErrClaimLost) {
-			f.log.Warn("claim lost", zap.Error(err))
-			f.dropClaim(c)
+			f.log.Warn("claim lost: the worker leaves this foreman's jobs", zap.Error(err))
+			f.mu.Lock()
+			if f.claims[c.WorkmanID] == c {
+				delete(f.claims, c.WorkmanID)
+			}
+			f.mu.Unlock()
 		} else if err != nil && ctx.Err() == nil {
-			f.log.Warn("claim refresh failed", zap.Error(err))
+			f.refreshFailures.Add(1)
+			f.log.Warn("claim refresh failed", zap.String("worker", c.WorkmanID), zap.Error(err))
 		}
 	}
 }
 
-func (f *Foreman) dropClaim(c *registry.Claim) {
+// RefreshFailures returns how many claim refreshes failed (the park was
+// unreachable or slow) since the Foreman started.
+func (f *Foreman) RefreshFailures() int64 { return f.refreshFailures.Load() }
+
+// holds reports whether the foreman holds a claim on a workman.
+func (f *Foreman) holds(workmanID string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
-	cs := f.claims[c.WorkmanID]
-	if i := slices.Index(cs, c); i >= 0 {
-		f.claims[c.WorkmanID] = slices.Delete(cs, i, i+1)
-	}
-	if len(f.claims[c.WorkmanID]) == 0 {
-		delete(f.claims, c.WorkmanID)
-	}
+	_, ok := f.claims[workmanID]
+	return ok
 }
 
 // GetWaitingWorkers claims up to n waiting workers of type typ (all it can
 // get if n <= 0) and returns them at once, possibly fewer than n. Each
 // worker comes with the free slots of its capacity that this foreman
-// claimed, so two foremen never hold the same slot. Claims are held until
-// Release or Close, or until the foreman stops heartbeating.
+// claimed (one registry write per worker), so two foremen never hold the
+// same slot. Claims are held until Release or Close, or until the foreman
+// stops heartbeating.
 func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*Workman, error) {
 	f.mu.Lock()
 	closed := f.closed
@@ -198,41 +205,25 @@ func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*
 		if n > 0 && len(out) == n {
 			break
 		}
-		if m.State != registry.StateWaiting {
+		if m.State != registry.StateWaiting || f.holds(m.ID) || snap.Claimed(m.ID) >= m.Capacity {
 			continue
 		}
-		f.mu.Lock()
-		_, mine := f.claims[m.ID]
-		f.mu.Unlock()
-		if mine || len(snap.Claims[m.ID]) >= m.Capacity {
-			continue
+		c, err := f.reg.Claim(ctx, m, f.cfg.ID, 0)
+		if err != nil {
+			return out, fmt.Errorf("foreman: %w", err)
 		}
-		var got []*registry.Claim
-		for slot := range m.Capacity {
-			if _, taken := snap.Claims[m.ID][slot]; taken {
-				continue
-			}
-			c, ok, err := f.reg.TryClaim(ctx, m.ID, slot, f.cfg.ID)
-			if err != nil {
-				f.releaseAll(got)
-				return out, fmt.Errorf("foreman: %w", err)
-			}
-			if ok {
-				got = append(got, &c)
-			}
-		}
-		if len(got) == 0 {
+		if c.Slots == 0 {
 			continue
 		}
 		f.mu.Lock()
 		if f.closed {
 			f.mu.Unlock()
-			f.releaseAll(got)
+			f.releaseAll([]registry.Claim{c})
 			return nil, ErrClosed
 		}
-		f.claims[m.ID] = got
+		f.claims[m.ID] = c
 		f.mu.Unlock()
-		out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: len(got), Endpoint: m.Endpoint.URL,
+		out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: c.Slots, Endpoint: m.Endpoint.URL,
 			subject: m.Endpoint.Subject, mode: m.Endpoint.Mode, f: f})
 	}
 	return out, nil
@@ -266,11 +257,11 @@ func (f *Foreman) WaitWorkers(ctx context.Context, typ string, n int) ([]*Workma
 	}
 }
 
-func (f *Foreman) releaseAll(cs []*registry.Claim) {
+func (f *Foreman) releaseAll(cs []registry.Claim) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, c := range cs {
-		if err := f.reg.Release(ctx, *c); err != nil {
+		if err := f.reg.Release(ctx, c, f.cfg.ID); err != nil {
 			f.log.Warn("release claim", zap.Error(err))
 		}
 	}
@@ -278,11 +269,13 @@ func (f *Foreman) releaseAll(cs []*registry.Claim) {
 
 // Release gives the workers' slots back to the park.
 func (f *Foreman) Release(ctx context.Context, ws ...*Workman) {
-	var cs []*registry.Claim
+	var cs []registry.Claim
 	f.mu.Lock()
 	for _, w := range ws {
-		cs = append(cs, f.claims[w.ID]...)
-		delete(f.claims, w.ID)
+		if c, ok := f.claims[w.ID]; ok {
+			cs = append(cs, c)
+			delete(f.claims, w.ID)
+		}
 	}
 	f.mu.Unlock()
 	f.releaseAll(cs)
@@ -298,10 +291,7 @@ func (f *Foreman) Close() error {
 		return nil
 	}
 	f.closed = true
-	var cs []*registry.Claim
-	for _, c := range f.claims {
-		cs = append(cs, c...)
-	}
+	cs := slices.Collect(maps.Values(f.claims))
 	f.claims = nil
 	f.mu.Unlock()
 	f.hbStop()

@@ -22,6 +22,7 @@ var (
 	errDuplicate   = errors.New("another attempt finished the task")
 	errTaskTimeout = errors.New("task timeout")
 	errUnreachable = errors.New("unreachable")
+	errClaimLost   = errors.New("claim lost: another foreman holds the worker's slots")
 )
 
 // JobError reports the tasks that failed in a Run with ContinueOnError;
@@ -335,9 +336,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			r.checkLiveness(snap)
 		case ws := <-joins:
 			for _, w := range ws {
-				r.f.log.Info("worker joined the job", zap.String("worker", w.ID))
-				r.add(w, true)
-				r.stats.Joined++
+				r.join(w)
 			}
 		case <-tick.C:
 			r.resume()
@@ -366,6 +365,24 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		return r.acc, &JobError{Failed: r.failed}
 	}
 	return r.acc, nil
+}
+
+// join adds a worker claimed while the job runs. A worker the job had
+// before (lost, then claimed again) comes back as itself, with the slots
+// claimed now, not as a second worker.
+func (r *run) join(w *Workman) {
+	r.stats.Joined++
+	for _, old := range r.workers {
+		if old.w.ID == w.ID {
+			r.f.log.Info("worker rejoined the job", zap.String("worker", w.ID), zap.Int("slots", w.Slots))
+			old.w, old.joined, old.dead, old.paused = w, true, false, false
+			old.free = max(w.Slots, 1) - len(old.running)
+			old.lastHeard = time.Now()
+			return
+		}
+	}
+	r.f.log.Info("worker joined the job", zap.String("worker", w.ID))
+	r.add(w, true)
 }
 
 func (r *run) live() int {
@@ -404,6 +421,11 @@ func (r *run) pick(not *worker) *worker {
 // caller has checked that one is free.
 func (r *run) dispatch(t *task, not *worker) {
 	w := r.pick(not)
+	for w != nil && !r.f.holds(w.w.ID) {
+		// Never a task on slots this foreman does not hold.
+		r.markDead(w, fmt.Errorf("%w: %s", errClaimLost, w.w.ID))
+		w = r.pick(not)
+	}
 	if w == nil {
 		r.retry = append(r.retry, t)
 		return
@@ -610,7 +632,11 @@ func (r *run) checkLiveness(snap *registry.Snapshot) {
 		live[m.ID] = true
 	}
 	for _, w := range r.workers {
-		if !w.dead && !live[w.w.ID] && time.Since(w.lastHeard) > r.f.reg.Lease() {
+		switch {
+		case w.dead:
+		case !r.f.holds(w.w.ID):
+			r.markDead(w, fmt.Errorf("%w: %s", errClaimLost, w.w.ID))
+		case !live[w.w.ID] && time.Since(w.lastHeard) > r.f.reg.Lease():
 			r.markDead(w, fmt.Errorf("%w: %s left the registry", errWorkerLost, w.w.ID))
 		}
 	}

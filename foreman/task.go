@@ -44,7 +44,9 @@ func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, e
 	if err != nil {
 		return wire.Pending{}, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
 	}
-	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), nil, body,
+	// The meta names the foreman, so the worker can tell its tasks from
+	// those of a foreman whose claim has gone.
+	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), w.f.idBytes, body,
 		func(out []byte, err error) { done(w.result(task, out, err)) }), nil
 }
 

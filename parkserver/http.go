@@ -1,20 +1,18 @@
 package parkserver
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -46,15 +44,9 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(view)
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		snap, err := s.Snapshot(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, snap)
-	})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(registryCollector{s})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		view, err := s.view(r.Context())
 		if err != nil {
@@ -75,9 +67,31 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	return hs, ln.Addr(), nil
 }
 
-// writeMetrics writes the registry as Prometheus text: live members by
-// role and type, and the capacity and claimed slots of workmen by type.
-func writeMetrics(w io.Writer, snap *registry.Snapshot) {
+var (
+	descMembers  = prometheus.NewDesc("fourinone_members", "Live members of the registry.", []string{"role", "type"}, nil)
+	descCapacity = prometheus.NewDesc("fourinone_capacity_slots", "Task slots of live workmen.", []string{"type"}, nil)
+	descClaimed  = prometheus.NewDesc("fourinone_claimed_slots", "Task slots claimed by foremen.", []string{"type"}, nil)
+)
+
+// registryCollector exposes the registry, read at each scrape: live
+// members by role and type, and the capacity and claimed slots of workmen
+// by type.
+type registryCollector struct{ s *Server }
+
+func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descMembers
+	ch <- descCapacity
+	ch <- descClaimed
+}
+
+func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := c.s.Snapshot(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descMembers, err)
+		return
+	}
 	type key struct{ role, typ string }
 	members := map[key]int{}
 	capacity, claimed := map[string]int{}, map[string]int{}
@@ -85,27 +99,15 @@ func writeMetrics(w io.Writer, snap *registry.Snapshot) {
 		members[key{m.Role, m.Type}]++
 		if m.Role == registry.RoleWorkman {
 			capacity[m.Type] += m.Capacity
-			claimed[m.Type] += len(snap.Claims[m.ID])
+			claimed[m.Type] += snap.Claimed(m.ID)
 		}
 	}
-	fmt.Fprintln(w, "# HELP fourinone_members Live members of the registry.")
-	fmt.Fprintln(w, "# TYPE fourinone_members gauge")
-	for _, k := range slices.SortedFunc(maps.Keys(members), func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.role, b.role), cmp.Compare(a.typ, b.typ))
-	}) {
-		fmt.Fprintf(w, "fourinone_members{role=%q,type=%q} %d\n", k.role, k.typ, members[k])
+	for k, n := range members {
+		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(n), k.role, k.typ)
 	}
-	for _, g := range []struct {
-		name, help string
-		v          map[string]int
-	}{
-		{"fourinone_capacity_slots", "Task slots of live workmen.", capacity},
-		{"fourinone_claimed_slots", "Task slots claimed by foremen.", claimed},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
-		for _, typ := range slices.Sorted(maps.Keys(g.v)) {
-			fmt.Fprintf(w, "%s{type=%q} %d\n", g.name, typ, g.v[typ])
-		}
+	for typ, n := range capacity {
+		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(n), typ)
+		ch <- prometheus.MustNewConstMetric(descClaimed, prometheus.GaugeValue, float64(claimed[typ]), typ)
 	}
 }
 
@@ -130,7 +132,7 @@ func (s *Server) view(ctx context.Context) (*registryView, error) {
 	v := &registryView{URL: s.ClientURL(), Lease: s.cfg.Lease.String(), Members: []memberView{}}
 	now := time.Now()
 	for _, m := range snap.Members {
-		v.Members = append(v.Members, memberView{Member: m, Claimed: len(snap.Claims[m.ID]),
+		v.Members = append(v.Members, memberView{Member: m, Claimed: snap.Claimed(m.ID),
 			LastSeen: now.Sub(m.Updated).Round(time.Millisecond).Seconds()})
 	}
 	return v, nil

@@ -166,6 +166,10 @@ type Workman struct {
 	self    registry.Member
 	hbStop  context.CancelFunc
 	hbDone  chan struct{}
+
+	tmu      sync.Mutex                                  // guards running, orphaned
+	running  map[string]map[*int]context.CancelCauseFunc // running tasks by foreman id
+	orphaned map[string]time.Time                        // foremen with tasks here and no claim, since when
 }
 
 // New returns a workman for w that is not yet started.
@@ -179,7 +183,8 @@ func New(cfg Config, w Worker) (*Workman, error) {
 	cfg.setDefaults()
 	return &Workman{
 		cfg: cfg, worker: w, log: cfg.Logger.With(zap.String("workman", cfg.ID), zap.String("type", cfg.Type)),
-		slots: make(chan struct{}, cfg.Capacity),
+		slots:   make(chan struct{}, cfg.Capacity),
+		running: make(map[string]map[*int]context.CancelCauseFunc), orphaned: make(map[string]time.Time),
 	}, nil
 }
 
@@ -287,7 +292,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
 	go func() {
 		defer close(wm.hbDone)
-		wm.reg.Heartbeat(hbCtx, wm.self, func(err error) { wm.log.Warn("heartbeat failed", zap.Error(err)) }, nil)
+		wm.reg.Heartbeat(hbCtx, wm.self, wm.log, wm.checkOrphans)
 	}()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
@@ -349,6 +354,11 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err()))
 	}
 	defer func() { <-wm.slots }()
+	if foreman := string(req.Meta); foreman != "" {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer wm.track(foreman, cancel)()
+	}
 	in, err := warehouse.Decode(req.Body)
 	if err != nil {
 		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
@@ -361,6 +371,69 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
 	}
 	return wm.encode(out), nil
+}
+
+// track records a running task of a foreman, so that it can be cancelled
+// if the foreman's claim goes; the returned func forgets it.
+func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() {
+	key := new(int)
+	wm.tmu.Lock()
+	if wm.running[foreman] == nil {
+		wm.running[foreman] = make(map[*int]context.CancelCauseFunc)
+	}
+	wm.running[foreman][key] = cancel
+	wm.tmu.Unlock()
+	return func() {
+		wm.tmu.Lock()
+		delete(wm.running[foreman], key)
+		if len(wm.running[foreman]) == 0 {
+			delete(wm.running, foreman)
+			delete(wm.orphaned, foreman)
+		}
+		wm.tmu.Unlock()
+		cancel(nil)
+	}
+}
+
+// errOrphaned cancels the tasks of a foreman that no longer holds a claim.
+var errOrphaned = errors.New("workman: the foreman's claim on this worker is gone")
+
+// checkOrphans runs at each heartbeat: the running tasks of a foreman that
+// has held no claim on this workman for a whole lease (it died, or it
+// released the worker) are cancelled, so a slot another foreman claims is
+// free. A park that cannot be read decides nothing.
+func (wm *Workman) checkOrphans(ctx context.Context) {
+	wm.tmu.Lock()
+	n := len(wm.running)
+	wm.tmu.Unlock()
+	if n == 0 {
+		return
+	}
+	holders, err := wm.reg.Holders(ctx, wm.cfg.ID)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	wm.tmu.Lock()
+	defer wm.tmu.Unlock()
+	for foreman, tasks := range wm.running {
+		if holders[foreman] > 0 {
+			delete(wm.orphaned, foreman)
+			continue
+		}
+		since, ok := wm.orphaned[foreman]
+		if !ok {
+			wm.orphaned[foreman] = now
+			continue
+		}
+		if now.Sub(since) >= wm.reg.Lease() {
+			wm.log.Warn("cancelling the tasks of a foreman whose claim is gone",
+				zap.String("foreman", foreman), zap.Int("tasks", len(tasks)))
+			for _, cancel := range tasks {
+				cancel(errOrphaned)
+			}
+		}
+	}
 }
 
 // serveReceive runs one Receive; its reply is an empty Warehouse, or an

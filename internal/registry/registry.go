@@ -6,8 +6,11 @@
 // bucket purges it.
 //
 // Keys: "workman.<id>" and "foreman.<id>" hold a Member as JSON;
-// "claim.<workman id>.<slot>" holds the id of the foreman that claimed that
-// slot of a workman's capacity.
+// "claim.<workman id>" holds the workman's claims: how many of its slots
+// each foreman holds, changed only by compare-and-set, so claiming costs a
+// write per workman, not per slot. A foreman's share counts only while the
+// foreman's own entry is alive: a dead foreman's slots are free at once
+// when its lease ends, whoever else shares the record.
 package registry
 
 import (
@@ -16,12 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // Bucket is the name of the registry's key/value bucket.
@@ -53,6 +56,10 @@ type Endpoint struct {
 	Subject string `json:"subject"`
 	Mode    string `json:"mode"`
 }
+
+// MaxCapacity is the largest capacity a workman may advertise; an entry
+// with a capacity below 1 or above it is left out of every Snapshot.
+const MaxCapacity = 100_000
 
 // Member is one registered workman or foreman.
 type Member struct {
@@ -151,11 +158,13 @@ func (r *Registry) Put(ctx context.Context, m *Member) error {
 
 // Heartbeat refreshes m's entry every HeartbeatInterval until ctx ends,
 // then calls each (if not nil) with a context bounded by the interval. A
-// failed heartbeat (park server down) is reported to fail and retried at
-// the next tick, which re-registers m once the park is back.
-func (r *Registry) Heartbeat(ctx context.Context, m Member, fail func(error), each func(context.Context)) {
+// park server that cannot be reached is logged once ("park unreachable,
+// retrying") and again when it is back; each tick retries, which
+// re-registers m once the park is back.
+func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, each func(context.Context)) {
 	t := time.NewTicker(r.HeartbeatInterval())
 	defer t.Stop()
+	down := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -163,8 +172,15 @@ func (r *Registry) Heartbeat(ctx context.Context, m Member, fail func(error), ea
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.HeartbeatInterval())
-		if err := r.Put(pctx, &m); err != nil && ctx.Err() == nil {
-			fail(err)
+		err := r.Put(pctx, &m)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && !down:
+			down = true
+			log.Warn("park unreachable, retrying", zap.Error(err))
+		case err == nil && down:
+			down = false
+			log.Info("park reachable again")
 		}
 		if each != nil {
 			each(pctx)
@@ -184,8 +200,21 @@ func (r *Registry) Delete(ctx context.Context, m *Member) error {
 // Snapshot is the registry at one moment: live members and claims.
 type Snapshot struct {
 	Members []Member
-	// Claims maps a workman id to its claimed slots (slot -> foreman id).
-	Claims map[string]map[int]string
+	// Claims maps a workman id to its claims: slots by foreman id, live
+	// foremen only.
+	Claims map[string]map[string]int
+	// Rejected counts entries left out as malformed or absurd (a workman
+	// with a capacity below 1 or above MaxCapacity).
+	Rejected int
+}
+
+// Claimed returns how many slots of a workman live foremen hold.
+func (s *Snapshot) Claimed(workmanID string) int {
+	n := 0
+	for _, slots := range s.Claims[workmanID] {
+		n += slots
+	}
+	return n
 }
 
 // Workmen returns the live workmen of type typ (all types if blank), in
@@ -200,8 +229,19 @@ func (s *Snapshot) Workmen(typ string) []Member {
 	return out
 }
 
-// Snapshot reads the whole registry, leaving out members and claims past
-// their lease.
+// valid reports whether a decoded member makes sense.
+func (m *Member) valid() bool {
+	switch m.Role {
+	case RoleWorkman:
+		return m.ID != "" && m.Capacity >= 1 && m.Capacity <= MaxCapacity
+	case RoleForeman:
+		return m.ID != ""
+	}
+	return false
+}
+
+// Snapshot reads the whole registry, leaving out members past their lease,
+// claims of foremen past theirs, and entries that make no sense.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -209,7 +249,9 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	defer w.Stop()
 	now := r.now()
-	s := &Snapshot{Claims: make(map[string]map[int]string)}
+	s := &Snapshot{Claims: make(map[string]map[string]int)}
+	claims := make(map[string]holders)
+	foremen := make(map[string]bool)
 	for {
 		var e jetstream.KeyValueEntry
 		select {
@@ -223,78 +265,210 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		if !Alive(e.Created(), now, r.lease) {
 			continue
 		}
-		key := e.Key()
-		if rest, ok := strings.CutPrefix(key, "claim."); ok {
-			id, slotStr, ok := strings.Cut(rest, ".")
-			slot, err := strconv.Atoi(slotStr)
-			if !ok || err != nil {
+		if id, ok := strings.CutPrefix(e.Key(), "claim."); ok {
+			h, err := decodeHolders(e.Value())
+			if err != nil {
+				s.Rejected++
 				continue
 			}
-			if s.Claims[id] == nil {
-				s.Claims[id] = make(map[int]string)
-			}
-			s.Claims[id][slot] = string(e.Value())
+			claims[id] = h
 			continue
 		}
 		var m Member
-		if err := json.Unmarshal(e.Value(), &m); err != nil {
+		if err := json.Unmarshal(e.Value(), &m); err != nil || !m.valid() || e.Key() != m.key() {
+			s.Rejected++
 			continue // not ours; a registry must survive a bad entry
 		}
 		m.Updated = e.Created()
 		s.Members = append(s.Members, m)
+		if m.Role == RoleForeman {
+			foremen[m.ID] = true
+		}
+	}
+	for id, h := range claims {
+		for f, n := range h {
+			if foremen[f] {
+				if s.Claims[id] == nil {
+					s.Claims[id] = make(map[string]int)
+				}
+				s.Claims[id][f] = n
+			}
+		}
 	}
 	sortMembers(s.Members)
 	return s, nil
 }
 
-func claimKey(workmanID string, slot int) string {
-	return "claim." + workmanID + "." + strconv.Itoa(slot)
-}
+// holders is a claim record: slots held by foreman id.
+type holders map[string]int
 
-// Claim is one claimed slot of a workman.
-type Claim struct {
-	WorkmanID string
-	Slot      int
-	rev       uint64
-}
+// maxHolders bounds the foremen one claim record may name.
+const maxHolders = 1024
 
-// ErrClaimLost reports a claim that expired or was taken by another foreman.
-var ErrClaimLost = errors.New("registry: claim lost")
-
-// TryClaim claims slot of a workman for foremanID; ok is false if another
-// foreman holds it.
-func (r *Registry) TryClaim(ctx context.Context, workmanID string, slot int, foremanID string) (c Claim, ok bool, err error) {
-	rev, err := r.kv.Create(ctx, claimKey(workmanID, slot), []byte(foremanID))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return Claim{}, false, nil
+// decodeHolders reads a claim record, refusing one that makes no sense.
+func decodeHolders(b []byte) (holders, error) {
+	var h holders
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("registry: bad claim record: %w", err)
 	}
-	if err != nil {
-		return Claim{}, false, fmt.Errorf("registry: claim %s slot %d: %w", workmanID, slot, err)
+	if len(h) > maxHolders {
+		return nil, fmt.Errorf("registry: claim record names %d foremen, over %d", len(h), maxHolders)
 	}
-	return Claim{WorkmanID: workmanID, Slot: slot, rev: rev}, true, nil
-}
-
-// Refresh renews a claim's lease. If the claim's entry is gone (the park
-// server restarted with an empty registry) it is created again; it fails
-// with ErrClaimLost only if another foreman holds the slot now.
-func (r *Registry) Refresh(ctx context.Context, c *Claim, foremanID string) error {
-	key, val := claimKey(c.WorkmanID, c.Slot), []byte(foremanID)
-	rev, err := r.kv.Update(ctx, key, val, c.rev)
-	if isWrongLast(err) { // our revision is stale: the entry expired or the registry restarted
-		rev, err = r.kv.Create(ctx, key, val)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			e, gerr := r.kv.Get(ctx, key)
-			if gerr != nil || string(e.Value()) != foremanID {
-				return fmt.Errorf("%w: %s slot %d", ErrClaimLost, c.WorkmanID, c.Slot)
-			}
-			rev, err = r.kv.Update(ctx, key, val, e.Revision())
+	for f, n := range h {
+		if f == "" || n < 1 || n > MaxCapacity {
+			return nil, fmt.Errorf("registry: claim record gives %q %d slots", f, n)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("registry: refresh claim %s slot %d: %w", c.WorkmanID, c.Slot, err)
+	return h, nil
+}
+
+func claimKey(workmanID string) string { return "claim." + workmanID }
+
+// Claim is the share of a workman's slots a foreman holds.
+type Claim struct {
+	WorkmanID string
+	Slots     int
+}
+
+// ErrClaimLost reports a claim that expired and was taken by another
+// foreman meanwhile, so it cannot be held again.
+var ErrClaimLost = errors.New("registry: claim lost")
+
+// errConflict makes a compare-and-set loop read again.
+var errConflict = errors.New("registry: claim record changed")
+
+// update applies change to a workman's claim record by compare-and-set,
+// reading again while others change it. change gets the record with dead
+// foremen's shares dropped and returns false to leave it as it is.
+func (r *Registry) update(ctx context.Context, workmanID string, change func(h holders) (bool, error)) error {
+	key := claimKey(workmanID)
+	for {
+		var rev uint64
+		h := holders{}
+		e, err := r.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("registry: read claims of %s: %w", workmanID, err)
+		default:
+			rev = e.Revision()
+			if Alive(e.Created(), r.now(), r.lease) {
+				if h, err = decodeHolders(e.Value()); err != nil {
+					h = holders{} // a bad record frees the workman
+				}
+			}
+		}
+		for f := range h {
+			if !r.foremanAlive(ctx, f) {
+				delete(h, f)
+			}
+		}
+		ok, err := change(h)
+		if err != nil || !ok {
+			return err
+		}
+		b, _ := json.Marshal(h)
+		switch {
+		case rev == 0:
+			_, err = r.kv.Create(ctx, key, b)
+		case len(h) == 0:
+			err = r.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		default:
+			_, err = r.kv.Update(ctx, key, b, rev)
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLast(err) {
+			continue // someone else changed it first: read again
+		}
+		if err != nil {
+			return fmt.Errorf("registry: write claims of %s: %w", workmanID, err)
+		}
+		return nil
 	}
-	c.rev = rev
-	return nil
+}
+
+// foremanAlive reports whether a foreman's entry is within its lease.
+func (r *Registry) foremanAlive(ctx context.Context, id string) bool {
+	e, err := r.kv.Get(ctx, RoleForeman+"."+id)
+	return err == nil && Alive(e.Created(), r.now(), r.lease)
+}
+
+// Claim claims up to want free slots of workman m for foremanID (every
+// free slot if want <= 0) and returns how many it got: 0 if none is free.
+// A foreman that holds some already gets more on top.
+func (r *Registry) Claim(ctx context.Context, m Member, foremanID string, want int) (Claim, error) {
+	c := Claim{WorkmanID: m.ID}
+	if !m.valid() || m.Role != RoleWorkman {
+		return c, fmt.Errorf("registry: workman %s advertises capacity %d (1 to %d)", m.ID, m.Capacity, MaxCapacity)
+	}
+	err := r.update(ctx, m.ID, func(h holders) (bool, error) {
+		free := m.Capacity
+		for _, n := range h {
+			free -= n
+		}
+		if want > 0 {
+			free = min(free, want)
+		}
+		if free <= 0 {
+			c.Slots = 0
+			return false, nil
+		}
+		h[foremanID] += free
+		c.Slots = free
+		return true, nil
+	})
+	return c, err
+}
+
+// Refresh renews a claim: it writes the claim record again, which renews
+// its lease, and puts the foreman's share back if it was gone (the park
+// server restarted with an empty registry, or the lease ran out) and the
+// slots are still free. It fails with ErrClaimLost if another foreman
+// holds them now.
+func (r *Registry) Refresh(ctx context.Context, c Claim, foremanID string) error {
+	return r.update(ctx, c.WorkmanID, func(h holders) (bool, error) {
+		if h[foremanID] == c.Slots {
+			return true, nil
+		}
+		taken := 0
+		for f, n := range h {
+			if f != foremanID {
+				taken += n
+			}
+		}
+		if r.capacity(ctx, c.WorkmanID)-taken < c.Slots {
+			return false, fmt.Errorf("%w: %d slots of %s", ErrClaimLost, c.Slots, c.WorkmanID)
+		}
+		h[foremanID] = c.Slots
+		return true, nil
+	})
+}
+
+// capacity returns a workman's advertised capacity, or MaxCapacity if its
+// entry cannot be read now (the park restarted and it has not re-registered
+// yet): then only the other foremen's shares bound a re-claim.
+func (r *Registry) capacity(ctx context.Context, workmanID string) int {
+	e, err := r.kv.Get(ctx, RoleWorkman+"."+workmanID)
+	if err != nil {
+		return MaxCapacity
+	}
+	var m Member
+	if json.Unmarshal(e.Value(), &m) != nil || !m.valid() {
+		return 0
+	}
+	return m.Capacity
+}
+
+// Release gives a foreman's share of a workman back. It reads the record
+// and removes the share only if the foreman still holds it, so it is right
+// whatever refreshes ran before.
+func (r *Registry) Release(ctx context.Context, c Claim, foremanID string) error {
+	return r.update(ctx, c.WorkmanID, func(h holders) (bool, error) {
+		if _, ok := h[foremanID]; !ok {
+			return false, nil
+		}
+		delete(h, foremanID)
+		return true, nil
+	})
 }
 
 func isWrongLast(err error) bool {
@@ -302,16 +476,29 @@ func isWrongLast(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// Release gives a claim back, unless it changed hands since.
-func (r *Registry) Release(ctx context.Context, c Claim) error {
-	err := r.kv.Delete(ctx, claimKey(c.WorkmanID, c.Slot), jetstream.LastRevision(c.rev))
-	if err != nil {
-		if isWrongLast(err) {
-			return nil // not ours any more
-		}
-		return fmt.Errorf("registry: release claim %s slot %d: %w", c.WorkmanID, c.Slot, err)
+// Holders returns the foremen holding slots of a workman, with their
+// slots, live foremen only: what a workman checks its running tasks
+// against.
+func (r *Registry) Holders(ctx context.Context, workmanID string) (map[string]int, error) {
+	e, err := r.kv.Get(ctx, claimKey(workmanID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return map[string]int{}, nil
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("registry: read claims of %s: %w", workmanID, err)
+	}
+	h := holders{}
+	if Alive(e.Created(), r.now(), r.lease) {
+		if h, err = decodeHolders(e.Value()); err != nil {
+			return nil, err
+		}
+	}
+	for f := range h {
+		if !r.foremanAlive(ctx, f) {
+			delete(h, f)
+		}
+	}
+	return h, nil
 }
 
 // sortMembers orders members by start time, then id, so a workman's index

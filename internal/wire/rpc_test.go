@@ -149,7 +149,7 @@ func TestMalformedFrames(t *testing.T) {
 // TestConcurrentChunkedCalls interleaves the chunks of several big calls on
 // one connection; each must come back whole and its own.
 func TestConcurrentChunkedCalls(t *testing.T) {
-	_, c := setup(t, 32<<20)
+	_, c, _ := setupLimits(t, Limits{MaxSize: 32 << 20, Budget: 4 * (20<<20 + RequestOverhead)})
 	const n = 4
 	errs := make(chan error, n)
 	for i := range n {
