@@ -10,6 +10,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
@@ -17,6 +18,8 @@ import (
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // rangeSum sums lo..hi-1 of an IntRange task under "sum" and counts the
@@ -392,4 +395,74 @@ func TestBusyWorkerIsAFullSlot(t *testing.T) {
 	if st.Busy == 0 || st.Reassigned != 0 || st.LostWorkers != 0 {
 		t.Fatalf("stats %+v: want busy refusals, no task reassigned, no worker lost", st)
 	}
+}
+
+// TestClaimTheft: a rogue client gives one worker's slots to another
+// foreman in the registry. The foreman notices at its next refresh, sends
+// that worker nothing more, the worker cancels the foreman's running tasks,
+// and the job completes exactly on the other worker.
+func TestClaimTheft(t *testing.T) {
+	var mu sync.Mutex
+	cancelled := 0
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		select {
+		case <-time.After(200 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			mu.Lock()
+			cancelled++
+			mu.Unlock()
+			return ctx.Err()
+		}
+	}}
+	p := parktest.StartPark(t, parkserver.Config{Lease: 600 * time.Millisecond})
+	victim := parktest.StartWorkman(t, p.ClientURL(), workman.Config{Type: "sum"}, w)
+	parktest.StartWorkman(t, p.ClientURL(), workman.Config{Type: "sum"}, w)
+	f := parktest.NewForeman(t, p.ClientURL(), foreman.Config{})
+	ws := parktest.Claim(t, f, "sum", 2)
+
+	nc, err := nats.Connect(p.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := registry.Member{ID: "thief", Role: registry.RoleForeman, State: registry.StateWaiting, Started: time.Now()}
+	if err := reg.Put(ctx, &thief); err != nil {
+		t.Fatal(err)
+	}
+	hb := make(chan struct{})
+	go func() { defer close(hb); reg.Heartbeat(ctx, thief, zap.NewNop(), nil) }()
+	defer func() { cancel(); <-hb }()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, registry.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steal := combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		if tasks, _ := acc.Int64("tasks"); tasks == 0 { // at the first result
+			if _, err := kv.Put(ctx, "claim."+victim.ID(), []byte(`{"thief":2}`)); err != nil {
+				return nil, err
+			}
+		}
+		return sumAll.Combine(acc, r)
+	})
+	var st foreman.RunStats
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 4000, 100), steal, foreman.Stats(&st), foreman.NoJoin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 4000, 100)
+	if st.LostWorkers != 1 {
+		t.Fatalf("stats %+v: want the robbed worker lost", st)
+	}
+	t.Logf("stats %+v, %d tasks cancelled on the robbed worker", st, cancelled)
 }

@@ -399,8 +399,8 @@ func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() 
 var errOrphaned = errors.New("workman: the foreman's claim on this worker is gone")
 
 // checkOrphans runs at each heartbeat: the running tasks of a foreman that
-// has held no claim on this workman for a whole lease (it died, or it
-// released the worker) are cancelled, so a slot another foreman claims is
+// has held no claim on this workman for two heartbeats (it died and its
+// lease ran out, or it released the worker) are cancelled, so a slot another foreman claims is
 // free. A park that cannot be read decides nothing.
 func (wm *Workman) checkOrphans(ctx context.Context) {
 	wm.tmu.Lock()
@@ -426,7 +426,9 @@ func (wm *Workman) checkOrphans(ctx context.Context) {
 			wm.orphaned[foreman] = now
 			continue
 		}
-		if now.Sub(since) >= wm.reg.Lease() {
+		// Two heartbeats of grace: after a park restart, foremen register
+		// and re-claim within one.
+		if now.Sub(since) >= 2*wm.reg.HeartbeatInterval() {
 			wm.log.Warn("cancelling the tasks of a foreman whose claim is gone",
 				zap.String("foreman", foreman), zap.Int("tasks", len(tasks)))
 			for _, cancel := range tasks {
@@ -461,7 +463,9 @@ func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) ([]byte, 
 func (wm *Workman) call(what string, f func() (*warehouse.Warehouse, error)) (out *warehouse.Warehouse) {
 	defer func() {
 		if r := recover(); r != nil {
-			wm.log.Error(what+" panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			// The stack once: not the logger's own stacktrace as well.
+			wm.log.WithOptions(zap.AddStacktrace(zap.FatalLevel+1)).Error(what+" panicked",
+				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			out = warehouse.NewException(fmt.Sprintf("%s panicked: %v", what, r))
 		}
 	}()

@@ -1,0 +1,129 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// openRegistry starts a JetStream server with a registry bucket of lease.
+func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstream.KeyValue) {
+	t.Helper()
+	ns, err := wire.StartServer(wire.ServerConfig{JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := wire.Connect(ns.ClientURL(), wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.Create(context.Background(), js, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), registry.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, kv
+}
+
+func member(id, role string, capacity int) *registry.Member {
+	return &registry.Member{ID: id, Role: role, Type: "t", Capacity: capacity, State: registry.StateWaiting, Started: time.Now()}
+}
+
+// TestClaims: claiming a big worker is one record, shares add up to the
+// capacity and no more, absurd capacities are refused, a release reads
+// the record, and a dead foreman's share is free.
+func TestClaims(t *testing.T) {
+	r, kv := openRegistry(t, time.Second)
+	ctx := context.Background()
+	w := member("w", registry.RoleWorkman, 20000)
+	for _, m := range []*registry.Member{w, member("a", registry.RoleForeman, 0), member("b", registry.RoleForeman, 0)} {
+		if err := r.Put(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	a, err := r.Claim(ctx, *w, "a", 15000)
+	if err != nil || a.Slots != 15000 {
+		t.Fatalf("a claims 15000: %+v, %v", a, err)
+	}
+	t.Logf("claiming 15000 slots took %v", time.Since(start))
+	b, err := r.Claim(ctx, *w, "b", 0)
+	if err != nil || b.Slots != 5000 {
+		t.Fatalf("b claims the rest: %+v, %v; want 5000", b, err)
+	}
+	if c, err := r.Claim(ctx, *w, "b", 0); err != nil || c.Slots != 0 {
+		t.Fatalf("claim of a full worker: %+v, %v; want 0 slots", c, err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k := range keys.Keys() {
+		if k == "claim.w" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d claim records for one worker, want 1", n)
+	}
+	snap, err := r.Snapshot(ctx)
+	if err != nil || snap.Claimed("w") != 20000 {
+		t.Fatalf("snapshot claimed %d slots (%v), want 20000", snap.Claimed("w"), err)
+	}
+
+	// A stale refresh then a release: the release still frees a's share.
+	if err := r.Refresh(ctx, a, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Release(ctx, a, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := r.Holders(ctx, "w"); err != nil || len(h) != 1 || h["b"] != 5000 {
+		t.Fatalf("after a's release the holders are %v (%v), want b with 5000", h, err)
+	}
+	// Someone takes a's slots: a cannot hold them again.
+	if c, err := r.Claim(ctx, *w, "b", 0); err != nil || c.Slots != 15000 {
+		t.Fatalf("b claims the slots a gave back: %+v, %v", c, err)
+	}
+	if err := r.Refresh(ctx, a, "a"); !errors.Is(err, registry.ErrClaimLost) {
+		t.Fatalf("refresh of a share taken meanwhile: %v, want ErrClaimLost", err)
+	}
+
+	// b dies (its entry is deleted): its slots are free at once.
+	if err := r.Delete(ctx, member("b", registry.RoleForeman, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.Claim(ctx, *w, "a", 0); err != nil || c.Slots != 20000 {
+		t.Fatalf("claim after b died: %+v, %v; want all 20000", c, err)
+	}
+
+	// Absurd capacities are refused and left out of snapshots.
+	for _, capacity := range []int{-1, 0, registry.MaxCapacity + 1, 1e9} {
+		bad := member("bad", registry.RoleWorkman, capacity)
+		if _, err := r.Claim(ctx, *bad, "a", 0); err == nil {
+			t.Errorf("claim on a workman of capacity %d succeeded", capacity)
+		}
+		if err := r.Put(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := r.Snapshot(ctx)
+		if err != nil || len(snap.Workmen("t")) != 1 || snap.Rejected != 1 {
+			t.Errorf("capacity %d: %d workmen, %d rejected (%v); want 1 and 1", capacity, len(snap.Workmen("t")), snap.Rejected, err)
+		}
+	}
+}
