@@ -1,0 +1,42 @@
+package registry
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzDecodeHolders: a claim record from the bucket never panics, and an
+// accepted one names sane shares.
+func FuzzDecodeHolders(f *testing.F) {
+	f.Add([]byte(`{"a":2,"b":1}`))
+	f.Add([]byte(`{"a":-1}`))
+	f.Add([]byte(`{"":1e9}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeHolders(b)
+		if err != nil {
+			return
+		}
+		for f, n := range h {
+			if f == "" || n < 1 || n > MaxCapacity {
+				t.Fatalf("accepted share %q: %d", f, n)
+			}
+		}
+	})
+}
+
+// FuzzMember: a member entry from the bucket never panics, and a valid
+// workman advertises a sane capacity.
+func FuzzMember(f *testing.F) {
+	good, _ := json.Marshal(Member{ID: "w", Role: RoleWorkman, Type: "t", Capacity: 2})
+	f.Add(good)
+	f.Add([]byte(`{"id":"w","role":"workman","capacity":1000000000}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m Member
+		if json.Unmarshal(b, &m) != nil || !m.valid() {
+			return
+		}
+		if m.Role == RoleWorkman && (m.Capacity < 1 || m.Capacity > MaxCapacity) {
+			t.Fatalf("valid workman with capacity %d", m.Capacity)
+		}
+	})
+}
