@@ -180,14 +180,15 @@ type attempt struct {
 func (a *attempt) cancel(cause error) { a.p.Cancel(cause) }
 
 type worker struct {
-	w         *Workman
-	free      int
-	dead      bool
-	paused    bool      // no new tasks: the park link is down (hub mode), or the worker was busy
-	resumeAt  time.Time // if set, when a busy worker takes tasks again; else when the park link is back
-	joined    bool      // claimed by the run: released at its end
-	running   []*attempt
-	lastHeard time.Time
+	w           *Workman
+	free        int
+	dead        bool
+	paused      bool      // no new tasks: the park link is down (hub mode), or the worker was busy
+	resumeAt    time.Time // if set, when a busy worker takes tasks again; else when the park link is back
+	pauseLogged bool      // the pause was logged; reset when the worker answers
+	joined      bool      // claimed by the run: released at its end
+	running     []*attempt
+	lastHeard   time.Time
 }
 
 type outcome struct {
@@ -465,7 +466,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	var te *TaskError
 	if o.err == nil || errors.As(o.err, &te) || errors.Is(o.err, ErrBusy) {
-		w.lastHeard = time.Now()
+		w.lastHeard, w.pauseLogged = time.Now(), false
 	}
 	if t.done {
 		if o.err == nil {
@@ -513,7 +514,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	default: // the attempt was lost with its worker, or timed out
 		if r.parkLinkDown(o.err, w) {
 			// Not the worker's fault nor the task's: wait for the park.
-			r.pause(w)
+			r.pause(w, o.err)
 			if len(t.running) == 0 {
 				r.retry = append(r.retry, t)
 				r.stats.ParkWaits++
@@ -564,9 +565,17 @@ func (r *run) parkLinkDown(err error, w *worker) bool {
 	return errors.Is(err, wire.ErrConnectionLost) || errors.Is(err, wire.ErrNoResponders) || !r.f.nc.IsConnected()
 }
 
-func (r *run) pause(w *worker) {
-	if !w.paused || !w.resumeAt.IsZero() {
-		r.f.log.Warn("worker paused: the park link is down", zap.String("worker", w.w.ID))
+// pause stops sending to a hub worker until the park link is up, saying
+// once (until the worker answers again) what happened.
+func (r *run) pause(w *worker, why error) {
+	if !w.pauseLogged {
+		w.pauseLogged = true
+		if r.f.nc.IsConnected() {
+			r.f.log.Warn("worker paused: nobody serves its subject on the park (it stopped, or its own park link is down); its lease decides",
+				zap.String("worker", w.w.ID), zap.Error(why))
+		} else {
+			r.f.log.Warn("worker paused: this foreman's park link is down", zap.String("worker", w.w.ID), zap.Error(why))
+		}
 	}
 	w.paused, w.free, w.resumeAt = true, 0, time.Time{}
 }
