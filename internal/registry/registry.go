@@ -400,7 +400,21 @@ func (r *Registry) Claim(ctx context.Context, m Member, foremanID string, want i
 	if !m.valid() || m.Role != RoleWorkman {
 		return c, fmt.Errorf("registry: workman %s advertises capacity %d (1 to %d)", m.ID, m.Capacity, MaxCapacity)
 	}
-	err := r.update(ctx, m.ID, func(h holders) (bool, error) {
+	// Most workmen are unclaimed: try to create the record first, and read
+	// it only if it is there.
+	c.Slots = m.Capacity
+	if want > 0 {
+		c.Slots = min(c.Slots, want)
+	}
+	b, _ := json.Marshal(holders{foremanID: c.Slots})
+	_, err := r.kv.Create(ctx, claimKey(m.ID), b)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return Claim{WorkmanID: m.ID}, fmt.Errorf("registry: write claims of %s: %w", m.ID, err)
+	}
+	err = r.update(ctx, m.ID, func(h holders) (bool, error) {
 		free := m.Capacity
 		for _, n := range h {
 			free -= n
