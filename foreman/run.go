@@ -66,7 +66,7 @@ type RunStats struct {
 	Retried     int // exceptions retried
 	Backups     int // backup copies of stragglers started
 	Duplicates  int // results dropped because another attempt won
-	ParkWaits   int // hub-mode attempts cut by a park link that was down, run again once it was back
+	ParkWaits   int // hub-mode attempts cut by this foreman's park link going down, run again once it was back (a task at most 10 times)
 	Busy        int // attempts a worker refused with its request budget full, run again later
 	LostWorkers int // workers found lost
 	Joined      int // workers claimed while the job ran
@@ -163,6 +163,7 @@ type task struct {
 	body       []byte
 	running    []*attempt
 	lost       int // attempts lost with their worker
+	parkWaits  int // attempts cut by the park link (hub mode)
 	exceptions int
 	done       bool
 }
@@ -514,10 +515,17 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	default: // the attempt was lost with its worker, or timed out
 		if r.parkLinkDown(o.err, w) {
 			// Not the worker's fault nor the task's: wait for the park.
+			cut := !r.f.nc.IsConnected() || !errors.Is(o.err, wire.ErrNoResponders)
 			r.pause(w, o.err)
 			if len(t.running) == 0 {
+				if cut { // our link was cut, not only the worker's
+					t.parkWaits++
+					if t.parkWaits > maxParkWaits {
+						return false, fmt.Errorf("foreman: task %d cut by the park link %d times (is the park cutting this foreman off? see its log), the last: %w", t.n, t.parkWaits, o.err)
+					}
+					r.stats.ParkWaits++
+				}
 				r.retry = append(r.retry, t)
-				r.stats.ParkWaits++
 			}
 			return false, nil
 		}
@@ -578,7 +586,18 @@ func (r *run) pause(w *worker, why error) {
 		}
 	}
 	w.paused, w.free, w.resumeAt = true, 0, time.Time{}
+	if r.f.nc.IsConnected() {
+		// Nobody serves the worker's subject: try it again in a while;
+		// if it does not come back, its lease runs out.
+		w.resumeAt = time.Now().Add(busyBackoff)
+	}
 }
+
+// maxParkWaits bounds how often one task is run again because the park
+// link cut it: each real outage costs a task in flight one, so a task cut
+// more often than this means a park that keeps cutting this foreman off,
+// and waiting more would never end.
+const maxParkWaits = 10
 
 // busyBackoff is how long a worker that answered busy gets no new task.
 const busyBackoff = 100 * time.Millisecond

@@ -3,6 +3,7 @@ package foreman_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -465,4 +466,52 @@ func TestClaimTheft(t *testing.T) {
 		t.Fatalf("stats %+v: want the robbed worker lost", st)
 	}
 	t.Logf("stats %+v, %d tasks cancelled on the robbed worker", st, cancelled)
+}
+
+// TestParkWaitsAreBounded: a task whose attempts the park link keeps
+// cutting (here the park restarts each time the task starts) fails the job
+// with a clear error after a bounded number of re-runs, instead of waiting
+// and re-running forever.
+func TestParkWaitsAreBounded(t *testing.T) {
+	started := make(chan struct{}, 1)
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		started <- struct{}{}
+		<-ctx.Done() // until the workman shuts down
+		return ctx.Err()
+	}}
+	dir := t.TempDir()
+	p := parktest.StartPark(t, parkserver.Config{StoreDir: dir})
+	url := p.ClientURL()
+	parktest.StartWorkman(t, url, workman.Config{Type: "sum", Mode: workman.ModeHub, Capacity: 20}, w)
+	f := parktest.NewForeman(t, url, foreman.Config{})
+	ws := parktest.Claim(t, f, "sum", 1)
+	var st foreman.RunStats
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Run(context.Background(), ws, splitter.IntRange(0, 100, 100), sumAll, foreman.Stats(&st))
+		done <- err
+	}()
+	listen := strings.TrimPrefix(url, "nats://")
+	restarts := 0
+	for {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "task 0 cut by the park link 11 times") {
+				t.Fatalf("Run: %v, want task 0 cut by the park link 11 times", err)
+			}
+			if st.ParkWaits != 10 || restarts != 11 {
+				t.Fatalf("stats %+v after %d park restarts: want 10 park waits, 11 restarts", st, restarts)
+			}
+			return
+		case <-started:
+			if restarts == 20 {
+				t.Fatalf("the job still runs after %d park restarts (stats %+v)", restarts, st)
+			}
+			if err := p.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			p = parktest.StartPark(t, parkserver.Config{Listen: listen, StoreDir: dir})
+			restarts++
+		}
+	}
 }

@@ -4,7 +4,8 @@
 //   - wordcount: the word-count Worker, after sleeping the task's
 //     "sleep_ms" (if any), so a test can keep tasks in flight;
 //   - echo: returns the task's "lo" under "lo", so a test can check that
-//     every task's result arrives exactly once.
+//     every task's result arrives exactly once, and "blob_bytes" bytes
+//     (if any) under "blob", for big results.
 //
 // When registered it prints "workman ID ready" on stdout.
 package main
@@ -40,6 +41,9 @@ var echo = workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse)
 	lo, _ := in.Int64("lo")
 	out := warehouse.New()
 	out.SetInt64("lo", lo)
+	if n, ok := in.Int64("blob_bytes"); ok && n > 0 && n <= warehouse.DefaultMaxSize {
+		out.SetBytes("blob", make([]byte, n))
+	}
 	return out, nil
 })
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -96,9 +97,18 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 // serverLogger adapts zap to the NATS server's Logger.
 type serverLogger struct{ l *zap.SugaredLogger }
 
-func (l serverLogger) Noticef(format string, v ...any) { l.l.Debugf(format, v...) }
-func (l serverLogger) Warnf(format string, v ...any)   { l.l.Warnf(format, v...) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.l.Errorf(format, v...) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.l.Errorf(format, v...) }
-func (l serverLogger) Debugf(format string, v ...any)  {}
-func (l serverLogger) Tracef(format string, v ...any)  {}
+// Noticef logs the server's notices at DEBUG, except slow consumers (a
+// client cut off because it read too slowly), which are a WARN: the client
+// loses its calls in flight.
+func (l serverLogger) Noticef(format string, v ...any) {
+	if strings.Contains(format, "Slow Consumer") {
+		l.l.Warnf(format, v...)
+		return
+	}
+	l.l.Debugf(format, v...)
+}
+func (l serverLogger) Warnf(format string, v ...any)  { l.l.Warnf(format, v...) }
+func (l serverLogger) Fatalf(format string, v ...any) { l.l.Errorf(format, v...) }
+func (l serverLogger) Errorf(format string, v ...any) { l.l.Errorf(format, v...) }
+func (l serverLogger) Debugf(format string, v ...any) {}
+func (l serverLogger) Tracef(format string, v ...any) {}

@@ -33,6 +33,24 @@ const (
 	flagBusy  byte = 1 << 3 // reply, with flagError and flagRetry: over the server's budget; try later
 )
 
+// Flow control of replies. A reply bigger than askAbove asks its Client
+// for room before each chunk: a request to the call's reply subject whose
+// body is the chunk's size as a uvarint. The Client answers with an empty
+// message when the bytes it has allowed and not yet received, across all
+// its calls, leave room (the first ask always has room), and with a
+// non-empty one when the call is over (the server stops). An ask with no
+// body is a probe: the Client answers at once. Since NATS keeps the order
+// of one connection's messages, an ask reaches the Client after the chunks
+// sent before it, so what a Client has allowed and not yet taken in bounds
+// what waits for it in the NATS server between them.
+const (
+	askAbove   = 64 << 10
+	askTimeout = time.Minute
+	// ReplyWindow bounds the reply bytes a Client allows in flight to it
+	// (each reply of up to askAbove bytes comes on top, unasked).
+	ReplyWindow = 64 << 20
+)
+
 // chunkHeadroom is what a chunk leaves of the connection's max payload for
 // the flags byte and the lengths.
 const chunkHeadroom = 64
@@ -82,8 +100,10 @@ func Unavailable(err error) error { return unavailableError{err} }
 
 // publishChunks sends body to subject in chunks that fit nc's max payload.
 // A request (request true) carries meta and the body's length on its first
-// chunk; a reply carries neither.
-func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte) error {
+// chunk; a reply carries neither. If ask is not nil, it is called before
+// each chunk with the chunk's body size and must return nil before the
+// chunk goes (flow control: see Client).
+func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte, ask func(n int) error) error {
 	max := int(nc.MaxPayload()) - chunkHeadroom - len(meta)
 	if max < 1024 {
 		return fmt.Errorf("server max payload %d is too small", nc.MaxPayload())
@@ -92,6 +112,11 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 	buf := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(meta)+size)
 	for first := true; first || len(body) > 0; first = false {
 		n := min(len(body), max)
+		if ask != nil {
+			if err := ask(n); err != nil {
+				return err
+			}
+		}
 		f := flags
 		if n < len(body) {
 			f |= flagMore
@@ -338,7 +363,9 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 			s.replyErrorFlags(m.Reply, err.Error(), flags)
 			return
 		}
-		if err := publishChunks(s.nc, m.Reply, "", 0, false, nil, out); err != nil {
+		if err := s.reply(m.Reply, out); errors.Is(err, errCallerGone) {
+			s.log.Debug("reply dropped: the caller no longer waits for it", zap.String("subject", m.Subject))
+		} else if err != nil {
 			s.log.Warn("reply lost", zap.String("subject", m.Subject), zap.Error(err))
 		}
 	}()
@@ -424,11 +451,12 @@ func (s *Server) probe(reply string, a *assembly) {
 	defer s.bg.Done()
 	ctx, cancel := context.WithTimeout(s.bgCtx, probeAfter)
 	defer cancel()
-	_, err := s.nc.RequestWithContext(ctx, reply, nil)
+	msg, err := s.nc.RequestWithContext(ctx, reply, nil)
+	gone := errors.Is(err, nats.ErrNoResponders) || err == nil && len(msg.Data) > 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.probing = false
-	if errors.Is(err, nats.ErrNoResponders) && s.parts[reply] == a {
+	if gone && s.parts[reply] == a {
 		s.log.Warn("dropped a partial request: its sender is gone", zap.String("reply", reply),
 			zap.Int("bytes", len(a.body)), zap.Int("declared", a.total))
 		s.releaseLocked(a)
@@ -436,8 +464,36 @@ func (s *Server) probe(reply string, a *assembly) {
 	}
 }
 
+// reply sends a handler's result. One bigger than askAbove asks the caller
+// for room before each chunk, so that a caller receiving many big replies
+// at once (a foreman behind the park) gets them no faster than it takes
+// them in: otherwise the NATS server between them would buffer them all
+// and cut the caller off as a slow consumer.
+func (s *Server) reply(subject string, body []byte) error {
+	if len(body) <= askAbove {
+		return publishChunks(s.nc, subject, "", 0, false, nil, body, nil)
+	}
+	return publishChunks(s.nc, subject, "", 0, false, nil, body, func(n int) error {
+		ctx, cancel := context.WithTimeout(s.ctx, askTimeout)
+		defer cancel()
+		msg, err := s.nc.RequestWithContext(ctx, subject, binary.AppendUvarint(nil, uint64(n)))
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return errCallerGone
+		case err != nil:
+			return fmt.Errorf("the caller gave no room for the reply: %w", err)
+		case len(msg.Data) > 0:
+			return errCallerGone
+		}
+		return nil
+	})
+}
+
+// errCallerGone stops a reply whose call was cancelled or whose caller left.
+var errCallerGone = errors.New("the caller no longer waits for the reply")
+
 func (s *Server) replyErrorFlags(reply, msg string, flags byte) {
-	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, []byte(msg)); err != nil {
+	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, []byte(msg), nil); err != nil {
 		s.log.Warn("error reply lost", zap.String("error", msg), zap.Error(err))
 	}
 }
@@ -484,21 +540,35 @@ type Client struct {
 	maxSize int
 	sub     *nats.Subscription
 
-	mu     sync.Mutex // guards calls, next, closed
-	calls  map[string]*call
-	next   uint64
-	closed bool
+	mu       sync.Mutex // guards the fields below
+	calls    map[string]*call
+	next     uint64
+	closed   bool
+	window   int   // ReplyWindow; smaller in tests
+	inflight int   // reply bytes allowed and not yet received
+	asks     []ask // servers waiting for room, in order
 }
 
 type call struct {
-	body []byte
-	err  error
-	done func(body []byte, err error) // called once, with no lock held
+	body   []byte
+	err    error
+	done   func(body []byte, err error) // called once, with no lock held
+	credit int                          // bytes allowed and not yet received
 }
+
+// ask is a server's request for room to send n more bytes of call id.
+type ask struct {
+	id    string
+	n     int
+	reply string
+}
+
+// goneMsg answers an ask or probe for a call that is over.
+var goneMsg = []byte{0}
 
 // NewClient returns a Client on nc accepting replies up to maxSize bytes.
 func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
-	c := &Client{nc: nc, prefix: "_FI." + nuid.Next() + ".", maxSize: maxSize, calls: make(map[string]*call)}
+	c := &Client{nc: nc, prefix: "_FI." + nuid.Next() + ".", maxSize: maxSize, window: ReplyWindow, calls: make(map[string]*call)}
 	sub, err := nc.Subscribe(c.prefix+"*", c.onReply)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe replies: %w", err)
@@ -515,9 +585,7 @@ func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
 
 func (c *Client) onReply(m *nats.Msg) {
 	if m.Reply != "" {
-		// A server asks whether we are still here (our replies never ask
-		// for an answer).
-		_ = m.Respond(nil)
+		c.onAsk(m) // our replies never ask for an answer: a server asks
 		return
 	}
 	id := strings.TrimPrefix(m.Subject, c.prefix)
@@ -535,6 +603,9 @@ func (c *Client) onReply(m *nats.Msg) {
 		c.mu.Unlock()
 		return
 	}
+	taken := min(len(data), cl.credit)
+	cl.credit -= taken
+	c.inflight -= taken
 	if cl.body == nil && flags&flagMore == 0 {
 		cl.body = data // the common case: one chunk, no copy
 	} else {
@@ -544,13 +615,17 @@ func (c *Client) onReply(m *nats.Msg) {
 	case len(cl.body) > c.maxSize:
 		cl.err = &warehouse.SizeError{Size: int64(len(cl.body)), Limit: int64(c.maxSize)}
 	case flags&flagMore != 0:
+		grants, gone := c.grantLocked()
 		c.mu.Unlock()
+		c.answer(grants, gone)
 		return
 	case flags&flagError != 0:
 		cl.err = &RemoteError{Msg: string(cl.body), Unavailable: flags&flagRetry != 0, Busy: flags&flagBusy != 0}
 	}
-	delete(c.calls, id)
+	c.endLocked(id, cl)
+	grants, gone := c.grantLocked()
 	c.mu.Unlock()
+	c.answer(grants, gone)
 	if cl.err != nil {
 		cl.done(nil, cl.err)
 	} else {
@@ -558,14 +633,81 @@ func (c *Client) onReply(m *nats.Msg) {
 	}
 }
 
+// onAsk answers a server's ask for room (or probe) on a call's reply
+// subject; see askAbove.
+func (c *Client) onAsk(m *nats.Msg) {
+	id := strings.TrimPrefix(m.Subject, c.prefix)
+	n, k := binary.Uvarint(m.Data)
+	c.mu.Lock()
+	cl := c.calls[id]
+	if cl == nil || k <= 0 || n == 0 {
+		c.mu.Unlock()
+		if cl == nil {
+			_ = m.Respond(goneMsg)
+		} else {
+			_ = m.Respond(nil) // a probe: we are here
+		}
+		return
+	}
+	// A server may ask for no more than a chunk; a hostile one asking for
+	// more gets the window at most, which it cannot use to starve others
+	// for longer than its call lasts.
+	c.asks = append(c.asks, ask{id: id, n: int(min(n, uint64(c.window))), reply: m.Reply})
+	grants, gone := c.grantLocked()
+	c.mu.Unlock()
+	c.answer(grants, gone)
+}
+
+// grantLocked takes the asks that fit in the window, in order, and those
+// of calls that are over. c.mu is held.
+func (c *Client) grantLocked() (grants, gone []string) {
+	for len(c.asks) > 0 {
+		a := c.asks[0]
+		cl := c.calls[a.id]
+		if cl == nil {
+			gone = append(gone, a.reply)
+		} else if c.inflight > 0 && c.inflight+a.n > c.window {
+			break
+		} else {
+			c.inflight += a.n
+			cl.credit += a.n
+			grants = append(grants, a.reply)
+		}
+		c.asks = c.asks[1:]
+	}
+	return grants, gone
+}
+
+func (c *Client) answer(grants, gone []string) {
+	for _, r := range grants {
+		_ = c.nc.Publish(r, nil)
+	}
+	for _, r := range gone {
+		_ = c.nc.Publish(r, goneMsg)
+	}
+}
+
+// endLocked removes a call that is over and gives back the room it held.
+// c.mu is held.
+func (c *Client) endLocked(id string, cl *call) {
+	delete(c.calls, id)
+	c.inflight -= cl.credit
+	cl.credit = 0
+}
+
 // fail ends call id with err, if it is still pending, and reports whether
 // it was.
 func (c *Client) fail(id string, err error) bool {
 	c.mu.Lock()
 	cl := c.calls[id]
-	delete(c.calls, id)
+	var grants, gone []string
+	if cl != nil {
+		c.endLocked(id, cl)
+		grants, gone = c.grantLocked()
+	}
 	c.mu.Unlock()
 	if cl != nil {
+		c.answer(grants, gone)
 		cl.done(nil, err)
 	}
 	return cl != nil
@@ -575,7 +717,10 @@ func (c *Client) failAll(err error) {
 	c.mu.Lock()
 	calls := c.calls
 	c.calls = make(map[string]*call)
+	c.inflight = 0
+	grants, gone := c.grantLocked() // all gone: their calls are
 	c.mu.Unlock()
+	c.answer(grants, gone)
 	for _, cl := range calls {
 		cl.done(nil, err)
 	}
@@ -618,7 +763,7 @@ func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(
 	c.calls[id] = cl
 	c.mu.Unlock()
 
-	if err := publishChunks(c.nc, subject, c.prefix+id, 0, true, meta, body); err != nil {
+	if err := publishChunks(c.nc, subject, c.prefix+id, 0, true, meta, body, nil); err != nil {
 		c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
 	}
 	return Pending{c: c, id: id, cancelSubject: cancelSubject}

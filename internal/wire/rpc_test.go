@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +55,12 @@ func setupLimits(t *testing.T, lim Limits) (*nats.Conn, *Client, *Server) {
 	if err := srv.Handle("block", func(ctx context.Context, r Request) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Handle("big", func(ctx context.Context, r Request) ([]byte, error) {
+		n, _ := binary.Uvarint(r.Body)
+		return bigBody(int(n)), nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +296,66 @@ func TestPartialRequests(t *testing.T) {
 	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
 		t.Fatalf("a refused request's last chunk got a reply: %q", m.Data)
 	}
+}
+
+// bigBody is n bytes of a pattern whose period (a prime) shows misplaced
+// chunks.
+func bigBody(n int) []byte {
+	period := make([]byte, 4093)
+	for i := range period {
+		period[i] = byte(i)
+	}
+	return bytes.Repeat(period, n/len(period)+1)[:n]
+}
+
+// TestReplyFlowControl: big replies to one Client come no faster than it
+// takes them in. While its subscription is stuck, what queues for it stays
+// within its window (without flow control, every reply's chunks would
+// pile up: in the park, that cuts a foreman off as a slow consumer), and
+// every reply arrives whole.
+func TestReplyFlowControl(t *testing.T) {
+	_, c, _ := setupLimits(t, Limits{MaxSize: 64 << 20})
+	c.window = 16 << 20
+	const calls, size = 8, 24 << 20
+	var once sync.Once
+	stuck := make(chan error, 1)
+	results := make(chan error, calls)
+	for i := range calls {
+		n := size + i
+		c.Go("big", "", nil, binary.AppendUvarint(nil, uint64(n)), func(b []byte, err error) {
+			once.Do(func() {
+				// Hold the subscription until every other reply has
+				// something queued behind us (a chunk or an ask).
+				deadline := time.Now().Add(time.Minute)
+				for msgs, _, _ := c.sub.Pending(); msgs < calls-1; msgs, _, _ = c.sub.Pending() {
+					if time.Now().After(deadline) {
+						stuck <- fmt.Errorf("only %d messages queued behind the first reply", msgs)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				stuck <- nil
+			})
+			if err == nil && !bytes.Equal(b, bigBody(n)) {
+				err = fmt.Errorf("reply of %d bytes came wrong (%d bytes)", n, len(b))
+			}
+			results <- err
+		})
+	}
+	for range calls {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-stuck; err != nil {
+		t.Fatal(err)
+	}
+	_, most, err := c.sub.MaxPending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := c.window + 64<<10; most > limit {
+		t.Fatalf("%d reply bytes queued at once, want at most the window %d", most, limit)
+	}
+	t.Logf("at most %d bytes queued for the Client (window %d)", most, c.window)
 }
