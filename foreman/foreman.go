@@ -76,9 +76,19 @@ type Foreman struct {
 
 	refreshFailures atomic.Int64
 
-	mu     sync.Mutex                // guards claims, closed
-	claims map[string]registry.Claim // held claims by workman id
+	mu     sync.Mutex       // guards the fields below
+	claims map[string]*held // held claims by workman id
+	alive  time.Time        // when the last registration that succeeded started
 	closed bool
+}
+
+// held is a claim and when it was last confirmed: when the registry write
+// that created or renewed it (or, if earlier, the foreman's own
+// registration) started. Nobody else can get its slots within a lease of
+// that, so the foreman uses them only within a lease of that.
+type held struct {
+	registry.Claim
+	confirmed time.Time
 }
 
 // New returns a Foreman using nc, a connection to the park server, which it
@@ -110,10 +120,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	f := &Foreman{
 		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
 		pool:   wire.NewPool(wire.ConnOptions{Token: cfg.Token, Name: "foreman " + cfg.ID}, cfg.MaxWarehouseSize),
-		claims: make(map[string]registry.Claim),
+		claims: make(map[string]*held),
 		self: registry.Member{ID: cfg.ID, Role: registry.RoleForeman, State: registry.StateWaiting,
 			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
 	}
+	f.alive = time.Now()
 	if err := reg.Put(ctx, &f.self); err != nil {
 		hub.Close()
 		return nil, fmt.Errorf("foreman: register: %w", err)
@@ -151,22 +162,30 @@ func (f *Foreman) ID() string { return f.cfg.ID }
 // forgot it, and another foreman took the slots meanwhile) is dropped, so
 // Run stops sending tasks to that worker; a failed refresh is logged and
 // counted (RefreshFailures) and tried again at the next heartbeat.
-func (f *Foreman) refreshClaims(ctx context.Context) {
+func (f *Foreman) refreshClaims(ctx context.Context, alive time.Time) {
 	f.mu.Lock()
-	held := slices.Collect(maps.Values(f.claims))
+	if !alive.IsZero() {
+		f.alive = alive
+	}
+	hs := slices.Collect(maps.Values(f.claims))
 	f.mu.Unlock()
-	for _, c := range held {
-		err := f.reg.Refresh(ctx, c, f.cfg.ID)
-		if errors.Is(err, registry.ErrClaimLost) {
+	for _, h := range hs {
+		err := f.reg.Refresh(ctx, h.Claim, f.cfg.ID)
+		switch {
+		case errors.Is(err, registry.ErrClaimLost):
 			f.log.Warn("claim lost: the worker leaves this foreman's jobs", zap.Error(err))
 			f.mu.Lock()
-			if f.claims[c.WorkmanID] == c {
-				delete(f.claims, c.WorkmanID)
+			if f.claims[h.WorkmanID] == h {
+				delete(f.claims, h.WorkmanID)
 			}
 			f.mu.Unlock()
-		} else if err != nil && ctx.Err() == nil {
+		case err != nil && ctx.Err() == nil:
 			f.refreshFailures.Add(1)
-			f.log.Warn("claim refresh failed", zap.String("worker", c.WorkmanID), zap.Error(err))
+			f.log.Warn("claim refresh failed", zap.String("worker", h.WorkmanID), zap.Error(err))
+		case err == nil && !alive.IsZero():
+			f.mu.Lock()
+			h.confirmed = alive // the registration started before the refresh
+			f.mu.Unlock()
 		}
 	}
 }
@@ -177,10 +196,19 @@ func (f *Foreman) RefreshFailures() int64 { return f.refreshFailures.Load() }
 
 // holds reports whether the foreman holds a claim on a workman.
 func (f *Foreman) holds(workmanID string) bool {
+	held, _ := f.claimed(workmanID)
+	return held
+}
+
+// claimed reports whether the foreman holds a claim on a workman, and
+// whether it was confirmed within a lease, so its slots are still its own
+// even if the park forgot it (a claim the foreman could not renew for a
+// lease is not fresh: another foreman may hold the slots now).
+func (f *Foreman) claimed(workmanID string) (held, fresh bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.claims[workmanID]
-	return ok
+	h, ok := f.claims[workmanID]
+	return ok, ok && time.Since(h.confirmed) < f.reg.Lease()
 }
 
 // GetWaitingWorkers claims up to n waiting workers of type typ (all it can
@@ -221,7 +249,8 @@ func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*
 			f.releaseAll([]registry.Claim{c})
 			return nil, ErrClosed
 		}
-		f.claims[m.ID] = c
+		// Our registration started before this claim: the earlier time.
+		f.claims[m.ID] = &held{Claim: c, confirmed: f.alive}
 		f.mu.Unlock()
 		out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: c.Slots, Endpoint: m.Endpoint.URL,
 			subject: m.Endpoint.Subject, mode: m.Endpoint.Mode, f: f})
@@ -272,8 +301,8 @@ func (f *Foreman) Release(ctx context.Context, ws ...*Workman) {
 	var cs []registry.Claim
 	f.mu.Lock()
 	for _, w := range ws {
-		if c, ok := f.claims[w.ID]; ok {
-			cs = append(cs, c)
+		if h, ok := f.claims[w.ID]; ok {
+			cs = append(cs, h.Claim)
 			delete(f.claims, w.ID)
 		}
 	}
@@ -291,7 +320,10 @@ func (f *Foreman) Close() error {
 		return nil
 	}
 	f.closed = true
-	cs := slices.Collect(maps.Values(f.claims))
+	var cs []registry.Claim
+	for _, h := range f.claims {
+		cs = append(cs, h.Claim)
+	}
 	f.claims = nil
 	f.mu.Unlock()
 	f.hbStop()

@@ -423,9 +423,17 @@ func (r *run) pick(not *worker) *worker {
 // caller has checked that one is free.
 func (r *run) dispatch(t *task, not *worker) {
 	w := r.pick(not)
-	for w != nil && !r.f.holds(w.w.ID) {
+	for w != nil {
 		// Never a task on slots this foreman does not hold.
-		r.markDead(w, fmt.Errorf("%w: %s", errClaimLost, w.w.ID))
+		held, fresh := r.f.claimed(w.w.ID)
+		if fresh {
+			break
+		}
+		if !held {
+			r.markDead(w, fmt.Errorf("%w: %s", errClaimLost, w.w.ID))
+		} else {
+			r.stale(w)
+		}
 		w = r.pick(not)
 	}
 	if w == nil {
@@ -598,6 +606,17 @@ func (r *run) pause(w *worker, why error) {
 // more often than this means a park that keeps cutting this foreman off,
 // and waiting more would never end.
 const maxParkWaits = 10
+
+// stale holds a worker whose claim this foreman could not renew for a
+// lease (the park is unreachable): another foreman may hold its slots now,
+// so it gets no task until the claim is renewed, or found lost.
+func (r *run) stale(w *worker) {
+	if !w.pauseLogged {
+		w.pauseLogged = true
+		r.f.log.Warn("worker paused: its claim was not renewed within a lease (is the park reachable?)", zap.String("worker", w.w.ID))
+	}
+	r.hold(w, busyBackoff)
+}
 
 // busyBackoff is how long a worker that answered busy gets no new task.
 const busyBackoff = 100 * time.Millisecond

@@ -290,10 +290,17 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	}
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(wm.hbDone)
+		defer wg.Done()
 		wm.reg.Heartbeat(hbCtx, wm.self, wm.log, wm.checkOrphans)
 	}()
+	go func() {
+		defer wg.Done()
+		wm.watchClaim(hbCtx)
+	}()
+	go func() { wg.Wait(); close(wm.hbDone) }()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
 	return nil
@@ -398,11 +405,34 @@ func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() 
 // errOrphaned cancels the tasks of a foreman that no longer holds a claim.
 var errOrphaned = errors.New("workman: the foreman's claim on this worker is gone")
 
-// checkOrphans runs at each heartbeat: the running tasks of a foreman that
-// has held no claim on this workman for two heartbeats (it died and its
-// lease ran out, or it released the worker) are cancelled, so a slot another foreman claims is
-// free. A park that cannot be read decides nothing.
-func (wm *Workman) checkOrphans(ctx context.Context) {
+// watchClaim checks for orphans (see checkOrphans) each time this
+// workman's claim record changes, until ctx ends: a foreman claiming slots
+// that a dead foreman's tasks still use gets them at once. A watch that
+// fails is started again a heartbeat later; the heartbeats check too.
+func (wm *Workman) watchClaim(ctx context.Context) {
+	for {
+		err := wm.reg.WatchClaim(ctx, wm.cfg.ID, func() { wm.checkOrphans(ctx, time.Time{}) })
+		if ctx.Err() != nil {
+			return
+		}
+		wm.log.Debug("claim watch ended", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wm.reg.HeartbeatInterval()):
+		}
+	}
+}
+
+// checkOrphans runs at each heartbeat and each change of this workman's
+// claim record: it cancels the running tasks of a foreman that holds no
+// claim on this workman (it died and its lease ran out, it lost the claim,
+// or it released the worker), so a slot another foreman claims is free. It
+// cancels them at once when another foreman holds slots here; when nobody
+// does, after two heartbeats (a park restarted without its store forgets
+// claims, and their foremen re-create them within one). A park that cannot
+// be read decides nothing.
+func (wm *Workman) checkOrphans(ctx context.Context, _ time.Time) {
 	wm.tmu.Lock()
 	n := len(wm.running)
 	wm.tmu.Unlock()
@@ -423,12 +453,9 @@ func (wm *Workman) checkOrphans(ctx context.Context) {
 		}
 		since, ok := wm.orphaned[foreman]
 		if !ok {
-			wm.orphaned[foreman] = now
-			continue
+			wm.orphaned[foreman], since = now, now
 		}
-		// Two heartbeats of grace: after a park restart, foremen register
-		// and re-claim within one.
-		if now.Sub(since) >= 2*wm.reg.HeartbeatInterval() {
+		if len(holders) > 0 || now.Sub(since) >= 2*wm.reg.HeartbeatInterval() {
 			wm.log.Warn("cancelling the tasks of a foreman whose claim is gone",
 				zap.String("foreman", foreman), zap.Int("tasks", len(tasks)))
 			for _, cancel := range tasks {

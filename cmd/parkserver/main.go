@@ -24,7 +24,7 @@ func main() {
 	fs := flag.NewFlagSet("parkserver", flag.ContinueOnError)
 	var cfg parkserver.Config
 	fs.StringVar(&cfg.Listen, "listen", parkserver.DefaultListen, "NATS listen address (port 0: a free port)")
-	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one)")
+	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory, where the registry lives (blank: a temporary one, forgotten at restart)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token required of every connection (default $"+wire.TokenEnv+")")
 	fs.DurationVar(&cfg.Lease, "lease", 0, "registry lease: a member leaves this long after its last heartbeat (default 3s)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. 127.0.0.1:8080 (blank: none)")
@@ -48,6 +48,9 @@ func main() {
 	if err := s.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if cfg.StoreDir == "" {
+		log.Warn("no -store: the registry (members and claims) is in a temporary directory; a restarted park forgets who holds which workers")
 	}
 	fmt.Printf("park server ready at %s\n", s.ClientURL())
 	if a := s.HTTPAddr(); a != nil {

@@ -3,9 +3,15 @@
 //
 //   - wordcount: the word-count Worker, after sleeping the task's
 //     "sleep_ms" (if any), so a test can keep tasks in flight;
-//   - echo: returns the task's "lo" under "lo", so a test can check that
-//     every task's result arrives exactly once, and "blob_bytes" bytes
-//     (if any) under "blob", for big results.
+//   - echo: after sleeping the task's "sleep_ms" (if any), returns the
+//     task's "lo" under "lo", so a test can check that every task's result
+//     arrives exactly once, and "blob_bytes" bytes (if any) under "blob",
+//     for big results.
+//
+// With -tasklog FILE it appends a line to FILE when a task starts and one
+// when it ends, with the task's "foreman" (or -), its "lo", its start (and
+// end) in Unix nanoseconds, and "ok" or the error: a test sees which
+// foremen used the workman's slots when.
 //
 // When registered it prints "workman ID ready" on stdout.
 package main
@@ -16,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,7 +38,7 @@ func slow(w workman.Worker) workman.Worker {
 			select {
 			case <-time.After(time.Duration(ms) * time.Millisecond):
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, context.Cause(ctx)
 			}
 		}
 		return w.DoTask(ctx, in)
@@ -47,6 +55,38 @@ var echo = workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse)
 	return out, nil
 })
 
+// logged appends two lines per task of w to f: "start FOREMAN LO START"
+// when it starts, "end FOREMAN LO START END RESULT" when it ends.
+func logged(w workman.Worker, f *os.File) workman.Worker {
+	var mu sync.Mutex
+	write := func(format string, v ...any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := fmt.Fprintf(f, format, v...)
+		return err
+	}
+	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		foreman, ok := in.String("foreman")
+		if !ok {
+			foreman = "-"
+		}
+		lo, _ := in.Int64("lo")
+		start := time.Now().UnixNano()
+		if err := write("start %s %d %d\n", foreman, lo, start); err != nil {
+			return nil, err
+		}
+		out, err := w.DoTask(ctx, in)
+		res := "ok"
+		if err != nil {
+			res = strings.ReplaceAll(err.Error(), "\n", " ")
+		}
+		if werr := write("end %s %d %d %d %s\n", foreman, lo, start, time.Now().UnixNano(), res); werr != nil {
+			return nil, werr
+		}
+		return out, err
+	})
+}
+
 func main() {
 	var cfg workman.Config
 	flag.StringVar(&cfg.Type, "type", "wordcount", "wordcount or echo")
@@ -54,11 +94,21 @@ func main() {
 	flag.StringVar(&cfg.Mode, "mode", workman.ModeMesh, "mesh or hub")
 	flag.IntVar(&cfg.Capacity, "capacity", 2, "tasks at once")
 	flag.StringVar(&cfg.ID, "id", "", "workman id")
+	taskLog := flag.String("tasklog", "", "append a line per task to this file")
 	flag.Parse()
-	w := map[string]workman.Worker{"wordcount": slow(wordcount.Worker()), "echo": echo}[cfg.Type]
+	w := map[string]workman.Worker{"wordcount": slow(wordcount.Worker()), "echo": slow(echo)}[cfg.Type]
 	if w == nil {
 		fmt.Fprintf(os.Stderr, "chaosworkman: unknown -type %q\n", cfg.Type)
 		os.Exit(2)
+	}
+	if *taskLog != "" {
+		f, err := os.OpenFile(*taskLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		w = logged(w, f)
 	}
 	wm, err := workman.New(cfg, w)
 	if err != nil {

@@ -101,7 +101,9 @@ func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration) (*
 		Description: "fourinone registry of workmen, foremen and claims",
 		History:     1,
 		TTL:         lease,
-		Storage:     jetstream.MemoryStorage,
+		// On disk, so that a park server restarted on its store remembers
+		// who holds which slots (claims stay exclusive across restarts).
+		Storage: jetstream.FileStorage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
@@ -157,11 +159,13 @@ func (r *Registry) Put(ctx context.Context, m *Member) error {
 }
 
 // Heartbeat refreshes m's entry every HeartbeatInterval until ctx ends,
-// then calls each (if not nil) with a context bounded by the interval. A
+// then calls each (if not nil) with a context bounded by the interval and,
+// if the refresh succeeded, the time it started (m's entry lives at least
+// until then plus the lease), else the zero time. A
 // park server that cannot be reached is logged once ("park unreachable,
 // retrying") and again when it is back; each tick retries, which
 // re-registers m once the park is back.
-func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, each func(context.Context)) {
+func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, each func(ctx context.Context, alive time.Time)) {
 	t := time.NewTicker(r.HeartbeatInterval())
 	defer t.Stop()
 	down := false
@@ -172,6 +176,7 @@ func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, eac
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.HeartbeatInterval())
+		start := time.Now()
 		err := r.Put(pctx, &m)
 		switch {
 		case ctx.Err() != nil:
@@ -183,7 +188,11 @@ func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, eac
 			log.Info("park reachable again")
 		}
 		if each != nil {
-			each(pctx)
+			var alive time.Time
+			if err == nil {
+				alive = start
+			}
+			each(pctx, alive)
 		}
 		cancel()
 	}
@@ -488,6 +497,30 @@ func (r *Registry) Release(ctx context.Context, c Claim, foremanID string) error
 func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// WatchClaim calls changed each time the claim record of a workman is
+// written or deleted, until ctx ends or the watch fails (the park went
+// away); it returns then.
+func (r *Registry) WatchClaim(ctx context.Context, workmanID string, changed func()) error {
+	w, err := r.kv.Watch(ctx, claimKey(workmanID), jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("registry: watch claims of %s: %w", workmanID, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("registry: watch claims of %s: the watch ended", workmanID)
+			}
+			if e != nil {
+				changed()
+			}
+		}
+	}
 }
 
 // Holders returns the foremen holding slots of a workman, with their
