@@ -75,6 +75,7 @@ type Foreman struct {
 	hbDone  chan struct{}
 
 	refreshFailures atomic.Int64
+	logWait         atomic.Bool // the wait for a restarted park's claims was logged
 
 	mu     sync.Mutex       // guards the fields below
 	claims map[string]*held // held claims by workman id
@@ -216,13 +217,27 @@ func (f *Foreman) claimed(workmanID string) (held, fresh bool) {
 // worker comes with the free slots of its capacity that this foreman
 // claimed (one registry write per worker), so two foremen never hold the
 // same slot. Claims are held until Release or Close, or until the foreman
-// stops heartbeating.
+// stops heartbeating. For a lease after a park server restarted on its
+// store it claims nothing, so that earlier holders get their workers back
+// first.
 func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*Workman, error) {
 	f.mu.Lock()
 	closed := f.closed
 	f.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
+	}
+	wait, err := f.reg.ClaimsOpenIn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
+	if wait > 0 {
+		// The park restarted: the foremen that held workers before get
+		// them back first.
+		if f.logWait.CompareAndSwap(false, true) {
+			f.log.Info("the park restarted: new claims wait until earlier holders have re-created theirs", zap.Duration("wait", wait))
+		}
+		return nil, nil
 	}
 	snap, err := f.reg.Snapshot(ctx)
 	if err != nil {

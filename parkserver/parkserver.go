@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -103,6 +104,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("parkserver: already started")
 	}
 	dir := s.cfg.StoreDir
+	// A store that JetStream used before means this park ran before: its
+	// members may hold claims that the new registry does not know.
+	_, err := os.Stat(filepath.Join(dir, "jetstream"))
+	restarted := dir != "" && err == nil
 	if dir == "" {
 		d, err := os.MkdirTemp("", "fourinone-park-")
 		if err != nil {
@@ -128,7 +133,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
-	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease); err != nil {
+	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease, restarted); err != nil {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}

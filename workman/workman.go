@@ -167,7 +167,8 @@ type Workman struct {
 	hbStop  context.CancelFunc
 	hbDone  chan struct{}
 
-	tmu      sync.Mutex                                  // guards running, orphaned
+	tmu      sync.Mutex                                  // guards running, orphaned, unwatch
+	unwatch  func()                                      // stops the claim watch, if one runs
 	running  map[string]map[*int]context.CancelCauseFunc // running tasks by foreman id
 	orphaned map[string]time.Time                        // foremen with tasks here and no claim, since when
 }
@@ -290,17 +291,10 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	}
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(2)
 	go func() {
-		defer wg.Done()
+		defer close(wm.hbDone)
 		wm.reg.Heartbeat(hbCtx, wm.self, wm.log, wm.checkOrphans)
 	}()
-	go func() {
-		defer wg.Done()
-		wm.watchClaim(hbCtx)
-	}()
-	go func() { wg.Wait(); close(wm.hbDone) }()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
 	return nil
@@ -325,6 +319,12 @@ func (wm *Workman) closeLocked(ctx context.Context) {
 		wm.hbStop()
 		<-wm.hbDone
 	}
+	wm.tmu.Lock()
+	if wm.unwatch != nil {
+		wm.unwatch()
+		wm.unwatch = nil
+	}
+	wm.tmu.Unlock()
 	if wm.reg != nil && wm.self.ID != "" {
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
 		if err := wm.reg.Delete(dctx, &wm.self); err != nil {
@@ -385,6 +385,21 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() {
 	key := new(int)
 	wm.tmu.Lock()
+	if wm.unwatch == nil && wm.reg != nil {
+		// Check for orphans each time the claim record changes, while
+		// tasks run: a foreman claiming slots that a dead foreman's tasks
+		// still use gets them at once.
+		unwatch, err := wm.reg.WatchClaim(wm.cfg.ID, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wm.reg.HeartbeatInterval())
+			defer cancel()
+			wm.checkOrphans(ctx, time.Time{})
+		})
+		if err != nil {
+			wm.log.Warn("cannot watch this workman's claims; orphans are checked at each heartbeat", zap.Error(err))
+		} else {
+			wm.unwatch = unwatch
+		}
+	}
 	if wm.running[foreman] == nil {
 		wm.running[foreman] = make(map[*int]context.CancelCauseFunc)
 	}
@@ -405,25 +420,6 @@ func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() 
 // errOrphaned cancels the tasks of a foreman that no longer holds a claim.
 var errOrphaned = errors.New("workman: the foreman's claim on this worker is gone")
 
-// watchClaim checks for orphans (see checkOrphans) each time this
-// workman's claim record changes, until ctx ends: a foreman claiming slots
-// that a dead foreman's tasks still use gets them at once. A watch that
-// fails is started again a heartbeat later; the heartbeats check too.
-func (wm *Workman) watchClaim(ctx context.Context) {
-	for {
-		err := wm.reg.WatchClaim(ctx, wm.cfg.ID, func() { wm.checkOrphans(ctx, time.Time{}) })
-		if ctx.Err() != nil {
-			return
-		}
-		wm.log.Debug("claim watch ended", zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wm.reg.HeartbeatInterval()):
-		}
-	}
-}
-
 // checkOrphans runs at each heartbeat and each change of this workman's
 // claim record: it cancels the running tasks of a foreman that holds no
 // claim on this workman (it died and its lease ran out, it lost the claim,
@@ -435,6 +431,10 @@ func (wm *Workman) watchClaim(ctx context.Context) {
 func (wm *Workman) checkOrphans(ctx context.Context, _ time.Time) {
 	wm.tmu.Lock()
 	n := len(wm.running)
+	if n == 0 && wm.unwatch != nil {
+		wm.unwatch() // idle: heartbeats check when tasks run again
+		wm.unwatch = nil
+	}
 	wm.tmu.Unlock()
 	if n == 0 {
 		return

@@ -24,7 +24,7 @@ func main() {
 	fs := flag.NewFlagSet("parkserver", flag.ContinueOnError)
 	var cfg parkserver.Config
 	fs.StringVar(&cfg.Listen, "listen", parkserver.DefaultListen, "NATS listen address (port 0: a free port)")
-	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory, where the registry lives (blank: a temporary one, forgotten at restart)")
+	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one; then a restarted park cannot tell it restarted)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token required of every connection (default $"+wire.TokenEnv+")")
 	fs.DurationVar(&cfg.Lease, "lease", 0, "registry lease: a member leaves this long after its last heartbeat (default 3s)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. 127.0.0.1:8080 (blank: none)")
@@ -50,7 +50,7 @@ func main() {
 		os.Exit(1)
 	}
 	if cfg.StoreDir == "" {
-		log.Warn("no -store: the registry (members and claims) is in a temporary directory; a restarted park forgets who holds which workers")
+		log.Warn("no -store: if this park restarts, it cannot tell, and new foremen may claim workers before their earlier holders claim them back")
 	}
 	fmt.Printf("park server ready at %s\n", s.ClientURL())
 	if a := s.HTTPAddr(); a != nil {

@@ -28,7 +28,7 @@ func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstr
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := registry.Create(context.Background(), js, lease)
+	r, err := registry.Create(context.Background(), js, lease, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +124,41 @@ func TestClaims(t *testing.T) {
 		snap, err := r.Snapshot(ctx)
 		if err != nil || len(snap.Workmen("t")) != 1 || snap.Rejected != 1 {
 			t.Errorf("capacity %d: %d workmen, %d rejected (%v); want 1 and 1", capacity, len(snap.Workmen("t")), snap.Rejected, err)
+		}
+	}
+}
+
+// TestClaimsWaitAfterRestart: a registry created by a restarted park takes
+// no new claim for a lease; one created by a park's first start takes them
+// at once.
+func TestClaimsWaitAfterRestart(t *testing.T) {
+	const lease = 10 * time.Second
+	ns, err := wire.StartServer(wire.ServerConfig{JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := wire.Connect(ns.ClientURL(), wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, restarted := range []bool{false, true} {
+		r, err := registry.Create(ctx, js, lease, restarted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait, err := r.ClaimsOpenIn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if restarted && (wait <= 0 || wait > lease) || !restarted && wait != 0 {
+			t.Fatalf("restarted %v: claims open in %v (lease %v)", restarted, wait, lease)
 		}
 	}
 }

@@ -88,27 +88,36 @@ func Alive(updated, now time.Time, lease time.Duration) bool {
 // Registry is a client of the registry bucket. It is safe for concurrent
 // use.
 type Registry struct {
+	nc    *nats.Conn
 	kv    jetstream.KeyValue
 	lease time.Duration
 	now   func() time.Time
 }
 
+// restartedKey marks, in the bucket's metadata, a registry that a park
+// server created again after a restart: it has forgotten the claims.
+const restartedKey = "fourinone_restarted"
+
 // Create creates (or updates) the registry bucket with the given lease; the
-// park server calls it at start.
-func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration) (*Registry, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// park server calls it at start. restarted says the park ran before on its
+// store, so members held claims this registry (in memory) has forgotten:
+// new claims then wait a lease from now (see ClaimsOpenIn).
+func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, restarted bool) (*Registry, error) {
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fourinone registry of workmen, foremen and claims",
 		History:     1,
 		TTL:         lease,
-		// On disk, so that a park server restarted on its store remembers
-		// who holds which slots (claims stay exclusive across restarts).
-		Storage: jetstream.FileStorage,
-	})
+		Storage:     jetstream.MemoryStorage,
+	}
+	if restarted {
+		cfg.Metadata = map[string]string{restartedKey: "true"}
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
 	}
-	return &Registry{kv: kv, lease: lease, now: time.Now}, nil
+	return &Registry{nc: js.Conn(), kv: kv, lease: lease, now: time.Now}, nil
 }
 
 // Open binds to the registry bucket a park server created. It waits for the
@@ -125,7 +134,7 @@ func Open(ctx context.Context, nc *nats.Conn) (*Registry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("registry: bucket status: %w", err)
 			}
-			return &Registry{kv: kv, lease: st.TTL(), now: time.Now}, nil
+			return &Registry{nc: nc, kv: kv, lease: st.TTL(), now: time.Now}, nil
 		}
 		if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
@@ -499,28 +508,35 @@ func isWrongLast(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// WatchClaim calls changed each time the claim record of a workman is
-// written or deleted, until ctx ends or the watch fails (the park went
-// away); it returns then.
-func (r *Registry) WatchClaim(ctx context.Context, workmanID string, changed func()) error {
-	w, err := r.kv.Watch(ctx, claimKey(workmanID), jetstream.UpdatesOnly())
+// ClaimsOpenIn returns how long new claims must wait: a registry created
+// again by a restarted park takes none for a lease, so that the foremen that
+// held slots before the restart (and may still use them: a claim is theirs
+// for a lease after they last renewed it) re-create their claims first.
+// It measures the bucket's age on the park server's clock.
+func (r *Registry) ClaimsOpenIn(ctx context.Context) (time.Duration, error) {
+	st, err := r.kv.Status(ctx)
 	if err != nil {
-		return fmt.Errorf("registry: watch claims of %s: %w", workmanID, err)
+		return 0, fmt.Errorf("registry: bucket status: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("registry: watch claims of %s: the watch ended", workmanID)
-			}
-			if e != nil {
-				changed()
-			}
-		}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil || bs.Metadata()[restartedKey] != "true" {
+		return 0, nil
 	}
+	info := bs.StreamInfo()
+	return max(0, r.lease-info.TimeStamp.Sub(info.Created)), nil
+}
+
+// WatchClaim calls changed (on a goroutine of its own, one call at a time)
+// each time the claim record of a workman is written or deleted, until stop
+// is called. It listens to the bucket's subject for the key with a plain
+// subscription, which costs the park no JetStream consumer and outlives
+// reconnections.
+func (r *Registry) WatchClaim(workmanID string, changed func()) (stop func(), err error) {
+	sub, err := r.nc.Subscribe("$KV."+Bucket+"."+claimKey(workmanID), func(*nats.Msg) { changed() })
+	if err != nil {
+		return nil, fmt.Errorf("registry: watch claims of %s: %w", workmanID, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 // Holders returns the foremen holding slots of a workman, with their

@@ -45,6 +45,7 @@ const (
 // what waits for it in the NATS server between them.
 const (
 	askAbove   = 64 << 10
+	askAhead   = 4 // chunks a reply asks for before it has room for the first
 	askTimeout = time.Minute
 	// ReplyWindow bounds the reply bytes a Client allows in flight to it
 	// (each reply of up to askAbove bytes comes on top, unasked).
@@ -465,26 +466,42 @@ func (s *Server) probe(reply string, a *assembly) {
 }
 
 // reply sends a handler's result. One bigger than askAbove asks the caller
-// for room before each chunk, so that a caller receiving many big replies
-// at once (a foreman behind the park) gets them no faster than it takes
-// them in: otherwise the NATS server between them would buffer them all
-// and cut the caller off as a slow consumer.
+// for room for each chunk, so that a caller receiving many big replies at
+// once (a foreman behind the park) gets them no faster than it takes them
+// in: otherwise the NATS server between them would buffer them all and cut
+// the caller off as a slow consumer. It asks up to askAhead chunks ahead,
+// so the chunks of one reply still stream.
 func (s *Server) reply(subject string, body []byte) error {
 	if len(body) <= askAbove {
 		return publishChunks(s.nc, subject, "", 0, false, nil, body, nil)
 	}
-	return publishChunks(s.nc, subject, "", 0, false, nil, body, func(n int) error {
+	inbox := nats.NewInbox()
+	grants, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = grants.Unsubscribe() }()
+	chunk := int(s.nc.MaxPayload()) - chunkHeadroom
+	asked, waiting := 0, 0 // bytes asked for; asks not answered yet
+	return publishChunks(s.nc, subject, "", 0, false, nil, body, func(int) error {
+		for waiting < askAhead && asked < len(body) {
+			n := min(chunk, len(body)-asked)
+			if err := s.nc.PublishRequest(subject, inbox, binary.AppendUvarint(nil, uint64(n))); err != nil {
+				return err
+			}
+			asked += n
+			waiting++
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, askTimeout)
 		defer cancel()
-		msg, err := s.nc.RequestWithContext(ctx, subject, binary.AppendUvarint(nil, uint64(n)))
+		msg, err := grants.NextMsgWithContext(ctx)
 		switch {
-		case errors.Is(err, nats.ErrNoResponders):
-			return errCallerGone
 		case err != nil:
 			return fmt.Errorf("the caller gave no room for the reply: %w", err)
-		case len(msg.Data) > 0:
+		case len(msg.Data) > 0 || msg.Header.Get("Status") == "503": // over, or nobody listens
 			return errCallerGone
 		}
+		waiting--
 		return nil
 	})
 }

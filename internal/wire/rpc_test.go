@@ -308,6 +308,17 @@ func bigBody(n int) []byte {
 	return bytes.Repeat(period, n/len(period)+1)[:n]
 }
 
+// waitingForRoom reports whether n calls of c have asks for room waiting.
+func waitingForRoom(c *Client, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := map[string]bool{}
+	for _, a := range c.asks {
+		calls[a.id] = true
+	}
+	return len(calls) == n
+}
+
 // TestReplyFlowControl: big replies to one Client come no faster than it
 // takes them in. While its subscription is stuck, what queues for it stays
 // within its window (without flow control, every reply's chunks would
@@ -324,12 +335,16 @@ func TestReplyFlowControl(t *testing.T) {
 		n := size + i
 		c.Go("big", "", nil, binary.AppendUvarint(nil, uint64(n)), func(b []byte, err error) {
 			once.Do(func() {
-				// Hold the subscription until every other reply has
-				// something queued behind us (a chunk or an ask).
+				// Hold the subscription until every other reply waits for
+				// room (each is bigger than the window), or more than the
+				// window waits for us (no flow control).
 				deadline := time.Now().Add(time.Minute)
-				for msgs, _, _ := c.sub.Pending(); msgs < calls-1; msgs, _, _ = c.sub.Pending() {
+				for !waitingForRoom(c, calls-1) {
+					if _, b, _ := c.sub.Pending(); b > c.window {
+						break
+					}
 					if time.Now().After(deadline) {
-						stuck <- fmt.Errorf("only %d messages queued behind the first reply", msgs)
+						stuck <- errors.New("the other replies neither wait for room nor come")
 						return
 					}
 					time.Sleep(time.Millisecond)
