@@ -14,7 +14,6 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
-	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -184,17 +183,9 @@ func TestChaosParkRestart(t *testing.T) {
 // (2 slots each) are back in the registry at url.
 func waitReregistered(t *testing.T, url string, n int) {
 	t.Helper()
-	nc, err := wire.Connect(url, wire.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	reg := openRegistry(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reg, err := registry.Open(ctx, nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	back := time.Now()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()

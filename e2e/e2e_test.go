@@ -128,6 +128,24 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// openRegistry opens the registry of the park at url, on a connection
+// closed at cleanup.
+func openRegistry(t *testing.T, url string) *registry.Registry {
+	t.Helper()
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 func startPark(t *testing.T, args ...string) string {
 	t.Helper()
 	const ready = "park server ready at "
@@ -219,17 +237,7 @@ func workmanIDs(t *testing.T, reg *registry.Registry) map[string]bool {
 
 func TestKilledWorkmanLeavesRegistry(t *testing.T) {
 	url := startPark(t)
-	nc, err := wire.Connect(url, wire.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	reg, err := registry.Open(ctx, nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := openRegistry(t, url)
 	victim, _ := start(t, " ready", "workman", "-type", "noop", "-park", url, "-id", "victim")
 	start(t, " ready", "workman", "-type", "noop", "-park", url, "-id", "survivor")
 	if ids := workmanIDs(t, reg); !ids["victim"] || !ids["survivor"] {

@@ -83,17 +83,9 @@ func sendPartial(nc *nats.Conn, subject string, size, send int) error {
 // workmanEndpoint reads a workman's endpoint from the registry.
 func workmanEndpoint(t *testing.T, parkURL, id string) registry.Endpoint {
 	t.Helper()
-	nc, err := wire.Connect(parkURL, wire.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	reg := openRegistry(t, parkURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reg, err := registry.Open(ctx, nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	snap, err := reg.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)

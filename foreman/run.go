@@ -672,7 +672,8 @@ func (r *run) markDead(w *worker, why error) {
 
 // checkLiveness marks lost the workers that left the registry and have
 // sent nothing for a lease: a worker that still answers is alive even
-// while the park server restarts with an empty registry.
+// while the park server restarts with an empty registry, and a registry
+// younger than a lease (its members are re-registering) decides nothing.
 func (r *run) checkLiveness(snap *registry.Snapshot) {
 	live := make(map[string]bool)
 	for _, m := range snap.Workmen("") {
@@ -683,7 +684,7 @@ func (r *run) checkLiveness(snap *registry.Snapshot) {
 		case w.dead:
 		case !r.f.holds(w.w.ID):
 			r.markDead(w, fmt.Errorf("%w: %s", errClaimLost, w.w.ID))
-		case !live[w.w.ID] && time.Since(w.lastHeard) > r.f.reg.Lease():
+		case !live[w.w.ID] && snap.Age > r.f.reg.Lease() && time.Since(w.lastHeard) > r.f.reg.Lease():
 			r.markDead(w, fmt.Errorf("%w: %s left the registry", errWorkerLost, w.w.ID))
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// openRegistry starts a JetStream server with a registry bucket of lease.
-func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstream.KeyValue) {
+// startJetStream starts a JetStream server, stopped at cleanup.
+func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	ns, err := wire.StartServer(wire.ServerConfig{JetStream: true, StoreDir: t.TempDir()})
 	if err != nil {
@@ -28,6 +28,13 @@ func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstr
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// openRegistry starts a JetStream server with a registry bucket of lease.
+func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstream.KeyValue) {
+	t.Helper()
+	js := startJetStream(t)
 	r, err := registry.Create(context.Background(), js, lease, false)
 	if err != nil {
 		t.Fatal(err)
@@ -133,20 +140,7 @@ func TestClaims(t *testing.T) {
 // at once.
 func TestClaimsWaitAfterRestart(t *testing.T) {
 	const lease = 10 * time.Second
-	ns, err := wire.StartServer(wire.ServerConfig{JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := wire.Connect(ns.ClientURL(), wire.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJetStream(t)
 	ctx := context.Background()
 	for _, restarted := range []bool{false, true} {
 		r, err := registry.Create(ctx, js, lease, restarted)

@@ -224,6 +224,10 @@ type Snapshot struct {
 	// Rejected counts entries left out as malformed or absurd (a workman
 	// with a capacity below 1 or above MaxCapacity).
 	Rejected int
+	// Age is how long the registry has existed, on the park's clock: a
+	// registry younger than a lease (the park just restarted) may miss
+	// members that have not re-registered yet.
+	Age time.Duration
 }
 
 // Claimed returns how many slots of a workman live foremen hold.
@@ -261,13 +265,17 @@ func (m *Member) valid() bool {
 // Snapshot reads the whole registry, leaving out members past their lease,
 // claims of foremen past theirs, and entries that make no sense.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
+	age, _, err := r.age(ctx)
+	if err != nil {
+		return nil, err
+	}
 	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("registry: read: %w", err)
 	}
 	defer w.Stop()
 	now := r.now()
-	s := &Snapshot{Claims: make(map[string]map[string]int)}
+	s := &Snapshot{Claims: make(map[string]map[string]int), Age: age}
 	claims := make(map[string]holders)
 	foremen := make(map[string]bool)
 	for {
@@ -514,16 +522,26 @@ func isWrongLast(err error) bool {
 // for a lease after they last renewed it) re-create their claims first.
 // It measures the bucket's age on the park server's clock.
 func (r *Registry) ClaimsOpenIn(ctx context.Context) (time.Duration, error) {
+	age, restarted, err := r.age(ctx)
+	if err != nil || !restarted {
+		return 0, err
+	}
+	return max(0, r.lease-age), nil
+}
+
+// age returns how long the bucket has existed on the park's clock, and
+// whether a restarted park created it.
+func (r *Registry) age(ctx context.Context) (time.Duration, bool, error) {
 	st, err := r.kv.Status(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("registry: bucket status: %w", err)
+		return 0, false, fmt.Errorf("registry: bucket status: %w", err)
 	}
 	bs, ok := st.(*jetstream.KeyValueBucketStatus)
-	if !ok || bs.StreamInfo() == nil || bs.Metadata()[restartedKey] != "true" {
-		return 0, nil
+	if !ok || bs.StreamInfo() == nil {
+		return 0, false, errors.New("registry: bucket status without stream info")
 	}
 	info := bs.StreamInfo()
-	return max(0, r.lease-info.TimeStamp.Sub(info.Created)), nil
+	return info.TimeStamp.Sub(info.Created), bs.Metadata()[restartedKey] == "true", nil
 }
 
 // WatchClaim calls changed (on a goroutine of its own, one call at a time)
