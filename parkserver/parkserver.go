@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -134,6 +135,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("parkserver: %w", err)
 	}
 	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease, restarted); err != nil {
+		s.stopLocked()
+		return fmt.Errorf("parkserver: %w", err)
+	}
+	if err := jobcenter.Setup(ctx, js); err != nil {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}

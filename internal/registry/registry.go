@@ -36,8 +36,9 @@ const DefaultLease = 3 * time.Second
 
 // Roles.
 const (
-	RoleWorkman = "workman"
-	RoleForeman = "foreman"
+	RoleWorkman    = "workman"
+	RoleForeman    = "foreman"
+	RoleContractor = "contractor" // a job-center contractor; Type is its Work type
 )
 
 // StateWaiting is the state of a workman that serves and may be claimed.
@@ -241,10 +242,13 @@ func (s *Snapshot) Claimed(workmanID string) int {
 
 // Workmen returns the live workmen of type typ (all types if blank), in
 // ascending id order.
-func (s *Snapshot) Workmen(typ string) []Member {
+func (s *Snapshot) Workmen(typ string) []Member { return s.Of(RoleWorkman, typ) }
+
+// Of returns the live members of a role and type (all types if blank).
+func (s *Snapshot) Of(role, typ string) []Member {
 	var out []Member
 	for _, m := range s.Members {
-		if m.Role == RoleWorkman && (typ == "" || m.Type == typ) {
+		if m.Role == role && (typ == "" || m.Type == typ) {
 			out = append(out, m)
 		}
 	}
@@ -258,6 +262,8 @@ func (m *Member) valid() bool {
 		return m.ID != "" && m.Capacity >= 1 && m.Capacity <= MaxCapacity
 	case RoleForeman:
 		return m.ID != ""
+	case RoleContractor:
+		return m.ID != "" && m.Type != ""
 	}
 	return false
 }

@@ -1,0 +1,327 @@
+package jobcenter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultMaxAttempts is how often a Work runs before it is failed, if its
+// MaxAttempts is zero.
+const DefaultMaxAttempts = 3
+
+// Work is a unit of work for the job center: a contractor of its Type runs
+// it as one job (split, run on workers, combined) on its Input.
+type Work struct {
+	// Type names the contractors that run it: letters, digits, _ and -.
+	Type string
+	// ID identifies the Work (letters, digits, _, = and -); if blank,
+	// Submit makes a UUID. Submitting an ID again does nothing while the
+	// Work is kept: one Work, one result.
+	ID string
+	// Input is what the contractor builds the job from; nil is empty.
+	Input *warehouse.Warehouse
+	// Durable Works are kept in the park's store and survive its restarts;
+	// the others are kept in its memory and lost when it restarts.
+	Durable bool
+	// MaxAttempts bounds how often the Work runs (a failed run is retried
+	// with exponential backoff); if zero, DefaultMaxAttempts.
+	MaxAttempts int
+	// NotBefore delays the Work's first run until then.
+	NotBefore time.Time
+	// Next is run with this Work's result as its input once this one is
+	// done (its Input is ignored): a chain.
+	Next *Work
+}
+
+// spec returns w without its input, as a chain's next step.
+func (w *Work) spec() *Spec {
+	if w == nil {
+		return nil
+	}
+	return &Spec{Type: w.Type, ID: w.ID, Durable: w.Durable, MaxAttempts: w.MaxAttempts, Next: w.Next.spec()}
+}
+
+// work returns the Work a Spec describes, with input in.
+func (s *Spec) work(in *warehouse.Warehouse) Work {
+	w := Work{Type: s.Type, ID: s.ID, Durable: s.Durable, MaxAttempts: s.MaxAttempts, Input: in}
+	if s.Next != nil {
+		next := s.Next.work(nil)
+		w.Next = &next
+	}
+	return w
+}
+
+// Client submits Works and reads their status, through a connection to the
+// park server. It is safe for concurrent use.
+type Client struct {
+	s   *store
+	reg *registry.Registry
+}
+
+// New returns a Client on nc, a connection to the park server (which it
+// does not close). It waits until ctx ends for the park's job center.
+func New(ctx context.Context, nc *nats.Conn) (*Client, error) {
+	s, err := openStore(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.Open(ctx, nc)
+	if err != nil {
+		return nil, fmt.Errorf("jobcenter: %w", err)
+	}
+	return &Client{s: s, reg: reg}, nil
+}
+
+// Submit queues w and returns its ID. A Work with that ID already kept is
+// left as it is (and its ID returned): submitting is idempotent.
+func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
+	if !validType.MatchString(w.Type) {
+		return "", fmt.Errorf("jobcenter: work type %q: want 1 to 64 letters, digits, _ or -", w.Type)
+	}
+	for n := w.Next; n != nil; n = n.Next {
+		if !validType.MatchString(n.Type) || n.ID != "" && !validID.MatchString(n.ID) {
+			return "", fmt.Errorf("jobcenter: chained work %q of type %q: bad type or id", n.ID, n.Type)
+		}
+	}
+	if w.ID == "" {
+		w.ID = uuid.NewString()
+	}
+	if !validID.MatchString(w.ID) {
+		return "", fmt.Errorf("jobcenter: work id %q: want 1 to 128 letters, digits, _, = or -", w.ID)
+	}
+	if w.MaxAttempts <= 0 {
+		w.MaxAttempts = DefaultMaxAttempts
+	}
+	if info, _, _, err := c.s.get(ctx, w.ID); err == nil {
+		return w.ID, c.resume(ctx, info, w.Type)
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	in := w.Input
+	if in == nil {
+		in = warehouse.New()
+	}
+	data, err := in.MarshalBinary()
+	if err != nil {
+		return "", fmt.Errorf("jobcenter: work %s input: %w", w.ID, err)
+	}
+	kv := c.s.bucket(w.Durable)
+	ref, err := c.s.putBlob(ctx, kv, "i."+w.ID, data)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	info := Info{ID: w.ID, Type: w.Type, Durable: w.Durable, Status: Waiting, MaxAttempts: w.MaxAttempts,
+		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref}
+	b, err := json.Marshal(&info)
+	if err != nil {
+		return "", err
+	}
+	if _, err := kv.Create(ctx, "w."+w.ID, b); errors.Is(err, jetstream.ErrKeyExists) {
+		// Submitted at the same moment by someone else.
+		existing, _, _, err := c.s.get(ctx, w.ID)
+		if err != nil {
+			return "", err
+		}
+		return w.ID, c.resume(ctx, existing, w.Type)
+	} else if err != nil {
+		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
+	}
+	return w.ID, c.s.enqueue(ctx, w.Type, w.ID, w.ID)
+}
+
+// resume handles the submission of a kept Work again: a waiting one is
+// queued again (deduplicated), in case its first submission stopped
+// between its record and its queue message.
+func (c *Client) resume(ctx context.Context, info *Info, typ string) error {
+	if info.Type != typ {
+		return fmt.Errorf("jobcenter: work %s exists with type %q, not %q", info.ID, info.Type, typ)
+	}
+	if info.Status == Waiting {
+		return c.s.enqueue(ctx, info.Type, info.ID, info.ID)
+	}
+	return nil
+}
+
+// Status returns a Work's record.
+func (c *Client) Status(ctx context.Context, id string) (*Info, error) {
+	info, _, _, err := c.s.get(ctx, id)
+	return info, err
+}
+
+// Chain returns the records of a chain from its first Work on, as far as
+// its steps were submitted.
+func (c *Client) Chain(ctx context.Context, id string) ([]*Info, error) {
+	var out []*Info
+	for id != "" {
+		info, err := c.Status(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, info)
+		id = info.NextID
+	}
+	return out, nil
+}
+
+// Wait waits until a Work is final and returns its result; for a chain, it
+// waits for the chain's last step. A failed Work (or step) gives a
+// *WorkError naming it; a cancelled one ErrCancelled.
+func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, error) {
+	for {
+		info, err := c.waitFinal(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		switch info.Status {
+		case Failed:
+			return nil, &WorkError{ID: info.ID, Type: info.Type, Errors: info.Errors}
+		case Cancelled:
+			return nil, fmt.Errorf("%w: %s", ErrCancelled, info.ID)
+		}
+		if info.Next != nil {
+			id = info.NextID
+			continue
+		}
+		data, err := c.s.getBlob(ctx, info.Result)
+		if err != nil {
+			return nil, err
+		}
+		out, err := warehouse.Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("jobcenter: work %s result: %w", info.ID, err)
+		}
+		return out, nil
+	}
+}
+
+// waitFinal waits until Work id is final (and, if done with a next step,
+// until that step is submitted).
+func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
+	kick := make(chan struct{}, 1)
+	stop, err := c.s.watch(id, func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	// A slow tick too, in case a change came while the watch was down.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		info, err := c.Status(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, err
+		case err != nil:
+			lastErr = err // the park is unreachable for now: try again
+		case info.Status.Final() && (info.Status != Done || info.Next == nil || info.NextID != ""):
+			return info, nil
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w (the last read: %v)", ctx.Err(), lastErr)
+			}
+			return nil, ctx.Err()
+		case <-kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// Cancel cancels a Work: a waiting one never starts, a running one is
+// cancelled on its contractor (its job's tasks on their workers). It
+// returns ErrFinal for a Work that is done or failed.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	info, err := c.s.modify(ctx, id, func(info *Info) (bool, error) {
+		switch info.Status {
+		case Cancelled:
+			return false, nil
+		case Done, Failed:
+			return false, fmt.Errorf("%w: %s is %s", ErrFinal, id, info.Status)
+		}
+		info.Status, info.Finished = Cancelled, time.Now().UTC()
+		return true, nil
+	})
+	_ = info
+	return err
+}
+
+// Resubmit queues a failed or cancelled Work again, with its attempts
+// counted from zero (its errors are kept).
+func (c *Client) Resubmit(ctx context.Context, id string) error {
+	info, err := c.s.modify(ctx, id, func(info *Info) (bool, error) {
+		if info.Status != Failed && info.Status != Cancelled {
+			return false, fmt.Errorf("jobcenter: work %s is %s: only failed or cancelled works are resubmitted", id, info.Status)
+		}
+		info.Status, info.Attempts, info.Finished, info.NotBefore = Waiting, 0, time.Time{}, time.Time{}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.s.enqueue(ctx, info.Type, id, fmt.Sprintf("%s.r%d", id, time.Now().UnixNano()))
+}
+
+// Filter selects Works for List; blank fields select all.
+type Filter struct {
+	Type   string
+	Status Status
+}
+
+// List returns the records of the kept Works that match f.
+func (c *Client) List(ctx context.Context, f Filter) ([]*Info, error) {
+	var out []*Info
+	for _, kv := range []jetstream.KeyValue{c.s.works, c.s.mem} {
+		w, err := kv.Watch(ctx, "w.*", jetstream.IgnoreDeletes())
+		if err != nil {
+			return nil, fmt.Errorf("jobcenter: list: %w", err)
+		}
+		for e := range w.Updates() {
+			if e == nil {
+				break
+			}
+			var info Info
+			if json.Unmarshal(e.Value(), &info) != nil {
+				continue
+			}
+			if (f.Type == "" || info.Type == f.Type) && (f.Status == "" || info.Status == f.Status) {
+				out = append(out, &info)
+			}
+		}
+		_ = w.Stop()
+	}
+	return out, nil
+}
+
+// DoWork submits w and waits for its result. It fails at once, with
+// ErrNoContractor, when no contractor for w's type is registered.
+func (c *Client) DoWork(ctx context.Context, w Work) (*warehouse.Warehouse, error) {
+	snap, err := c.reg.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jobcenter: %w", err)
+	}
+	if len(snap.Of(registry.RoleContractor, w.Type)) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNoContractor, w.Type)
+	}
+	id, err := c.Submit(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return c.Wait(ctx, id)
+}

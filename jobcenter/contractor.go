@@ -1,0 +1,510 @@
+package jobcenter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Definition is what a contractor needs to run Works of one type: which
+// workers, and how to build the job from a Work's input. A contractor keeps
+// no state of its own: the Work's record on the park is the truth.
+type Definition struct {
+	// Type is the Work type.
+	Type string
+	// WorkerType is the type of the workers to claim; if blank, Type.
+	WorkerType string
+	// Workers is how many workers a Work wants; it runs with those it gets
+	// within ContractorConfig.WorkerWait, at least one. If 0, 1.
+	Workers int
+	// Job builds a Work's Splitter and Combiner from its input.
+	Job func(ctx context.Context, in *warehouse.Warehouse) (splitter.Splitter, combiner.Combiner, error)
+	// RunOptions are passed to Foreman.Run.
+	RunOptions []foreman.RunOption
+}
+
+// ContractorConfig configures a Contractor.
+type ContractorConfig struct {
+	// ID names the contractor; if blank, a UUID.
+	ID string
+	// Concurrency is how many Works it runs at once; if 0, 1.
+	Concurrency int
+	// Lease is how long a running Work stays the contractor's after its
+	// last sign of life (it renews the lease every Lease/3 while it runs);
+	// then another contractor takes it over. If 0, 30 s.
+	Lease time.Duration
+	// WorkerWait is how long a Work waits for workers before it goes back
+	// to the queue for a while. If 0, 5 s.
+	WorkerWait time.Duration
+	// Logger receives the contractor's logs. If nil, nothing is logged.
+	Logger *zap.Logger
+}
+
+// Contractor runs the Works of one type with a Foreman: it takes waiting
+// Works from the park's queue, claims workers, runs the job and records
+// the result. Contractors of a type share its Works.
+type Contractor struct {
+	def    Definition
+	cfg    ContractorConfig
+	f      *foreman.Foreman
+	client *Client
+	s      *store
+	log    *zap.Logger
+	self   registry.Member
+}
+
+// NewContractor registers a Contractor of def that runs jobs on f and talks
+// to the park over nc (the same park as f's); it serves with Serve.
+func NewContractor(ctx context.Context, nc *nats.Conn, f *foreman.Foreman, def Definition, cfg ContractorConfig) (*Contractor, error) {
+	if !validType.MatchString(def.Type) || def.Job == nil {
+		return nil, fmt.Errorf("jobcenter: contractor: want a valid Type and a Job (type %q)", def.Type)
+	}
+	if def.WorkerType == "" {
+		def.WorkerType = def.Type
+	}
+	def.Workers = max(def.Workers, 1)
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.WorkerWait <= 0 {
+		cfg.WorkerWait = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	client, err := New(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	c := &Contractor{def: def, cfg: cfg, f: f, client: client, s: client.s,
+		log: cfg.Logger.With(zap.String("contractor", cfg.ID), zap.String("work_type", def.Type)),
+		self: registry.Member{ID: cfg.ID, Role: registry.RoleContractor, Type: def.Type, Host: host,
+			PID: os.Getpid(), State: registry.StateWaiting, Started: time.Now().UTC()}}
+	// Registered from now (DoWork finds it), heartbeating once it serves.
+	if err := client.reg.Put(ctx, &c.self); err != nil {
+		return nil, fmt.Errorf("jobcenter: contractor: register: %w", err)
+	}
+	return c, nil
+}
+
+// Serve registers the contractor and runs Works until ctx ends; then it
+// puts the Works it was running back in the queue and returns ctx's error.
+func (c *Contractor) Serve(ctx context.Context) error {
+	cons, err := c.s.js.CreateOrUpdateConsumer(ctx, QueueStream, jetstream.ConsumerConfig{
+		Durable: "type-" + c.def.Type, FilterSubject: queuePrefix + c.def.Type,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.cfg.Lease, MaxDeliver: -1, MaxAckPending: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("jobcenter: contractor: queue consumer: %w", err)
+	}
+	self := c.self
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); c.client.reg.Heartbeat(hbCtx, self, c.log, nil) }()
+	defer func() {
+		stopHB()
+		<-hbDone
+		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.client.reg.Delete(dctx, &self)
+	}()
+	c.log.Info("contractor serving")
+
+	slots := make(chan struct{}, c.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		got := false
+		if err == nil {
+			for msg := range batch.Messages() {
+				got = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-slots }()
+					c.handle(ctx, msg)
+				}()
+			}
+		}
+		if !got {
+			<-slots
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("fetch from the queue", zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// handle decides what a queue message calls for: the record is the truth,
+// and the message is acknowledged only once its Work is final (or gone).
+func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg) {
+	id := string(msg.Data())
+	info, rev, kv, err := c.s.get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		_ = msg.Ack() // not durable and lost with a park restart, or past its retention
+		return
+	case err != nil:
+		c.log.Warn("read a work", zap.String("work", id), zap.Error(err))
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	now := time.Now()
+	switch info.Status {
+	case Done:
+		if err := c.ensureNext(ctx, info); err != nil {
+			c.log.Warn("submit the next work of a chain", zap.String("work", id), zap.Error(err))
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		_ = msg.Ack()
+		return
+	case Failed, Cancelled:
+		_ = msg.Ack()
+		return
+	case Running:
+		if now.Before(info.LeaseUntil) {
+			// Another contractor runs it: look again once its lease would
+			// have run out.
+			_ = msg.NakWithDelay(info.LeaseUntil.Sub(now) + 100*time.Millisecond)
+			return
+		}
+		// Its contractor stopped renewing: take it over.
+		info.Errors = append(info.Errors, fmt.Sprintf("attempt %d: contractor %s lost (its lease ran out)", info.Attempts, info.Contractor))
+	case Waiting:
+		if now.Before(info.NotBefore) {
+			_ = msg.NakWithDelay(info.NotBefore.Sub(now))
+			return
+		}
+	}
+	if info.Attempts >= info.MaxAttempts {
+		info.Status, info.Finished, info.LeaseUntil = Failed, now.UTC(), time.Time{}
+		if _, err := c.s.update(ctx, kv, info, rev); err != nil {
+			_ = msg.NakWithDelay(100 * time.Millisecond) // changed meanwhile: decide again
+			return
+		}
+		_ = msg.Ack()
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.WorkerWait)
+	ws, err := c.f.WaitWorkers(wctx, c.def.WorkerType, c.def.Workers)
+	cancel()
+	if err != nil || len(ws) == 0 {
+		c.log.Debug("no workers for a work yet", zap.String("work", id), zap.Error(err))
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	defer c.f.Release(context.Background(), ws...)
+	info.Status, info.Attempts, info.Contractor = Running, info.Attempts+1, c.cfg.ID
+	info.Started, info.LeaseUntil, info.Progress = now.UTC(), now.Add(c.cfg.Lease).UTC(), Progress{}
+	rev, err = c.s.update(ctx, kv, info, rev)
+	if err != nil {
+		_ = msg.NakWithDelay(100 * time.Millisecond) // cancelled or taken meanwhile: decide again
+		return
+	}
+	r := &run{c: c, msg: msg, kv: kv, info: info, rev: rev}
+	r.do(ctx, ws)
+}
+
+// run is one attempt of a Work on this contractor.
+type run struct {
+	c    *Contractor
+	msg  jetstream.Msg
+	kv   jetstream.KeyValue
+	done atomic.Int64 // tasks combined
+	tot  atomic.Int64 // tasks split
+
+	mu   sync.Mutex // guards info, rev
+	info *Info
+	rev  uint64
+}
+
+var (
+	errTakenOver = errors.New("jobcenter: the work was taken over or changed")
+	errShutdown  = errors.New("jobcenter: the contractor is shutting down")
+)
+
+func (r *run) do(ctx context.Context, ws []*foreman.Workman) {
+	id := r.info.ID
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopWatch, err := r.c.s.watch(id, func() { r.check(runCtx, cancel) })
+	if err == nil {
+		defer stopWatch()
+	}
+	renewDone := make(chan struct{})
+	stopRenew := make(chan struct{})
+	go func() { defer close(renewDone); r.renew(runCtx, cancel, stopRenew) }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel(errShutdown)
+		case <-runCtx.Done():
+		}
+	}()
+	out, err := r.job(runCtx, ws)
+	close(stopRenew)
+	<-renewDone
+	cause := context.Cause(runCtx)
+	switch {
+	case err == nil:
+		r.succeed(out)
+	case errors.Is(cause, ErrCancelled):
+		_ = r.msg.Ack()
+	case errors.Is(cause, errTakenOver):
+		r.c.log.Warn("work taken over by another contractor; its attempt here is dropped", zap.String("work", id))
+	case errors.Is(cause, errShutdown):
+		r.giveBack()
+	default:
+		r.fail(err)
+	}
+}
+
+// job builds and runs the Work's job, turning a panic in user code into
+// an error.
+func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Warehouse, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.c.log.Error("job panicked", zap.String("work", r.info.ID), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			err = fmt.Errorf("job panicked: %v", p)
+		}
+	}()
+	data, err := r.c.s.getBlob(ctx, r.info.Input)
+	if err != nil {
+		return nil, err
+	}
+	in, err := warehouse.Decode(data)
+	if err != nil {
+		return nil, permanentError{fmt.Errorf("input: %w", err)}
+	}
+	split, comb, err := r.c.def.Job(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	counted := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		return split.Split(ctx, func(t *warehouse.Warehouse) error { r.tot.Add(1); return emit(t) })
+	})
+	counting := combiner.Func(func(acc, res *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		r.done.Add(1)
+		return comb.Combine(acc, res)
+	})
+	return r.c.f.Run(ctx, ws, counted, counting, r.c.def.RunOptions...)
+}
+
+// permanentError fails a Work at once, without further attempts.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// check looks at the record after a change: a cancelled Work, or one that
+// another contractor has taken, stops here.
+func (r *run) check(ctx context.Context, cancel context.CancelCauseFunc) {
+	info, _, _, err := r.c.s.get(ctx, r.info.ID)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	mine := r.mine(info)
+	r.mu.Unlock()
+	switch {
+	case info.Status == Cancelled:
+		cancel(ErrCancelled)
+	case !mine:
+		cancel(errTakenOver)
+	}
+}
+
+// mine reports whether a record still shows this attempt running here.
+func (r *run) mine(info *Info) bool {
+	return info.Status == Running && info.Contractor == r.c.cfg.ID && info.Attempts == r.info.Attempts
+}
+
+// renew keeps the Work's lease alive (its queue message's and its record's)
+// every Lease/3 with the progress, until stop.
+func (r *run) renew(ctx context.Context, cancel context.CancelCauseFunc, stop chan struct{}) {
+	t := time.NewTicker(r.c.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		_ = r.msg.InProgress()
+		err := r.save(ctx, func(info *Info) {
+			info.LeaseUntil = time.Now().Add(r.c.cfg.Lease).UTC()
+			info.Progress = Progress{Done: r.done.Load(), Total: r.tot.Load()}
+		})
+		if errors.Is(err, errTakenOver) {
+			r.check(ctx, cancel)
+		}
+	}
+}
+
+// save applies change to the record by compare-and-set, as long as it
+// shows this attempt; errTakenOver if it does not.
+func (r *run) save(ctx context.Context, change func(*Info)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		next := *r.info
+		next.Errors = slices.Clone(r.info.Errors)
+		change(&next)
+		rev, err := r.c.s.update(ctx, r.kv, &next, r.rev)
+		if err == nil {
+			r.info, r.rev = &next, rev
+			return nil
+		}
+		if !isConflict(err) {
+			return err
+		}
+		info, rev, _, err := r.c.s.get(ctx, r.info.ID)
+		if err != nil {
+			return err
+		}
+		if !r.mine(info) {
+			return errTakenOver
+		}
+		r.info, r.rev = info, rev
+	}
+}
+
+// succeed records the result and the Work as done (once: by compare-and-set
+// on this attempt), submits its next Work, and acknowledges the message.
+func (r *run) succeed(out *warehouse.Warehouse) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data, err := out.MarshalBinary()
+	if err != nil {
+		r.fail(permanentError{fmt.Errorf("result: %w", err)})
+		return
+	}
+	ref, err := r.c.s.putBlob(ctx, r.kv, fmt.Sprintf("r.%s.%d", r.info.ID, r.info.Attempts), data)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	err = r.save(ctx, func(info *Info) {
+		info.Status, info.Result, info.Finished, info.LeaseUntil = Done, ref, time.Now().UTC(), time.Time{}
+		info.Progress = Progress{Done: r.done.Load(), Total: r.tot.Load()}
+	})
+	if err != nil {
+		r.c.log.Warn("result dropped: the work changed meanwhile", zap.String("work", r.info.ID), zap.Error(err))
+		return
+	}
+	if err := r.c.ensureNext(ctx, r.info); err != nil {
+		r.c.log.Warn("submit the next work of a chain (the queue will retry)", zap.String("work", r.info.ID), zap.Error(err))
+		_ = r.msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = r.msg.Ack()
+}
+
+// fail records a failed attempt: the Work waits for its next attempt after
+// a backoff, or fails if it has had them all or cannot succeed.
+func (r *run) fail(runErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var again time.Duration
+	err := r.save(ctx, func(info *Info) {
+		info.Errors = append(info.Errors, fmt.Sprintf("attempt %d: %v", info.Attempts, runErr))
+		info.LeaseUntil = time.Time{}
+		if info.Attempts < info.MaxAttempts && !errors.As(runErr, new(permanentError)) {
+			again = backoff(info.Attempts)
+			info.Status, info.NotBefore = Waiting, time.Now().Add(again).UTC()
+		} else {
+			info.Status, info.Finished = Failed, time.Now().UTC()
+		}
+	})
+	if err != nil {
+		r.c.log.Warn("record a failed attempt", zap.String("work", r.info.ID), zap.Error(err))
+		return
+	}
+	r.c.log.Info("work attempt failed", zap.String("work", r.info.ID), zap.Int("attempt", r.info.Attempts),
+		zap.String("status", string(r.info.Status)), zap.Error(runErr))
+	if again > 0 {
+		_ = r.msg.NakWithDelay(again)
+		return
+	}
+	_ = r.msg.Ack()
+}
+
+// giveBack puts a Work this contractor stops running (it shuts down) back
+// to waiting, the attempt not counted, for another contractor.
+func (r *run) giveBack() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := r.save(ctx, func(info *Info) {
+		info.Status, info.Attempts, info.LeaseUntil = Waiting, info.Attempts-1, time.Time{}
+	})
+	if err == nil {
+		_ = r.msg.Nak()
+	}
+}
+
+// backoff is the wait before attempt n+1: 1 s, 2 s, 4 s, ... up to a minute.
+func backoff(n int) time.Duration {
+	return min(time.Second<<min(n-1, 6), time.Minute)
+}
+
+// ensureNext submits the next Work of a done Work's chain (idempotently,
+// under a deterministic ID) and records its ID.
+func (c *Contractor) ensureNext(ctx context.Context, info *Info) error {
+	if info.Next == nil || info.NextID != "" {
+		return nil
+	}
+	data, err := c.s.getBlob(ctx, info.Result)
+	if err != nil {
+		return err
+	}
+	in, err := warehouse.Decode(data)
+	if err != nil {
+		return err
+	}
+	next := info.Next.work(in)
+	if next.ID == "" {
+		next.ID = info.ID + "-next"
+	}
+	if _, err := c.client.Submit(ctx, next); err != nil {
+		return err
+	}
+	_, err = c.s.modify(ctx, info.ID, func(i *Info) (bool, error) {
+		if i.NextID != "" {
+			return false, nil
+		}
+		i.NextID = next.ID
+		return true, nil
+	})
+	return err
+}

@@ -1,0 +1,420 @@
+package jobcenter_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// sumWorker sums lo..hi-1 of an IntRange task; a task with "block" set
+// waits until it is cancelled.
+type sumWorker struct {
+	calls     atomic.Int64
+	cancelled atomic.Int64
+}
+
+func (s *sumWorker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+	s.calls.Add(1)
+	if b, _ := in.Bool("block"); b {
+		<-ctx.Done()
+		s.cancelled.Add(1)
+		return nil, ctx.Err()
+	}
+	lo, _ := in.Int64(splitter.KeyLo)
+	hi, _ := in.Int64(splitter.KeyHi)
+	var sum int64
+	for n := lo; n < hi; n++ {
+		sum += n
+	}
+	out := warehouse.New()
+	out.SetInt64("sum", sum)
+	return out, nil
+}
+
+func (s *sumWorker) Receive(context.Context, workman.Peer, *warehouse.Warehouse) error { return nil }
+
+// sumJob is the "sum" Work: it sums 0..n-1 in tasks of 10, n from the
+// input's "n", or, in a chain, from the previous step's "sum" (n = sum
+// mod 1000 + 1). "fail" makes it fail; "block" makes its tasks wait until
+// cancelled.
+func sumJob(ctx context.Context, in *warehouse.Warehouse) (splitter.Splitter, combiner.Combiner, error) {
+	if msg, ok := in.String("fail"); ok {
+		return nil, nil, errors.New(msg)
+	}
+	n, ok := in.Int64("n")
+	if !ok {
+		sum, ok := in.Int64("sum")
+		if !ok {
+			return nil, nil, errors.New("want n or sum")
+		}
+		n = nextN(sum)
+	}
+	block, _ := in.Bool("block")
+	split := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		return splitter.IntRange(0, n, 10).Split(ctx, func(t *warehouse.Warehouse) error {
+			if block {
+				t.SetBool("block", true)
+			}
+			return emit(t)
+		})
+	})
+	return split, combiner.SumInt64("sum"), nil
+}
+
+func nextN(sum int64) int64 { return sum%1000 + 1 }
+
+func sumTo(n int64) int64 { return n * (n - 1) / 2 }
+
+// center is a park with two "sum" workmen and the job center's client.
+type center struct {
+	park   *parkserver.Server
+	url    string
+	nc     *nats.Conn
+	client *jobcenter.Client
+	worker *sumWorker
+}
+
+func startCenter(t *testing.T, cfg parkserver.Config) *center {
+	t.Helper()
+	p := parktest.StartPark(t, cfg)
+	c := &center{park: p, url: p.ClientURL(), worker: &sumWorker{}}
+	for range 2 {
+		parktest.StartWorkman(t, c.url, workman.Config{Type: "sum", Capacity: 2}, c.worker)
+	}
+	c.nc, c.client = connect(t, c.url)
+	return c
+}
+
+func connect(t *testing.T, url string) (*nats.Conn, *jobcenter.Client) {
+	t.Helper()
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := jobcenter.New(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, client
+}
+
+// contractor starts a "sum" contractor on the park at url; it stops at
+// cleanup, or when stop is called.
+func contractor(t *testing.T, url string, cfg jobcenter.ContractorConfig) (stop func()) {
+	t.Helper()
+	f := parktest.NewForeman(t, url, foreman.Config{})
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("contractor")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := jobcenter.NewContractor(ctx, nc, f, jobcenter.Definition{Type: "sum", Workers: 2, Job: sumJob}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Serve(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; nc.Close() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func wait(t *testing.T, client *jobcenter.Client, id string) (*warehouse.Warehouse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return client.Wait(ctx, id)
+}
+
+func input(n int64) *warehouse.Warehouse {
+	w := warehouse.New()
+	w.SetInt64("n", n)
+	return w
+}
+
+func checkSum(t *testing.T, out *warehouse.Warehouse, err error, want int64) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := out.Int64("sum"); got != want {
+		t.Fatalf("sum %d, want %d", got, want)
+	}
+}
+
+func TestSubmitAndWait(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 2})
+	ctx := context.Background()
+	var ids []string
+	for _, n := range []int64{1000, 2000, 3000} {
+		id, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(n), Durable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		n := int64(1000 * (i + 1))
+		out, err := wait(t, c.client, id)
+		checkSum(t, out, err, sumTo(n))
+		info, err := c.client.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Status != jobcenter.Done || info.Attempts != 1 || info.Progress != (jobcenter.Progress{Done: n / 10, Total: n / 10}) ||
+			info.Finished.Before(info.Started) || info.Started.Before(info.Created) {
+			t.Fatalf("record %+v: want done after one attempt, all %d tasks", info, n/10)
+		}
+	}
+	done, err := c.client.List(ctx, jobcenter.Filter{Type: "sum", Status: jobcenter.Done})
+	if err != nil || len(done) != 3 {
+		t.Fatalf("List(done) = %d works, %v; want 3", len(done), err)
+	}
+}
+
+func TestIdempotentSubmit(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	ctx := context.Background()
+	for _, n := range []int64{100, 200} { // the second is a resubmission: ignored
+		id, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "once", Input: input(n), Durable: true})
+		if err != nil || id != "once" {
+			t.Fatalf("Submit = %q, %v", id, err)
+		}
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "other", ID: "once"}); err == nil {
+		t.Fatal("an existing id submitted with another type: want an error")
+	}
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	out, err := wait(t, c.client, "once")
+	checkSum(t, out, err, sumTo(100))
+	all, err := c.client.List(ctx, jobcenter.Filter{})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("List = %d works, %v; want 1", len(all), err)
+	}
+	if calls := c.worker.calls.Load(); calls != 10 {
+		t.Fatalf("%d tasks ran, want the 10 of one work", calls)
+	}
+}
+
+func TestDoWork(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.client.DoWork(ctx, jobcenter.Work{Type: "sum", Input: input(10)}); !errors.Is(err, jobcenter.ErrNoContractor) {
+		t.Fatalf("DoWork with no contractor: %v, want ErrNoContractor", err)
+	}
+	t.Logf("DoWork with no contractor failed in %v", time.Since(start))
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	out, err := c.client.DoWork(ctx, jobcenter.Work{Type: "sum", Input: input(500)})
+	checkSum(t, out, err, sumTo(500))
+}
+
+func TestCancel(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	ctx := context.Background()
+	// A waiting Work never starts.
+	later, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(10), NotBefore: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.client.Cancel(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wait(t, c.client, later); !errors.Is(err, jobcenter.ErrCancelled) {
+		t.Fatalf("Wait on a cancelled waiting work: %v", err)
+	}
+	// A running Work is cancelled on its workers.
+	blocked := input(40)
+	blocked.SetBool("block", true)
+	running, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: blocked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c.worker.calls.Load() < 4 { // its 4 tasks run on the 4 slots
+		waitChange(t, c.client, running)
+	}
+	if err := c.client.Cancel(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wait(t, c.client, running); !errors.Is(err, jobcenter.ErrCancelled) {
+		t.Fatalf("Wait on a cancelled running work: %v", err)
+	}
+	for c.worker.cancelled.Load() < 4 {
+		waitChange(t, c.client, running)
+	}
+	info, err := c.client.Status(ctx, later)
+	if err != nil || info.Attempts != 0 || info.Status != jobcenter.Cancelled {
+		t.Fatalf("the waiting work: %+v, %v; want cancelled, never run", info, err)
+	}
+	if err := c.client.Cancel(ctx, running); err != nil {
+		t.Fatalf("cancel twice: %v", err)
+	}
+}
+
+// waitChange waits a little for something to change (the test's condition
+// is checked by the caller's loop).
+func waitChange(t *testing.T, client *jobcenter.Client, id string) {
+	t.Helper()
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-t.Context().Done():
+		t.Fatal("test ended")
+	}
+}
+
+func TestChainOfThree(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	ctx := context.Background()
+	w := jobcenter.Work{Type: "sum", ID: "chain", Input: input(700), Durable: true,
+		Next: &jobcenter.Work{Type: "sum", Next: &jobcenter.Work{Type: "sum", ID: "last"}}}
+	if _, err := c.client.Submit(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wait(t, c.client, "chain")
+	want := sumTo(nextN(sumTo(nextN(sumTo(700)))))
+	checkSum(t, out, err, want)
+	steps, err := c.client.Chain(ctx, "chain")
+	if err != nil || len(steps) != 3 || steps[1].ID != "chain-next" || steps[2].ID != "last" {
+		t.Fatalf("Chain = %d steps, %v", len(steps), err)
+	}
+	for _, s := range steps {
+		if s.Status != jobcenter.Done {
+			t.Fatalf("step %s is %s", s.ID, s.Status)
+		}
+	}
+}
+
+func TestChainStopsAtAFailedStep(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	ctx := context.Background()
+	bad := input(10)
+	bad.SetString("fail", "no good")
+	w := jobcenter.Work{Type: "sum", ID: "doomed", Input: bad, MaxAttempts: 2, Next: &jobcenter.Work{Type: "sum"}}
+	if _, err := c.client.Submit(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	_, err := wait(t, c.client, "doomed")
+	var we *jobcenter.WorkError
+	if !errors.As(err, &we) || we.ID != "doomed" || len(we.Errors) != 2 || we.Errors[1] != "attempt 2: no good" {
+		t.Fatalf("Wait = %v, want the step doomed failed twice with 'no good'", err)
+	}
+	steps, err := c.client.Chain(ctx, "doomed")
+	if err != nil || len(steps) != 1 || steps[0].Status != jobcenter.Failed {
+		t.Fatalf("Chain = %v, %v: want one failed step", steps, err)
+	}
+	failed, err := c.client.List(ctx, jobcenter.Filter{Status: jobcenter.Failed})
+	if err != nil || len(failed) != 1 {
+		t.Fatalf("List(failed) = %d, %v", len(failed), err)
+	}
+}
+
+// TestMalformedInput: a Work whose input does not decode fails at once with
+// a clear error, and the queue goes on.
+func TestMalformedInput(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	ctx := context.Background()
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, jobcenter.WorksBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "i.bad", []byte("not a warehouse")); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(jobcenter.Info{ID: "bad", Type: "sum", Durable: true, Status: jobcenter.Waiting,
+		MaxAttempts: 3, Input: "kv:" + jobcenter.WorksBucket + ":i.bad", Created: time.Now()})
+	if _, err := kv.Create(ctx, "w.bad", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "fourinone.queue.sum", []byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	good, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := wait(t, c.client, good)
+	checkSum(t, out, err, sumTo(100))
+	_, err = wait(t, c.client, "bad")
+	var we *jobcenter.WorkError
+	if !errors.As(err, &we) || len(we.Errors) != 1 {
+		t.Fatalf("Wait(bad) = %v, want one failed attempt", err)
+	}
+	t.Logf("the malformed work: %v", err)
+}
+
+// TestDurableAcrossParkRestart: Works submitted before the park restarts
+// (on its store) all complete once after it; a Work that is not durable is
+// gone.
+func TestDurableAcrossParkRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := startCenter(t, parkserver.Config{StoreDir: dir, Listen: "127.0.0.1:0"})
+	ctx := context.Background()
+	const works = 20
+	for i := range works {
+		if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: fmt.Sprint("d", i), Input: input(int64(100 + i)), Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "fleeting", Input: input(10)}); err != nil {
+		t.Fatal(err)
+	}
+	listen := c.url[len("nats://"):]
+	if err := c.park.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parktest.StartPark(t, parkserver.Config{StoreDir: dir, Listen: listen})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 4})
+	for i := range works {
+		out, err := wait(t, c.client, fmt.Sprint("d", i))
+		checkSum(t, out, err, sumTo(int64(100+i)))
+	}
+	if _, err := c.client.Status(ctx, "fleeting"); !errors.Is(err, jobcenter.ErrNotFound) {
+		t.Fatalf("the work that was not durable after a restart: %v, want ErrNotFound", err)
+	}
+	var tasks int64
+	for i := range works {
+		tasks += int64(100+i+9) / 10
+	}
+	if calls := c.worker.calls.Load(); calls != tasks {
+		t.Fatalf("%d tasks ran, want %d: each work once", calls, tasks)
+	}
+}

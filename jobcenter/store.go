@@ -1,0 +1,342 @@
+package jobcenter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// What the park server keeps for the job center, on JetStream.
+const (
+	// WorksBucket holds durable Works: a record per Work ("w.<id>"), and
+	// inputs ("i.<id>") and results ("r.<id>.<attempt>") up to inlineMax
+	// bytes, in file storage.
+	WorksBucket = "fourinone_works"
+	// MemWorksBucket holds the same for Works that are not durable, in
+	// memory storage: a park restart loses them.
+	MemWorksBucket = "fourinone_works_mem"
+	// BlobStore holds inputs and results bigger than inlineMax (an object
+	// store, chunked, file storage).
+	BlobStore = "fourinone_blobs"
+	// QueueStream is the work queue: one message per Work to run, its ID,
+	// on subject queuePrefix + type; each Work type has one pull consumer
+	// that its contractors share.
+	QueueStream = "FOURINONE_QUEUE"
+	queuePrefix = "fourinone.queue."
+)
+
+// inlineMax is the largest input or result kept in a KV entry; bigger ones
+// go to the object store (NATS messages are at most 8 MiB here).
+const inlineMax = 1 << 20
+
+// Setup creates (or updates) the job center's streams and buckets; the park
+// server calls it at start.
+func Setup(ctx context.Context, js jetstream.JetStream) error {
+	for _, b := range []struct {
+		name    string
+		storage jetstream.StorageType
+	}{{WorksBucket, jetstream.FileStorage}, {MemWorksBucket, jetstream.MemoryStorage}} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: b.name, Description: "fourinone job center: Works, inputs, results",
+			History: 1, Storage: b.storage,
+		}); err != nil {
+			return fmt.Errorf("jobcenter: create bucket %s: %w", b.name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BlobStore, Description: "fourinone job center: big inputs and results", Storage: jetstream.FileStorage,
+	}); err != nil {
+		return fmt.Errorf("jobcenter: create object store: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: QueueStream, Description: "fourinone job center: Works to run, by type",
+		Subjects: []string{queuePrefix + ">"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+	}); err != nil {
+		return fmt.Errorf("jobcenter: create queue: %w", err)
+	}
+	return nil
+}
+
+// Status is where a Work is.
+type Status string
+
+// Statuses. Done, Failed and Cancelled are final.
+const (
+	Waiting   Status = "waiting"
+	Running   Status = "running"
+	Done      Status = "done"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled"
+)
+
+// Final reports whether s is a final status.
+func (s Status) Final() bool { return s == Done || s == Failed || s == Cancelled }
+
+// Progress is how far a running Work's job is: tasks combined of the tasks
+// split so far (Total grows until the Splitter is done).
+type Progress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
+// Info is a Work's record: what it is and where it stands.
+type Info struct {
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Durable     bool      `json:"durable"`
+	Status      Status    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	MaxAttempts int       `json:"max_attempts"`
+	Errors      []string  `json:"errors,omitempty"` // the error of each failed attempt, in order
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	Started     time.Time `json:"started,omitzero"`  // the last attempt's start
+	Finished    time.Time `json:"finished,omitzero"` // when it reached a final status
+	NotBefore   time.Time `json:"not_before,omitzero"`
+	Contractor  string    `json:"contractor,omitempty"`  // who runs (or ran) the last attempt
+	LeaseUntil  time.Time `json:"lease_until,omitzero"` // the running contractor's lease
+	Progress    Progress  `json:"progress"`
+	Next        *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result
+	NextID      string    `json:"next_id,omitempty"` // the next Work, once submitted
+	Input       string    `json:"input"`             // where the input is (a blob reference)
+	Result      string    `json:"result,omitempty"`  // where the result is, when done
+}
+
+// LastError returns the error of the last failed attempt, if any.
+func (i *Info) LastError() string {
+	if len(i.Errors) == 0 {
+		return ""
+	}
+	return i.Errors[len(i.Errors)-1]
+}
+
+// Spec is a Work without its input: the next step of a chain.
+type Spec struct {
+	Type        string `json:"type"`
+	ID          string `json:"id,omitempty"`
+	Durable     bool   `json:"durable"`
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	Next        *Spec  `json:"next,omitempty"`
+}
+
+var (
+	// ErrNotFound is returned for an ID that names no Work (never
+	// submitted, past its retention, or not durable and lost with a park
+	// restart).
+	ErrNotFound = errors.New("jobcenter: no such work")
+	// ErrCancelled is what Wait returns for a cancelled Work.
+	ErrCancelled = errors.New("jobcenter: work cancelled")
+	// ErrNoContractor is what DoWork returns when no contractor for the
+	// Work's type is registered.
+	ErrNoContractor = errors.New("jobcenter: no contractor for the work type is registered")
+	// ErrFinal is what Cancel returns for a Work that is done or failed.
+	ErrFinal = errors.New("jobcenter: the work has finished")
+)
+
+// WorkError is what Wait returns for a Work (or a chain's step) that
+// failed: its ID, type and the error of each attempt.
+type WorkError struct {
+	ID     string
+	Type   string
+	Errors []string
+}
+
+func (e *WorkError) Error() string {
+	last := "no attempt"
+	if len(e.Errors) > 0 {
+		last = e.Errors[len(e.Errors)-1]
+	}
+	return fmt.Sprintf("jobcenter: work %s (%s) failed after %d attempts: %s", e.ID, e.Type, len(e.Errors), last)
+}
+
+var (
+	validType = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	validID   = regexp.MustCompile(`^[A-Za-z0-9_=-]{1,128}$`)
+)
+
+// store is the job center's JetStream resources, as a client sees them.
+type store struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	works jetstream.KeyValue // durable
+	mem   jetstream.KeyValue // not durable
+	blobs jetstream.ObjectStore
+	queue jetstream.Stream
+}
+
+// openStore binds to the resources a park server created, waiting for them
+// until ctx ends (members may start before the park server).
+func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jobcenter: %w", err)
+	}
+	s := &store{nc: nc, js: js}
+	for {
+		err = s.bind(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) &&
+			!errors.Is(err, jetstream.ErrJetStreamNotEnabled) && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("jobcenter: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("jobcenter: the park server has no job center (%v): %w", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *store) bind(ctx context.Context) (err error) {
+	if s.works, err = s.js.KeyValue(ctx, WorksBucket); err != nil {
+		return err
+	}
+	if s.mem, err = s.js.KeyValue(ctx, MemWorksBucket); err != nil {
+		return err
+	}
+	if s.blobs, err = s.js.ObjectStore(ctx, BlobStore); err != nil {
+		return err
+	}
+	s.queue, err = s.js.Stream(ctx, QueueStream)
+	return err
+}
+
+func (s *store) bucket(durable bool) jetstream.KeyValue {
+	if durable {
+		return s.works
+	}
+	return s.mem
+}
+
+// get reads a Work's record from either bucket, with its revision and
+// bucket.
+func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.KeyValue, error) {
+	for _, kv := range []jetstream.KeyValue{s.works, s.mem} {
+		e, err := kv.Get(ctx, "w."+id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("jobcenter: read work %s: %w", id, err)
+		}
+		var info Info
+		if err := json.Unmarshal(e.Value(), &info); err != nil {
+			return nil, 0, nil, fmt.Errorf("jobcenter: work %s: malformed record: %w", id, err)
+		}
+		return &info, e.Revision(), kv, nil
+	}
+	return nil, 0, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+// update applies change to a Work's record by compare-and-set from rev,
+// returning the new revision. It fails (jetstream.ErrKeyExists) if the
+// record changed since rev.
+func (s *store) update(ctx context.Context, kv jetstream.KeyValue, info *Info, rev uint64) (uint64, error) {
+	info.Updated = time.Now().UTC()
+	b, err := json.Marshal(info)
+	if err != nil {
+		return 0, err
+	}
+	return kv.Update(ctx, "w."+info.ID, b, rev)
+}
+
+// modify reads a Work's record and applies change by compare-and-set until
+// it holds; change returns false to leave the record as it is.
+func (s *store) modify(ctx context.Context, id string, change func(*Info) (bool, error)) (*Info, error) {
+	for {
+		info, rev, kv, err := s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := change(info)
+		if err != nil || !ok {
+			return info, err
+		}
+		if _, err := s.update(ctx, kv, info, rev); err == nil {
+			return info, nil
+		} else if !isConflict(err) {
+			return nil, fmt.Errorf("jobcenter: update work %s: %w", id, err)
+		}
+	}
+}
+
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// putBlob stores data under key: in kv if small, else in the object store.
+// It returns the reference to read it back with.
+func (s *store) putBlob(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) (string, error) {
+	if len(data) <= inlineMax {
+		if _, err := kv.Put(ctx, key, data); err != nil {
+			return "", fmt.Errorf("jobcenter: store %s: %w", key, err)
+		}
+		return "kv:" + kv.Bucket() + ":" + key, nil
+	}
+	if _, err := s.blobs.PutBytes(ctx, key, data); err != nil {
+		return "", fmt.Errorf("jobcenter: store %s: %w", key, err)
+	}
+	return "obj:" + key, nil
+}
+
+func (s *store) getBlob(ctx context.Context, ref string) ([]byte, error) {
+	switch kind, rest, _ := strings.Cut(ref, ":"); kind {
+	case "kv":
+		bucket, key, _ := strings.Cut(rest, ":")
+		kv := s.mem
+		if bucket == WorksBucket {
+			kv = s.works
+		}
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("jobcenter: read %s: %w", key, err)
+		}
+		return e.Value(), nil
+	case "obj":
+		b, err := s.blobs.GetBytes(ctx, rest)
+		if err != nil {
+			return nil, fmt.Errorf("jobcenter: read %s: %w", rest, err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("jobcenter: malformed blob reference %q", ref)
+}
+
+// enqueue asks a contractor of typ to run Work id; msgID dedupes within the
+// stream's window.
+func (s *store) enqueue(ctx context.Context, typ, id, msgID string) error {
+	if _, err := s.js.Publish(ctx, queuePrefix+typ, []byte(id), jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("jobcenter: queue work %s: %w", id, err)
+	}
+	return nil
+}
+
+// watch calls changed whenever Work id's record is written, until stop.
+func (s *store) watch(id string, changed func()) (stop func(), err error) {
+	var subs []*nats.Subscription
+	stop = func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+	}
+	for _, b := range []string{WorksBucket, MemWorksBucket} {
+		sub, err := s.nc.Subscribe("$KV."+b+".w."+id, func(*nats.Msg) { changed() })
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	return stop, nil
+}
