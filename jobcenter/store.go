@@ -100,7 +100,7 @@ type Info struct {
 	Started     time.Time `json:"started,omitzero"`  // the last attempt's start
 	Finished    time.Time `json:"finished,omitzero"` // when it reached a final status
 	NotBefore   time.Time `json:"not_before,omitzero"`
-	Contractor  string    `json:"contractor,omitempty"`  // who runs (or ran) the last attempt
+	Contractor  string    `json:"contractor,omitempty"` // who runs (or ran) the last attempt
 	LeaseUntil  time.Time `json:"lease_until,omitzero"` // the running contractor's lease
 	Progress    Progress  `json:"progress"`
 	Next        *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
-	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
