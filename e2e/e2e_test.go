@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	build := exec.Command("go", "build", "-o", dir+"/",
-		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman")
+		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "../cmd/contractor", "../cmd/jobs")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -184,9 +184,15 @@ func expected(t *testing.T, paths ...string) string {
 
 func runForeman(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runCmd(t, "wordcount", args...)
+}
+
+// runCmd runs one of our commands to its end (two minutes at most).
+func runCmd(t *testing.T, bin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "wordcount"), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()

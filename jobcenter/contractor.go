@@ -108,6 +108,9 @@ func NewContractor(ctx context.Context, nc *nats.Conn, f *foreman.Foreman, def D
 	return c, nil
 }
 
+// ID returns the contractor's id.
+func (c *Contractor) ID() string { return c.cfg.ID }
+
 // Serve registers the contractor and runs Works until ctx ends; then it
 // puts the Works it was running back in the queue and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {

@@ -2,8 +2,8 @@
 // workman binary, built the way the README describes. Its types:
 //
 //   - wordcount: the word-count Worker, after sleeping the task's
-//     "sleep_ms" (if any), so a test can keep tasks in flight;
-//   - echo: after sleeping the task's "sleep_ms" (if any), returns the
+//     "sleep_ms" (or -sleep-ms), so a test can keep tasks in flight;
+//   - echo: after sleeping the task's "sleep_ms" (or -sleep-ms), returns the
 //     task's "lo" under "lo", so a test can check that every task's result
 //     arrives exactly once, and "blob_bytes" bytes (if any) under "blob",
 //     for big results.
@@ -32,9 +32,14 @@ import (
 	"github.com/fourinone-go/fourinone/workman"
 )
 
-func slow(w workman.Worker) workman.Worker {
+// slow sleeps a task's "sleep_ms" (or else defaultMS) before w runs it.
+func slow(w workman.Worker, defaultMS int64) workman.Worker {
 	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
-		if ms, ok := in.Int64("sleep_ms"); ok {
+		ms, ok := in.Int64("sleep_ms")
+		if !ok {
+			ms, ok = defaultMS, defaultMS > 0
+		}
+		if ok {
 			select {
 			case <-time.After(time.Duration(ms) * time.Millisecond):
 			case <-ctx.Done():
@@ -95,8 +100,9 @@ func main() {
 	flag.IntVar(&cfg.Capacity, "capacity", 2, "tasks at once")
 	flag.StringVar(&cfg.ID, "id", "", "workman id")
 	taskLog := flag.String("tasklog", "", "append a line per task to this file")
+	sleep := flag.Int64("sleep-ms", 0, "how long a task without a sleep_ms sleeps first")
 	flag.Parse()
-	w := map[string]workman.Worker{"wordcount": slow(wordcount.Worker()), "echo": slow(echo)}[cfg.Type]
+	w := map[string]workman.Worker{"wordcount": slow(wordcount.Worker(), *sleep), "echo": slow(echo, *sleep)}[cfg.Type]
 	if w == nil {
 		fmt.Fprintf(os.Stderr, "chaosworkman: unknown -type %q\n", cfg.Type)
 		os.Exit(2)

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/jobcenter"
+)
+
+// Job-center tests: the park, workmen and contractors as processes; Works
+// submitted with the jobs command or a client.
+
+func jobsClient(t *testing.T, url string) *jobcenter.Client {
+	t.Helper()
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := jobcenter.New(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func jobs(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	out, errOut, err := runCmd(t, "jobs", append([]string{"-park", url}, args...)...)
+	if err != nil {
+		t.Fatalf("jobs %v: %v: %s", args, err, errOut)
+	}
+	return out
+}
+
+func contractorProc(t *testing.T, url string, args ...string) *proc {
+	t.Helper()
+	p, _ := start(t, "contractor ", "contractor", append([]string{"-park", url}, args...)...)
+	return p
+}
+
+// waitStatus polls a Work until cond holds for its record (a minute at
+// most).
+func waitStatus(t *testing.T, c *jobcenter.Client, id string, cond func(*jobcenter.Info) bool) *jobcenter.Info {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		info, err := c.Status(context.Background(), id)
+		if err == nil && cond(info) {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("work %s: %+v, %v: the awaited state never came", id, info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestJobCenterContractorKilled: contractor A is killed (-9) while it runs
+// a Work of three; contractor B takes it over after A's lease, and all
+// three complete with the exact counts, each done once.
+func TestJobCenterContractorKilled(t *testing.T) {
+	url := startPark(t)
+	chaosWorkmen(t, url, 2, "-type", "wordcount", "-sleep-ms", "100")
+	a := contractorProc(t, url, "-type", "wordcount", "-id", "A", "-lease", "1s")
+	c := jobsClient(t, url)
+	var ids, texts []string
+	for i := range 3 {
+		text := genText(t, int64(1+i)<<20)
+		texts = append(texts, text)
+		ids = append(ids, strings.TrimSpace(jobs(t, url, "submit", "-type", "wordcount", "-part-size", "131072", text)))
+	}
+	running := waitStatus(t, c, ids[0], func(i *jobcenter.Info) bool { return i.Status == jobcenter.Running })
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.done
+	killed := time.Now()
+	contractorProc(t, url, "-type", "wordcount", "-id", "B", "-lease", "1s")
+	for i, id := range ids {
+		got := jobs(t, url, "wait", id)
+		if want := expected(t, texts[i]); got != want {
+			t.Fatalf("work %s: counts differ from a single-threaded count", id)
+		}
+		info, err := c.Status(context.Background(), id)
+		if err != nil || info.Status != jobcenter.Done {
+			t.Fatalf("work %s: %+v, %v", id, info, err)
+		}
+		t.Logf("work %s: done by %s after %d attempts %q", id, info.Contractor, info.Attempts, info.Errors)
+	}
+	first, _ := c.Status(context.Background(), ids[0])
+	if first.Contractor != "B" || first.Attempts != running.Attempts+1 || !strings.Contains(first.LastError(), "contractor A lost") {
+		t.Fatalf("the work A ran: %+v; want it taken over by B", first)
+	}
+	t.Logf("all three done %v after the kill (lease 1s)", time.Since(killed).Round(time.Millisecond))
+}
+
+// TestJobCenterParkRestart: the park is killed (-9) with durable Works
+// waiting and running, and restarted on its store: every Work completes,
+// once, with the exact counts.
+func TestJobCenterParkRestart(t *testing.T) {
+	addr, store := freeAddr(t), t.TempDir()
+	const ready = "park server ready at "
+	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	url := "nats://" + addr
+	chaosWorkmen(t, url, 2, "-type", "wordcount", "-capacity", "4", "-sleep-ms", "10")
+	contractorProc(t, url, "-type", "wordcount", "-concurrency", "4", "-workers", "1", "-lease", "2s")
+	c := jobsClient(t, url)
+	text := genText(t, 256<<10)
+	want, err := wordcount.CountLocal(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := wordcount.WorkInput([]string{text}, 64<<10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const works = 100
+	ctx := context.Background()
+	for i := range works {
+		if _, err := c.Submit(ctx, jobcenter.Work{Type: "wordcount", ID: fmt.Sprint("w", i), Input: in, Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStatus(t, c, "w10", func(i *jobcenter.Info) bool { return i.Status != jobcenter.Waiting })
+	_ = park.cmd.Process.Kill()
+	<-park.done
+	start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	restarted := time.Now()
+	again := 0
+	for i := range works {
+		id := fmt.Sprint("w", i)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		out, err := c.Wait(wctx, id)
+		cancel()
+		if err != nil {
+			t.Fatalf("work %s: %v", id, err)
+		}
+		if got, _ := out.Counts(wordcount.KeyCounts); !maps.Equal(got, want) {
+			t.Fatalf("work %s: counts differ from a single-threaded count", id)
+		}
+		info, err := c.Status(ctx, id)
+		if err != nil || info.Status != jobcenter.Done {
+			t.Fatalf("work %s: %+v, %v", id, info, err)
+		}
+		if info.Attempts > 1 {
+			again++
+		}
+	}
+	t.Logf("%d works done, %d of them run again after the restart; all done %v after it", works, again, time.Since(restarted).Round(time.Millisecond))
+}
+
+// TestJobCenterTwoContractors: two contractor processes share 1,000 no-op
+// Works; each is done once, by one of them, in one attempt.
+func TestJobCenterTwoContractors(t *testing.T) {
+	url := startPark(t)
+	for range 2 {
+		start(t, " ready", "workman", "-type", "noop", "-park", url, "-capacity", "4")
+	}
+	contractorProc(t, url, "-type", "noop", "-id", "A", "-concurrency", "4", "-workers", "1")
+	contractorProc(t, url, "-type", "noop", "-id", "B", "-concurrency", "4", "-workers", "1")
+	c := jobsClient(t, url)
+	ctx := context.Background()
+	const works = 1000
+	begin := time.Now()
+	for i := range works {
+		if _, err := c.Submit(ctx, jobcenter.Work{Type: "noop", ID: fmt.Sprint("n", i), Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	by := map[string]int{}
+	for i := range works {
+		id := fmt.Sprint("n", i)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err := c.Wait(wctx, id)
+		cancel()
+		if err != nil {
+			t.Fatalf("work %s: %v", id, err)
+		}
+		info, err := c.Status(ctx, id)
+		if err != nil || info.Status != jobcenter.Done || info.Attempts != 1 {
+			t.Fatalf("work %s: %+v, %v; want done in one attempt", id, info, err)
+		}
+		by[info.Contractor]++
+	}
+	if by["A"]+by["B"] != works || by["A"] == 0 || by["B"] == 0 {
+		t.Fatalf("works done by contractor: %v; want all %d shared by A and B", by, works)
+	}
+	t.Logf("1,000 no-op works in %v, by contractor %v", time.Since(begin).Round(time.Millisecond), by)
+}
