@@ -101,10 +101,12 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	if w.MaxAttempts <= 0 {
 		w.MaxAttempts = DefaultMaxAttempts
 	}
-	if info, _, _, err := c.s.get(ctx, w.ID); err == nil {
-		return w.ID, c.resume(ctx, info, w.Type)
-	} else if !errors.Is(err, ErrNotFound) {
-		return "", err
+	// Not durable: look for the ID among the durable Works first (the
+	// create below decides among those of its own kind).
+	if !w.Durable {
+		if info, _, kv, err := c.s.get(ctx, w.ID); err == nil && kv == c.s.works {
+			return w.ID, c.resume(ctx, info, w.Type)
+		}
 	}
 	in := w.Input
 	if in == nil {
@@ -115,13 +117,19 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 		return "", fmt.Errorf("jobcenter: work %s input: %w", w.ID, err)
 	}
 	kv := c.s.bucket(w.Durable)
-	ref, err := c.s.putBlob(ctx, kv, "i."+w.ID, data)
-	if err != nil {
-		return "", err
+	var ref string
+	if len(data) > inRecord {
+		if existing, _, _, err := c.s.get(ctx, w.ID); err == nil {
+			return w.ID, c.resume(ctx, existing, w.Type) // do not overwrite its input
+		}
+		if ref, err = c.s.putBig(ctx, kv, "i."+w.ID, data); err != nil {
+			return "", err
+		}
+		data = nil
 	}
 	now := time.Now().UTC()
 	info := Info{ID: w.ID, Type: w.Type, Durable: w.Durable, Status: Waiting, MaxAttempts: w.MaxAttempts,
-		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref}
+		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref, InputData: data}
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return "", err
@@ -192,7 +200,7 @@ func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, err
 			id = info.NextID
 			continue
 		}
-		data, err := c.s.getBlob(ctx, info.Result)
+		data, err := c.s.getBlob(ctx, info.Result, info.ResultData)
 		if err != nil {
 			return nil, err
 		}

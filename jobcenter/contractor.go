@@ -134,36 +134,69 @@ func (c *Contractor) Serve(ctx context.Context) error {
 	}()
 	c.log.Info("contractor serving")
 
-	slots := make(chan struct{}, c.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+	for range c.cfg.Concurrency {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.slot(ctx, cons) }()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// workerHold is how long a slot keeps the workers it claimed while Works
+// keep coming; then it gives them back, so other contractors get a share.
+const workerHold = time.Second
+
+// slot runs Works one at a time: it claims workers first, so it takes a
+// Work only when it can run it, and keeps them for the next Works while
+// the queue has some (up to workerHold).
+func (c *Contractor) slot(ctx context.Context, cons jetstream.Consumer) {
+	var ws []*foreman.Workman
+	var since time.Time
+	release := func() {
+		if ws != nil {
+			c.f.Release(context.Background(), ws...)
+			ws = nil
+		}
+	}
+	defer release()
+	for ctx.Err() == nil {
+		if ws == nil {
+			wctx, cancel := context.WithTimeout(ctx, c.cfg.WorkerWait)
+			got, _ := c.f.WaitWorkers(wctx, c.def.WorkerType, c.def.Workers)
+			cancel()
+			if len(got) == 0 {
+				continue // it waited WorkerWait
+			}
+			ws, since = got, time.Now()
 		}
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("fetch from the queue", zap.Error(err))
+				release()
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
 		got := false
-		if err == nil {
-			for msg := range batch.Messages() {
-				got = true
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() { <-slots }()
-					c.handle(ctx, msg)
-				}()
+		for msg := range batch.Messages() {
+			got = true
+			if !c.handle(ctx, msg, ws) {
+				release() // its workers may be lost: claim afresh
 			}
 		}
 		if !got {
-			<-slots
-		}
-		if err != nil && ctx.Err() == nil {
-			c.log.Warn("fetch from the queue", zap.Error(err))
+			release()
+		} else if time.Since(since) > workerHold {
+			// Give the others (who ask every 100 ms) a turn first.
+			release()
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+			case <-time.After(workerHold / 4):
 			}
 		}
 	}
@@ -171,17 +204,18 @@ func (c *Contractor) Serve(ctx context.Context) error {
 
 // handle decides what a queue message calls for: the record is the truth,
 // and the message is acknowledged only once its Work is final (or gone).
-func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg) {
+// It runs the Work on ws and reports whether ws are still good.
+func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*foreman.Workman) bool {
 	id := string(msg.Data())
 	info, rev, kv, err := c.s.get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		_ = msg.Ack() // not durable and lost with a park restart, or past its retention
-		return
+		return true
 	case err != nil:
 		c.log.Warn("read a work", zap.String("work", id), zap.Error(err))
 		_ = msg.NakWithDelay(time.Second)
-		return
+		return true
 	}
 	now := time.Now()
 	switch info.Status {
@@ -189,55 +223,46 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg) {
 		if err := c.ensureNext(ctx, info); err != nil {
 			c.log.Warn("submit the next work of a chain", zap.String("work", id), zap.Error(err))
 			_ = msg.NakWithDelay(time.Second)
-			return
+			return true
 		}
 		_ = msg.Ack()
-		return
+		return true
 	case Failed, Cancelled:
 		_ = msg.Ack()
-		return
+		return true
 	case Running:
 		if now.Before(info.LeaseUntil) {
 			// Another contractor runs it: look again once its lease would
 			// have run out.
 			_ = msg.NakWithDelay(info.LeaseUntil.Sub(now) + 100*time.Millisecond)
-			return
+			return true
 		}
 		// Its contractor stopped renewing: take it over.
 		info.Errors = append(info.Errors, fmt.Sprintf("attempt %d: contractor %s lost (its lease ran out)", info.Attempts, info.Contractor))
 	case Waiting:
 		if now.Before(info.NotBefore) {
 			_ = msg.NakWithDelay(info.NotBefore.Sub(now))
-			return
+			return true
 		}
 	}
 	if info.Attempts >= info.MaxAttempts {
 		info.Status, info.Finished, info.LeaseUntil = Failed, now.UTC(), time.Time{}
 		if _, err := c.s.update(ctx, kv, info, rev); err != nil {
 			_ = msg.NakWithDelay(100 * time.Millisecond) // changed meanwhile: decide again
-			return
+			return true
 		}
 		_ = msg.Ack()
-		return
+		return true
 	}
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.WorkerWait)
-	ws, err := c.f.WaitWorkers(wctx, c.def.WorkerType, c.def.Workers)
-	cancel()
-	if err != nil || len(ws) == 0 {
-		c.log.Debug("no workers for a work yet", zap.String("work", id), zap.Error(err))
-		_ = msg.NakWithDelay(time.Second)
-		return
-	}
-	defer c.f.Release(context.Background(), ws...)
 	info.Status, info.Attempts, info.Contractor = Running, info.Attempts+1, c.cfg.ID
 	info.Started, info.LeaseUntil, info.Progress = now.UTC(), now.Add(c.cfg.Lease).UTC(), Progress{}
 	rev, err = c.s.update(ctx, kv, info, rev)
 	if err != nil {
 		_ = msg.NakWithDelay(100 * time.Millisecond) // cancelled or taken meanwhile: decide again
-		return
+		return true
 	}
 	r := &run{c: c, msg: msg, kv: kv, info: info, rev: rev}
-	r.do(ctx, ws)
+	return r.do(ctx, ws)
 }
 
 // run is one attempt of a Work on this contractor.
@@ -258,7 +283,7 @@ var (
 	errShutdown  = errors.New("jobcenter: the contractor is shutting down")
 )
 
-func (r *run) do(ctx context.Context, ws []*foreman.Workman) {
+func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	id := r.info.ID
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -291,7 +316,9 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) {
 		r.giveBack()
 	default:
 		r.fail(err)
+		return false
 	}
+	return true
 }
 
 // job builds and runs the Work's job, turning a panic in user code into
@@ -303,7 +330,7 @@ func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Wa
 			err = fmt.Errorf("job panicked: %v", p)
 		}
 	}()
-	data, err := r.c.s.getBlob(ctx, r.info.Input)
+	data, err := r.c.s.getBlob(ctx, r.info.Input, r.info.InputData)
 	if err != nil {
 		return nil, err
 	}
@@ -413,13 +440,14 @@ func (r *run) succeed(out *warehouse.Warehouse) {
 		r.fail(permanentError{fmt.Errorf("result: %w", err)})
 		return
 	}
-	ref, err := r.c.s.putBlob(ctx, r.kv, fmt.Sprintf("r.%s.%d", r.info.ID, r.info.Attempts), data)
+	ref, inline, err := r.c.s.putBlob(ctx, r.kv, fmt.Sprintf("r.%s.%d", r.info.ID, r.info.Attempts), data)
 	if err != nil {
 		r.fail(err)
 		return
 	}
 	err = r.save(ctx, func(info *Info) {
-		info.Status, info.Result, info.Finished, info.LeaseUntil = Done, ref, time.Now().UTC(), time.Time{}
+		info.Status, info.Result, info.ResultData = Done, ref, inline
+		info.Finished, info.LeaseUntil = time.Now().UTC(), time.Time{}
 		info.Progress = Progress{Done: r.done.Load(), Total: r.tot.Load()}
 	})
 	if err != nil {
@@ -487,7 +515,7 @@ func (c *Contractor) ensureNext(ctx context.Context, info *Info) error {
 	if info.Next == nil || info.NextID != "" {
 		return nil
 	}
-	data, err := c.s.getBlob(ctx, info.Result)
+	data, err := c.s.getBlob(ctx, info.Result, info.ResultData)
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,13 @@ const (
 	queuePrefix = "fourinone.queue."
 )
 
-// inlineMax is the largest input or result kept in a KV entry; bigger ones
-// go to the object store (NATS messages are at most 8 MiB here).
-const inlineMax = 1 << 20
+// Where inputs and results are kept: up to inRecord bytes in the Work's
+// record, up to inlineMax in an entry of their own, bigger ones in the
+// object store (NATS messages are at most 8 MiB here).
+const (
+	inRecord  = 64 << 10
+	inlineMax = 1 << 20
+)
 
 // Setup creates (or updates) the job center's streams and buckets; the park
 // server calls it at start.
@@ -105,8 +109,10 @@ type Info struct {
 	Progress    Progress  `json:"progress"`
 	Next        *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result
 	NextID      string    `json:"next_id,omitempty"` // the next Work, once submitted
-	Input       string    `json:"input"`             // where the input is (a blob reference)
-	Result      string    `json:"result,omitempty"`  // where the result is, when done
+	Input       string    `json:"input,omitempty"`   // where the input is (a blob reference), if not in InputData
+	InputData   []byte    `json:"input_data,omitempty"`
+	Result      string    `json:"result,omitempty"` // where the result is, if not in ResultData
+	ResultData  []byte    `json:"result_data,omitempty"`
 }
 
 // LastError returns the error of the last failed attempt, if any.
@@ -275,9 +281,18 @@ func isConflict(err error) bool {
 		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// putBlob stores data under key: in kv if small, else in the object store.
-// It returns the reference to read it back with.
-func (s *store) putBlob(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) (string, error) {
+// putBlob stores data under key: in the record (it returns data back) if
+// small, in kv if not big, else in the object store. It returns the
+// reference to read it back with.
+func (s *store) putBlob(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) (string, []byte, error) {
+	if len(data) <= inRecord {
+		return "", data, nil
+	}
+	ref, err := s.putBig(ctx, kv, key, data)
+	return ref, nil, err
+}
+
+func (s *store) putBig(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) (string, error) {
 	if len(data) <= inlineMax {
 		if _, err := kv.Put(ctx, key, data); err != nil {
 			return "", fmt.Errorf("jobcenter: store %s: %w", key, err)
@@ -290,7 +305,11 @@ func (s *store) putBlob(ctx context.Context, kv jetstream.KeyValue, key string, 
 	return "obj:" + key, nil
 }
 
-func (s *store) getBlob(ctx context.Context, ref string) ([]byte, error) {
+// getBlob reads what putBlob stored.
+func (s *store) getBlob(ctx context.Context, ref string, inRecord []byte) ([]byte, error) {
+	if ref == "" {
+		return inRecord, nil
+	}
 	switch kind, rest, _ := strings.Cut(ref, ":"); kind {
 	case "kv":
 		bucket, key, _ := strings.Cut(rest, ":")
