@@ -40,6 +40,26 @@ type Work struct {
 	// Next is run with this Work's result as its input once this one is
 	// done (its Input is ignored): a chain.
 	Next *Work
+	// After names Works this one waits for (fan-in): it runs once they are
+	// all done, with each one's result added to its input (see
+	// AfterResult), and fails if one of them fails or is cancelled.
+	After []string
+	// Priority: Works of a type with a priority above 0 run before the
+	// others that wait.
+	Priority int
+}
+
+// afterKey is where a fan-in Work's input holds a dependency's result.
+func afterKey(id string) string { return "after:" + id }
+
+// AfterResult returns the result of Work id that a fan-in Work (one with
+// After) got in its input.
+func AfterResult(in *warehouse.Warehouse, id string) (*warehouse.Warehouse, error) {
+	b, ok := in.Bytes(afterKey(id))
+	if !ok {
+		return nil, fmt.Errorf("jobcenter: the input holds no result of work %s", id)
+	}
+	return warehouse.Decode(b)
 }
 
 // spec returns w without its input, as a chain's next step.
@@ -95,6 +115,11 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	if w.ID == "" {
 		w.ID = uuid.NewString()
 	}
+	for _, a := range w.After {
+		if !validID.MatchString(a) || a == w.ID {
+			return "", fmt.Errorf("jobcenter: work %s waits for %q: not a work id", w.ID, a)
+		}
+	}
 	if !validID.MatchString(w.ID) {
 		return "", fmt.Errorf("jobcenter: work id %q: want 1 to 128 letters, digits, _, = or -", w.ID)
 	}
@@ -129,7 +154,8 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	}
 	now := time.Now().UTC()
 	info := Info{ID: w.ID, Type: w.Type, Durable: w.Durable, Status: Waiting, MaxAttempts: w.MaxAttempts,
-		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref, InputData: data}
+		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref, InputData: data,
+		After: w.After, Priority: w.Priority}
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return "", err
@@ -144,7 +170,7 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	} else if err != nil {
 		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
 	}
-	return w.ID, c.s.enqueue(ctx, w.Type, w.ID, w.ID)
+	return w.ID, c.s.enqueue(ctx, &info, w.ID)
 }
 
 // resume handles the submission of a kept Work again: a waiting one is
@@ -155,7 +181,7 @@ func (c *Client) resume(ctx context.Context, info *Info, typ string) error {
 		return fmt.Errorf("jobcenter: work %s exists with type %q, not %q", info.ID, info.Type, typ)
 	}
 	if info.Status == Waiting {
-		return c.s.enqueue(ctx, info.Type, info.ID, info.ID)
+		return c.s.enqueue(ctx, info, info.ID)
 	}
 	return nil
 }
@@ -283,7 +309,7 @@ func (c *Client) Resubmit(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.s.enqueue(ctx, info.Type, id, fmt.Sprintf("%s.r%d", id, time.Now().UnixNano()))
+	return c.s.enqueue(ctx, info, fmt.Sprintf("%s.r%d", id, time.Now().UnixNano()))
 }
 
 // Filter selects Works for List; blank fields select all.
@@ -296,23 +322,13 @@ type Filter struct {
 func (c *Client) List(ctx context.Context, f Filter) ([]*Info, error) {
 	var out []*Info
 	for _, kv := range []jetstream.KeyValue{c.s.works, c.s.mem} {
-		w, err := kv.Watch(ctx, "w.*", jetstream.IgnoreDeletes())
+		infos, err := c.s.records(ctx, kv, func(i *Info) bool {
+			return (f.Type == "" || i.Type == f.Type) && (f.Status == "" || i.Status == f.Status)
+		})
 		if err != nil {
-			return nil, fmt.Errorf("jobcenter: list: %w", err)
+			return nil, err
 		}
-		for e := range w.Updates() {
-			if e == nil {
-				break
-			}
-			var info Info
-			if json.Unmarshal(e.Value(), &info) != nil {
-				continue
-			}
-			if (f.Type == "" || info.Type == f.Type) && (f.Status == "" || info.Status == f.Status) {
-				out = append(out, &info)
-			}
-		}
-		_ = w.Stop()
+		out = append(out, infos...)
 	}
 	return out, nil
 }

@@ -114,12 +114,20 @@ func (c *Contractor) ID() string { return c.cfg.ID }
 // Serve registers the contractor and runs Works until ctx ends; then it
 // puts the Works it was running back in the queue and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {
-	cons, err := c.s.js.CreateOrUpdateConsumer(ctx, QueueStream, jetstream.ConsumerConfig{
-		Durable: "type-" + c.def.Type, FilterSubject: queuePrefix + c.def.Type,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.cfg.Lease, MaxDeliver: -1, MaxAckPending: -1,
-	})
-	if err != nil {
-		return fmt.Errorf("jobcenter: contractor: queue consumer: %w", err)
+	var q queues
+	for _, level := range []struct {
+		cons     *jetstream.Consumer
+		name     string
+		priority int
+	}{{&q.high, "type-" + c.def.Type + "-high", 1}, {&q.normal, "type-" + c.def.Type, 0}} {
+		cons, err := c.s.js.CreateOrUpdateConsumer(ctx, QueueStream, jetstream.ConsumerConfig{
+			Durable: level.name, FilterSubject: queueSubject(c.def.Type, level.priority),
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.cfg.Lease, MaxDeliver: -1, MaxAckPending: -1,
+		})
+		if err != nil {
+			return fmt.Errorf("jobcenter: contractor: queue consumer: %w", err)
+		}
+		*level.cons = cons
 	}
 	self := c.self
 	hbCtx, stopHB := context.WithCancel(context.Background())
@@ -137,10 +145,34 @@ func (c *Contractor) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range c.cfg.Concurrency {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.slot(ctx, cons) }()
+		go func() { defer wg.Done(); c.slot(ctx, q) }()
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// queues are a Work type's consumers: Works with a priority, the others.
+type queues struct{ high, normal jetstream.Consumer }
+
+// next returns the next Work's message, a prioritized one first, or nil if
+// none came within a second.
+func (q queues) next() (jetstream.Msg, error) {
+	for _, f := range []func() (jetstream.MessageBatch, error){
+		func() (jetstream.MessageBatch, error) { return q.high.FetchNoWait(1) },
+		func() (jetstream.MessageBatch, error) { return q.normal.Fetch(1, jetstream.FetchMaxWait(time.Second)) },
+	} {
+		batch, err := f()
+		if err != nil {
+			return nil, err
+		}
+		for msg := range batch.Messages() {
+			return msg, nil
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // workerHold is how long a slot keeps the workers it claimed while Works
@@ -150,7 +182,7 @@ const workerHold = time.Second
 // slot runs Works one at a time: it claims workers first, so it takes a
 // Work only when it can run it, and keeps them for the next Works while
 // the queue has some (up to workerHold).
-func (c *Contractor) slot(ctx context.Context, cons jetstream.Consumer) {
+func (c *Contractor) slot(ctx context.Context, q queues) {
 	var ws []*foreman.Workman
 	var since time.Time
 	release := func() {
@@ -170,7 +202,7 @@ func (c *Contractor) slot(ctx context.Context, cons jetstream.Consumer) {
 			}
 			ws, since = got, time.Now()
 		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		msg, err := q.next()
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("fetch from the queue", zap.Error(err))
@@ -182,12 +214,9 @@ func (c *Contractor) slot(ctx context.Context, cons jetstream.Consumer) {
 			}
 			continue
 		}
-		got := false
-		for msg := range batch.Messages() {
-			got = true
-			if !c.handle(ctx, msg, ws) {
-				release() // its workers may be lost: claim afresh
-			}
+		got := msg != nil
+		if got && !c.handle(ctx, msg, ws) {
+			release() // its workers may be lost: claim afresh
 		}
 		if !got {
 			release()
@@ -245,6 +274,13 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 			return true
 		}
 	}
+	if waiting, failed, err := c.deps(ctx, info.After); err != nil || waiting {
+		_ = msg.NakWithDelay(time.Second) // look again in a while
+		return true
+	} else if failed != "" {
+		info.Errors = append(info.Errors, failed)
+		info.Attempts = info.MaxAttempts // nothing to retry
+	}
 	if info.Attempts >= info.MaxAttempts {
 		info.Status, info.Finished, info.LeaseUntil = Failed, now.UTC(), time.Time{}
 		if _, err := c.s.update(ctx, kv, info, rev); err != nil {
@@ -261,8 +297,28 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 		_ = msg.NakWithDelay(100 * time.Millisecond) // cancelled or taken meanwhile: decide again
 		return true
 	}
-	r := &run{c: c, msg: msg, kv: kv, info: info, rev: rev}
+	start := *info
+	r := &run{c: c, msg: msg, kv: kv, start: &start, info: info, rev: rev}
 	return r.do(ctx, ws)
+}
+
+// deps checks the Works a fan-in Work waits for: whether some are not
+// final yet, or the reason it cannot run if one failed or was cancelled.
+func (c *Contractor) deps(ctx context.Context, after []string) (waiting bool, failed string, err error) {
+	for _, id := range after {
+		info, _, _, err := c.s.get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return false, fmt.Sprintf("the work it waits for, %s, does not exist", id), nil
+		case err != nil:
+			return false, "", err
+		case info.Status == Failed || info.Status == Cancelled:
+			return false, fmt.Sprintf("the work it waits for, %s, is %s", id, info.Status), nil
+		case info.Status != Done:
+			waiting = true
+		}
+	}
+	return waiting, "", nil
 }
 
 // run is one attempt of a Work on this contractor.
@@ -272,6 +328,8 @@ type run struct {
 	kv   jetstream.KeyValue
 	done atomic.Int64 // tasks combined
 	tot  atomic.Int64 // tasks split
+
+	start *Info // the record as this attempt started; never changed
 
 	mu   sync.Mutex // guards info, rev
 	info *Info
@@ -284,7 +342,7 @@ var (
 )
 
 func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
-	id := r.info.ID
+	id := r.start.ID
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	stopWatch, err := r.c.s.watch(id, func() { r.check(runCtx, cancel) })
@@ -326,17 +384,28 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Warehouse, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.c.log.Error("job panicked", zap.String("work", r.info.ID), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			r.c.log.Error("job panicked", zap.String("work", r.start.ID), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 			err = fmt.Errorf("job panicked: %v", p)
 		}
 	}()
-	data, err := r.c.s.getBlob(ctx, r.info.Input, r.info.InputData)
+	data, err := r.c.s.getBlob(ctx, r.start.Input, r.start.InputData)
 	if err != nil {
 		return nil, err
 	}
 	in, err := warehouse.Decode(data)
 	if err != nil {
 		return nil, permanentError{fmt.Errorf("input: %w", err)}
+	}
+	for _, id := range r.start.After {
+		dep, _, _, err := r.c.s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		b, err := r.c.s.getBlob(ctx, dep.Result, dep.ResultData)
+		if err != nil {
+			return nil, err
+		}
+		in.SetBytes(afterKey(id), b)
 	}
 	split, comb, err := r.c.def.Job(ctx, in)
 	if err != nil {
@@ -360,7 +429,7 @@ func (e permanentError) Unwrap() error { return e.error }
 // check looks at the record after a change: a cancelled Work, or one that
 // another contractor has taken, stops here.
 func (r *run) check(ctx context.Context, cancel context.CancelCauseFunc) {
-	info, _, _, err := r.c.s.get(ctx, r.info.ID)
+	info, _, _, err := r.c.s.get(ctx, r.start.ID)
 	if err != nil {
 		return
 	}
@@ -377,7 +446,7 @@ func (r *run) check(ctx context.Context, cancel context.CancelCauseFunc) {
 
 // mine reports whether a record still shows this attempt running here.
 func (r *run) mine(info *Info) bool {
-	return info.Status == Running && info.Contractor == r.c.cfg.ID && info.Attempts == r.info.Attempts
+	return info.Status == Running && info.Contractor == r.c.cfg.ID && info.Attempts == r.start.Attempts
 }
 
 // renew keeps the Work's lease alive (its queue message's and its record's)
@@ -419,7 +488,7 @@ func (r *run) save(ctx context.Context, change func(*Info)) error {
 		if !isConflict(err) {
 			return err
 		}
-		info, rev, _, err := r.c.s.get(ctx, r.info.ID)
+		info, rev, _, err := r.c.s.get(ctx, r.start.ID)
 		if err != nil {
 			return err
 		}
@@ -440,7 +509,7 @@ func (r *run) succeed(out *warehouse.Warehouse) {
 		r.fail(permanentError{fmt.Errorf("result: %w", err)})
 		return
 	}
-	ref, inline, err := r.c.s.putBlob(ctx, r.kv, fmt.Sprintf("r.%s.%d", r.info.ID, r.info.Attempts), data)
+	ref, inline, err := r.c.s.putBlob(ctx, r.kv, fmt.Sprintf("r.%s.%d", r.start.ID, r.start.Attempts), data)
 	if err != nil {
 		r.fail(err)
 		return
@@ -451,11 +520,11 @@ func (r *run) succeed(out *warehouse.Warehouse) {
 		info.Progress = Progress{Done: r.done.Load(), Total: r.tot.Load()}
 	})
 	if err != nil {
-		r.c.log.Warn("result dropped: the work changed meanwhile", zap.String("work", r.info.ID), zap.Error(err))
+		r.c.log.Warn("result dropped: the work changed meanwhile", zap.String("work", r.start.ID), zap.Error(err))
 		return
 	}
 	if err := r.c.ensureNext(ctx, r.info); err != nil {
-		r.c.log.Warn("submit the next work of a chain (the queue will retry)", zap.String("work", r.info.ID), zap.Error(err))
+		r.c.log.Warn("submit the next work of a chain (the queue will retry)", zap.String("work", r.start.ID), zap.Error(err))
 		_ = r.msg.NakWithDelay(time.Second)
 		return
 	}
@@ -479,11 +548,11 @@ func (r *run) fail(runErr error) {
 		}
 	})
 	if err != nil {
-		r.c.log.Warn("record a failed attempt", zap.String("work", r.info.ID), zap.Error(err))
+		r.c.log.Warn("record a failed attempt", zap.String("work", r.start.ID), zap.Error(err))
 		return
 	}
-	r.c.log.Info("work attempt failed", zap.String("work", r.info.ID), zap.Int("attempt", r.info.Attempts),
-		zap.String("status", string(r.info.Status)), zap.Error(runErr))
+	r.c.log.Info("work attempt failed", zap.String("work", r.start.ID), zap.Int("attempt", r.start.Attempts),
+		zap.Bool("again", again > 0), zap.Error(runErr))
 	if again > 0 {
 		_ = r.msg.NakWithDelay(again)
 		return

@@ -63,7 +63,22 @@ func sumJob(ctx context.Context, in *warehouse.Warehouse) (splitter.Splitter, co
 	if msg, ok := in.String("fail"); ok {
 		return nil, nil, errors.New(msg)
 	}
+	if b, _ := in.Bool("fail_first"); b && failedFirst.Add(1) == 1 {
+		return nil, nil, errors.New("the first run fails")
+	}
 	n, ok := in.Int64("n")
+	if deps, fanIn := in.Strings("deps"); fanIn {
+		var sum int64
+		for _, id := range deps {
+			r, err := jobcenter.AfterResult(in, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			s, _ := r.Int64("sum")
+			sum += s
+		}
+		n, ok = nextN(sum), true
+	}
 	if !ok {
 		sum, ok := in.Int64("sum")
 		if !ok {
@@ -80,8 +95,17 @@ func sumJob(ctx context.Context, in *warehouse.Warehouse) (splitter.Splitter, co
 			return emit(t)
 		})
 	})
-	return split, combiner.SumInt64("sum"), nil
+	comb := combiner.SumInt64("sum")
+	if size, ok := in.Int64("result_bytes"); ok {
+		comb = combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+			acc.SetBytes("blob", make([]byte, size))
+			return combiner.SumInt64("sum").Combine(acc, r)
+		})
+	}
+	return split, comb, nil
 }
+
+var failedFirst atomic.Int64
 
 func nextN(sum int64) int64 { return sum%1000 + 1 }
 
@@ -364,7 +388,7 @@ func TestMalformedInput(t *testing.T) {
 	if _, err := kv.Create(ctx, "w.bad", rec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, "fourinone.queue.sum", []byte("bad")); err != nil {
+	if _, err := js.Publish(ctx, "fourinone.queue.sum.normal", []byte("bad")); err != nil {
 		t.Fatal(err)
 	}
 	good, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(100)})
@@ -416,5 +440,151 @@ func TestDurableAcrossParkRestart(t *testing.T) {
 	}
 	if calls := c.worker.calls.Load(); calls != tasks {
 		t.Fatalf("%d tasks ran, want %d: each work once", calls, tasks)
+	}
+}
+
+func TestFanIn(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 2})
+	ctx := context.Background()
+	fan := warehouse.New()
+	fan.SetStrings("deps", []string{"a", "b"})
+	// Submitted before what it waits for.
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "c", Input: fan, After: []string{"a", "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range map[string]int64{"a": 100, "b": 200} {
+		if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: id, Input: input(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := wait(t, c.client, "c")
+	checkSum(t, out, err, sumTo(nextN(sumTo(100)+sumTo(200))))
+
+	bad := input(10)
+	bad.SetString("fail", "broken")
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "bad", Input: bad, MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "d", Input: fan, After: []string{"a", "bad"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = wait(t, c.client, "d")
+	var we *jobcenter.WorkError
+	if !errors.As(err, &we) || we.ID != "d" || we.Errors[len(we.Errors)-1] != "the work it waits for, bad, is failed" {
+		t.Fatalf("a fan-in work after a failed one: %v", err)
+	}
+}
+
+func TestPriority(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	ctx := context.Background()
+	var ids []string
+	for i := range 5 {
+		id, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: fmt.Sprint("normal", i), Input: input(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "urgent", Input: input(100), Priority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	out, err := wait(t, c.client, "urgent")
+	checkSum(t, out, err, sumTo(100))
+	urgent, _ := c.client.Status(ctx, "urgent")
+	for _, id := range ids {
+		out, err := wait(t, c.client, id)
+		checkSum(t, out, err, sumTo(100))
+		info, _ := c.client.Status(ctx, id)
+		if !info.Started.After(urgent.Finished) {
+			t.Fatalf("%s started at %v, before the urgent work was done at %v", id, info.Started, urgent.Finished)
+		}
+	}
+}
+
+// TestBlobsAndRetention: inputs and results of every size come back whole
+// (in the record, in an entry, in the object store); Clean deletes final
+// Works past their retention with their blobs, and keeps the others.
+func TestBlobsAndRetention(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 2})
+	ctx := context.Background()
+	for _, size := range []int64{10, 200 << 10, 9 << 20} {
+		in := input(100)
+		in.SetBytes("pad", make([]byte, size))
+		in.SetInt64("result_bytes", size)
+		id := fmt.Sprint("size", size)
+		if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: id, Input: in, Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := wait(t, c.client, id)
+		checkSum(t, out, err, sumTo(100))
+		if b, _ := out.Bytes("blob"); int64(len(b)) != size {
+			t.Fatalf("work %s: a result of %d bytes, want %d", id, len(b), size)
+		}
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "later", Input: input(10), NotBefore: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := jobcenter.Clean(ctx, js, time.Hour); err != nil || n != 0 {
+		t.Fatalf("Clean(1h) = %d, %v; want nothing that young", n, err)
+	}
+	if n, err := jobcenter.Clean(ctx, js, 0); err != nil || n != 3 {
+		t.Fatalf("Clean(0) = %d, %v; want the 3 done works", n, err)
+	}
+	if _, err := c.client.Status(ctx, "size10"); !errors.Is(err, jobcenter.ErrNotFound) {
+		t.Fatalf("a cleaned work: %v", err)
+	}
+	if info, err := c.client.Status(ctx, "later"); err != nil || info.Status != jobcenter.Waiting {
+		t.Fatalf("the waiting work after Clean: %+v, %v", info, err)
+	}
+	blobs, err := js.ObjectStore(ctx, jobcenter.BlobStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := blobs.List(ctx); !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		t.Fatalf("objects left after Clean: %d, %v", len(list), err)
+	}
+	kv, err := js.KeyValue(ctx, jobcenter.WorksBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := kv.ListKeys(ctx); err == nil {
+		var left []string
+		for k := range keys.Keys() {
+			left = append(left, k)
+		}
+		if len(left) != 0 {
+			t.Fatalf("entries left after Clean: %v", left)
+		}
+	}
+}
+
+func TestResubmit(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{})
+	ctx := context.Background()
+	in := input(100)
+	in.SetBool("fail_first", true)
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "again", Input: in, MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wait(t, c.client, "again"); err == nil {
+		t.Fatal("the first run must fail")
+	}
+	if err := c.client.Resubmit(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wait(t, c.client, "again")
+	checkSum(t, out, err, sumTo(100))
+	info, _ := c.client.Status(ctx, "again")
+	if info.Attempts != 1 || len(info.Errors) != 1 {
+		t.Fatalf("record %+v: want one attempt since the resubmission, the first error kept", info)
 	}
 }

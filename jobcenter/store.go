@@ -109,6 +109,8 @@ type Info struct {
 	Progress    Progress  `json:"progress"`
 	Next        *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result
 	NextID      string    `json:"next_id,omitempty"` // the next Work, once submitted
+	After       []string  `json:"after,omitempty"`   // the Works whose results it waits for
+	Priority    int       `json:"priority,omitempty"`
 	Input       string    `json:"input,omitempty"`   // where the input is (a blob reference), if not in InputData
 	InputData   []byte    `json:"input_data,omitempty"`
 	Result      string    `json:"result,omitempty"` // where the result is, if not in ResultData
@@ -332,11 +334,20 @@ func (s *store) getBlob(ctx context.Context, ref string, inRecord []byte) ([]byt
 	return nil, fmt.Errorf("jobcenter: malformed blob reference %q", ref)
 }
 
-// enqueue asks a contractor of typ to run Work id; msgID dedupes within the
+// queueSubject is where the Works of a type wait: ".high" for those with
+// a priority, taken first.
+func queueSubject(typ string, priority int) string {
+	if priority > 0 {
+		return queuePrefix + typ + ".high"
+	}
+	return queuePrefix + typ + ".normal"
+}
+
+// enqueue asks a contractor to run a Work; msgID dedupes within the
 // stream's window.
-func (s *store) enqueue(ctx context.Context, typ, id, msgID string) error {
-	if _, err := s.js.Publish(ctx, queuePrefix+typ, []byte(id), jetstream.WithMsgID(msgID)); err != nil {
-		return fmt.Errorf("jobcenter: queue work %s: %w", id, err)
+func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
+	if _, err := s.js.Publish(ctx, queueSubject(info.Type, info.Priority), []byte(info.ID), jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("jobcenter: queue work %s: %w", info.ID, err)
 	}
 	return nil
 }
@@ -358,4 +369,87 @@ func (s *store) watch(id string, changed func()) (stop func(), err error) {
 		subs = append(subs, sub)
 	}
 	return stop, nil
+}
+
+// DefaultRetention is how long a final Work (done, failed or cancelled) is
+// kept, with its input and result, if the park is not told otherwise.
+const DefaultRetention = 24 * time.Hour
+
+// Clean deletes the Works that reached a final status more than retention
+// ago, with their inputs and results, and returns how many it deleted. The
+// park server runs it every minute.
+func Clean(ctx context.Context, js jetstream.JetStream, retention time.Duration) (int, error) {
+	s := &store{nc: js.Conn(), js: js}
+	if err := s.bind(ctx); err != nil {
+		return 0, fmt.Errorf("jobcenter: %w", err)
+	}
+	cutoff := time.Now().Add(-retention)
+	n := 0
+	for _, kv := range []jetstream.KeyValue{s.works, s.mem} {
+		old, err := s.records(ctx, kv, func(i *Info) bool { return i.Status.Final() && i.Finished.Before(cutoff) })
+		if err != nil {
+			return n, err
+		}
+		for _, info := range old {
+			if err := s.remove(ctx, kv, info); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// records returns the records in kv that keep selects.
+func (s *store) records(ctx context.Context, kv jetstream.KeyValue, keep func(*Info) bool) ([]*Info, error) {
+	w, err := kv.Watch(ctx, "w.*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("jobcenter: read works: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []*Info
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e := <-w.Updates():
+			if e == nil {
+				return out, nil
+			}
+			var info Info
+			if json.Unmarshal(e.Value(), &info) == nil && keep(&info) {
+				out = append(out, &info)
+			}
+		}
+	}
+}
+
+// remove deletes a Work's record, input and results (of every attempt).
+func (s *store) remove(ctx context.Context, kv jetstream.KeyValue, info *Info) error {
+	refs := []string{info.Input, info.Result}
+	for a := 1; a <= info.Attempts; a++ {
+		key := fmt.Sprintf("r.%s.%d", info.ID, a)
+		refs = append(refs, "kv:"+kv.Bucket()+":"+key, "obj:"+key)
+	}
+	refs = append(refs, "obj:i."+info.ID)
+	for _, ref := range refs {
+		kind, rest, _ := strings.Cut(ref, ":")
+		var err error
+		switch kind {
+		case "kv":
+			_, key, _ := strings.Cut(rest, ":")
+			err = kv.Purge(ctx, key)
+		case "obj":
+			if err = s.blobs.Delete(ctx, rest); errors.Is(err, jetstream.ErrObjectNotFound) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("jobcenter: delete %s: %w", ref, err)
+		}
+	}
+	if err := kv.Purge(ctx, "w."+info.ID); err != nil {
+		return fmt.Errorf("jobcenter: delete work %s: %w", info.ID, err)
+	}
+	return nil
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// Lease is how long a member stays registered after its last heartbeat.
 	// If zero, it defaults to 3s.
 	Lease time.Duration
+	// Retention is how long the job center keeps a final Work (done,
+	// failed or cancelled) with its input and result. If zero, 24 h.
+	Retention time.Duration
 	// HTTP is the dashboard's host:port (/, /api/registry, /healthz). If
 	// blank, there is no dashboard.
 	HTTP string
@@ -61,6 +64,9 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.Lease < 0 || (c.Lease > 0 && c.Lease < 100*time.Millisecond) {
 		return fmt.Errorf("%w: lease %v is below 100ms", ErrConfig, c.Lease)
+	}
+	if c.Retention < 0 {
+		return fmt.Errorf("%w: retention %v is negative", ErrConfig, c.Retention)
 	}
 	return nil
 }
@@ -78,6 +84,29 @@ type Server struct {
 	http    *http.Server
 	httpAdr net.Addr
 	stopped bool
+
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
+}
+
+// janitor deletes the job center's final Works past their retention, every
+// minute (or retention, if shorter), until ctx ends.
+func (s *Server) janitor(ctx context.Context, js jetstream.JetStream) {
+	t := time.NewTicker(min(time.Minute, s.cfg.Retention))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := jobcenter.Clean(ctx, js, s.cfg.Retention)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("job center: delete works past their retention", zap.Error(err))
+		} else if n > 0 {
+			s.log.Info("job center: deleted works past their retention", zap.Int("works", n))
+		}
+	}
 }
 
 // New returns a park server that is not yet started.
@@ -90,6 +119,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = registry.DefaultLease
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = jobcenter.DefaultRetention
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -142,6 +174,9 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
+	jctx, stopJanitor := context.WithCancel(context.Background())
+	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
+	go func() { defer close(s.janitorDone); s.janitor(jctx, js) }()
 	if s.cfg.HTTP != "" {
 		if s.http, s.httpAdr, err = s.startHTTP(s.cfg.HTTP); err != nil {
 			s.stopLocked()
@@ -202,6 +237,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stopLocked() {
 	s.stopped = true
+	if s.stopJanitor != nil {
+		s.stopJanitor()
+		<-s.janitorDone
+		s.stopJanitor = nil
+	}
 	if s.http != nil {
 		_ = s.http.Close()
 		s.http = nil

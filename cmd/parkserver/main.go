@@ -1,7 +1,7 @@
 // Command parkserver runs a fourinone park server: an embedded NATS server
 // with JetStream holding the registry of workmen and foremen.
 //
-//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T] [-lease 3s] [-http ADDR]
+//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T] [-lease 3s] [-retention 24h] [-http ADDR]
 //
 // When ready it prints "park server ready at URL" on stdout. SIGINT or
 // SIGTERM shuts it down cleanly.
@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one; then a restarted park cannot tell it restarted)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token required of every connection (default $"+wire.TokenEnv+")")
 	fs.DurationVar(&cfg.Lease, "lease", 0, "registry lease: a member leaves this long after its last heartbeat (default 3s)")
+	fs.DurationVar(&cfg.Retention, "retention", 0, "how long the job center keeps a finished Work and its result (default 24h)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. 127.0.0.1:8080 (blank: none)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
