@@ -111,7 +111,7 @@ type Info struct {
 	NextID      string    `json:"next_id,omitempty"` // the next Work, once submitted
 	After       []string  `json:"after,omitempty"`   // the Works whose results it waits for
 	Priority    int       `json:"priority,omitempty"`
-	Input       string    `json:"input,omitempty"`   // where the input is (a blob reference), if not in InputData
+	Input       string    `json:"input,omitempty"` // where the input is (a blob reference), if not in InputData
 	InputData   []byte    `json:"input_data,omitempty"`
 	Result      string    `json:"result,omitempty"` // where the result is, if not in ResultData
 	ResultData  []byte    `json:"result_data,omitempty"`
