@@ -241,12 +241,13 @@ func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, err
 // waitFinal waits until Work id is final (and, if done with a next step,
 // until that step is submitted).
 func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
-	kick := make(chan struct{}, 1)
-	stop, err := c.s.watch(id, func() {
+	kick := make(chan *Info, 1)
+	stop, err := c.s.watch(id, func(info *Info) {
 		select {
-		case kick <- struct{}{}:
+		case <-kick: // only the latest matters
 		default:
 		}
+		kick <- info
 	})
 	if err != nil {
 		return nil, err
@@ -256,8 +257,12 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastErr error
+	var info *Info // as notified, if it was
 	for {
-		info, err := c.Status(ctx, id)
+		var err error
+		if info == nil {
+			info, err = c.Status(ctx, id)
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return nil, err
@@ -272,8 +277,9 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 				return nil, fmt.Errorf("%w (the last read: %v)", ctx.Err(), lastErr)
 			}
 			return nil, ctx.Err()
-		case <-kick:
+		case info = <-kick:
 		case <-tick.C:
+			info = nil
 		}
 	}
 }

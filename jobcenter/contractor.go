@@ -114,7 +114,7 @@ func (c *Contractor) ID() string { return c.cfg.ID }
 // Serve registers the contractor and runs Works until ctx ends; then it
 // puts the Works it was running back in the queue and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {
-	var q queues
+	q := queues{highEmpty: new(atomic.Int64)}
 	for _, level := range []struct {
 		cons     *jetstream.Consumer
 		name     string
@@ -143,24 +143,35 @@ func (c *Contractor) Serve(ctx context.Context) error {
 	c.log.Info("contractor serving")
 
 	var wg sync.WaitGroup
+	p := &pool{c: c}
 	for range c.cfg.Concurrency {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.slot(ctx, q) }()
+		go func() { defer wg.Done(); c.slot(ctx, q, p) }()
 	}
 	wg.Wait()
 	return ctx.Err()
 }
 
 // queues are a Work type's consumers: Works with a priority, the others.
-type queues struct{ high, normal jetstream.Consumer }
+type queues struct {
+	high, normal jetstream.Consumer
+	highEmpty    *atomic.Int64 // until when (Unix ns) not to look at high: it was empty
+}
+
+// highLook is how long a contractor takes the high queue for empty after
+// finding it so: a Work with a priority waits that long at most for it.
+const highLook = 100 * time.Millisecond
 
 // next returns the next Work's message, a prioritized one first, or nil if
 // none came within a second.
 func (q queues) next() (jetstream.Msg, error) {
-	for _, f := range []func() (jetstream.MessageBatch, error){
+	for i, f := range []func() (jetstream.MessageBatch, error){
 		func() (jetstream.MessageBatch, error) { return q.high.FetchNoWait(1) },
 		func() (jetstream.MessageBatch, error) { return q.normal.Fetch(1, jetstream.FetchMaxWait(time.Second)) },
 	} {
+		if i == 0 && time.Now().UnixNano() < q.highEmpty.Load() {
+			continue
+		}
 		batch, err := f()
 		if err != nil {
 			return nil, err
@@ -171,62 +182,99 @@ func (q queues) next() (jetstream.Msg, error) {
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, err
 		}
+		if i == 0 {
+			q.highEmpty.Store(time.Now().Add(highLook).UnixNano())
+		}
 	}
 	return nil, nil
 }
 
-// workerHold is how long a slot keeps the workers it claimed while Works
-// keep coming; then it gives them back, so other contractors get a share.
+// workerHold is how long a contractor keeps the workers it claimed while
+// Works keep coming; then it gives them back (and waits a quarter of it
+// before it claims again), so other contractors get a share.
 const workerHold = time.Second
 
-// slot runs Works one at a time: it claims workers first, so it takes a
-// Work only when it can run it, and keeps them for the next Works while
-// the queue has some (up to workerHold).
-func (c *Contractor) slot(ctx context.Context, q queues) {
-	var ws []*foreman.Workman
-	var since time.Time
-	release := func() {
-		if ws != nil {
-			c.f.Release(context.Background(), ws...)
-			ws = nil
+// pool is the workers a contractor's slots share: claimed when a slot
+// needs them, given back once no slot uses them and the queue was idle or
+// they were held for workerHold.
+type pool struct {
+	c *Contractor
+
+	mu    sync.Mutex // guards the fields below; held while claiming
+	ws    []*foreman.Workman
+	since time.Time // when ws were claimed
+	users int       // slots running Works on ws
+	drop  bool      // give ws back when the last user is done
+	calm  time.Time // no claim before then (after a hold ran out)
+}
+
+// get returns the workers, claiming them if there are none (waiting up to
+// WorkerWait), or nil if it got none.
+func (p *pool) get(ctx context.Context) []*foreman.Workman {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ws == nil {
+		if d := time.Until(p.calm); d > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, p.c.cfg.WorkerWait)
+		got, _ := p.c.f.WaitWorkers(wctx, p.c.def.WorkerType, p.c.def.Workers)
+		cancel()
+		if len(got) == 0 {
+			return nil
+		}
+		p.ws, p.since, p.drop = got, time.Now(), false
+	}
+	p.users++
+	return p.ws
+}
+
+// put ends a slot's use of the workers: busy says it ran a Work (rather
+// than finding the queue empty), ok that the workers are still good.
+func (p *pool) put(busy, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.users--
+	held := time.Since(p.since) > workerHold
+	if !busy || !ok || held {
+		p.drop = true
+	}
+	if p.drop && p.users == 0 && p.ws != nil {
+		p.c.f.Release(context.Background(), p.ws...)
+		p.ws = nil
+		if held && busy {
+			p.calm = time.Now().Add(workerHold / 4)
 		}
 	}
-	defer release()
+}
+
+// slot runs Works one at a time, on the pool's workers: it takes a Work
+// only when there are workers to run it on.
+func (c *Contractor) slot(ctx context.Context, q queues, p *pool) {
 	for ctx.Err() == nil {
+		ws := p.get(ctx)
 		if ws == nil {
-			wctx, cancel := context.WithTimeout(ctx, c.cfg.WorkerWait)
-			got, _ := c.f.WaitWorkers(wctx, c.def.WorkerType, c.def.Workers)
-			cancel()
-			if len(got) == 0 {
-				continue // it waited WorkerWait
-			}
-			ws, since = got, time.Now()
+			continue // it waited WorkerWait
 		}
 		msg, err := q.next()
-		if err != nil {
+		switch {
+		case err != nil:
+			p.put(false, true)
 			if ctx.Err() == nil {
 				c.log.Warn("fetch from the queue", zap.Error(err))
-				release()
 				select {
 				case <-ctx.Done():
 				case <-time.After(time.Second):
 				}
 			}
-			continue
-		}
-		got := msg != nil
-		if got && !c.handle(ctx, msg, ws) {
-			release() // its workers may be lost: claim afresh
-		}
-		if !got {
-			release()
-		} else if time.Since(since) > workerHold {
-			// Give the others (who ask every 100 ms) a turn first.
-			release()
-			select {
-			case <-ctx.Done():
-			case <-time.After(workerHold / 4):
-			}
+		case msg == nil:
+			p.put(false, true)
+		default:
+			p.put(true, c.handle(ctx, msg, ws))
 		}
 	}
 }
@@ -336,6 +384,10 @@ type run struct {
 	rev  uint64
 }
 
+// watchAfter is how long a Work runs before its contractor watches its
+// record for a cancel.
+const watchAfter = 50 * time.Millisecond
+
 var (
 	errTakenOver = errors.New("jobcenter: the work was taken over or changed")
 	errShutdown  = errors.New("jobcenter: the contractor is shutting down")
@@ -345,10 +397,35 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	id := r.start.ID
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	stopWatch, err := r.c.s.watch(id, func() { r.check(runCtx, cancel) })
-	if err == nil {
-		defer stopWatch()
-	}
+	// Watch the record (for a cancel, or a takeover) once the Work has run
+	// a moment: most Works are done before, and need no subscription.
+	var wmu sync.Mutex
+	var stopWatch func()
+	over := false
+	watchSoon := time.AfterFunc(watchAfter, func() {
+		stop, err := r.c.s.watch(id, func(info *Info) { r.checkInfo(runCtx, cancel, info) })
+		if err != nil {
+			return
+		}
+		wmu.Lock()
+		if over {
+			wmu.Unlock()
+			stop()
+			return
+		}
+		stopWatch = stop
+		wmu.Unlock()
+		r.check(runCtx, cancel) // a change before the watch began
+	})
+	defer func() {
+		watchSoon.Stop()
+		wmu.Lock()
+		defer wmu.Unlock()
+		over = true
+		if stopWatch != nil {
+			stopWatch()
+		}
+	}()
 	renewDone := make(chan struct{})
 	stopRenew := make(chan struct{})
 	go func() { defer close(renewDone); r.renew(runCtx, cancel, stopRenew) }()
@@ -429,9 +506,16 @@ func (e permanentError) Unwrap() error { return e.error }
 // check looks at the record after a change: a cancelled Work, or one that
 // another contractor has taken, stops here.
 func (r *run) check(ctx context.Context, cancel context.CancelCauseFunc) {
-	info, _, _, err := r.c.s.get(ctx, r.start.ID)
-	if err != nil {
-		return
+	r.checkInfo(ctx, cancel, nil)
+}
+
+// checkInfo is check with the record as notified (read if nil).
+func (r *run) checkInfo(ctx context.Context, cancel context.CancelCauseFunc, info *Info) {
+	if info == nil {
+		var err error
+		if info, _, _, err = r.c.s.get(ctx, r.start.ID); err != nil {
+			return
+		}
 	}
 	r.mu.Lock()
 	mine := r.mine(info)

@@ -352,8 +352,12 @@ func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
 	return nil
 }
 
-// watch calls changed whenever Work id's record is written, until stop.
-func (s *store) watch(id string, changed func()) (stop func(), err error) {
+// watch calls changed whenever Work id's record is written, with the
+// record written (nil if it was deleted or does not decode), until stop.
+// The record comes from the write itself: a read right after the
+// notification may not see it yet, as the stream stores it a moment after
+// the server passes it on.
+func (s *store) watch(id string, changed func(*Info)) (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
 		for _, sub := range subs {
@@ -361,12 +365,25 @@ func (s *store) watch(id string, changed func()) (stop func(), err error) {
 		}
 	}
 	for _, b := range []string{WorksBucket, MemWorksBucket} {
-		sub, err := s.nc.Subscribe("$KV."+b+".w."+id, func(*nats.Msg) { changed() })
+		sub, err := s.nc.Subscribe("$KV."+b+".w."+id, func(m *nats.Msg) {
+			var info Info
+			if m.Header.Get("KV-Operation") != "" || json.Unmarshal(m.Data, &info) != nil {
+				changed(nil)
+				return
+			}
+			changed(&info)
+		})
 		if err != nil {
 			stop()
 			return nil, err
 		}
 		subs = append(subs, sub)
+	}
+	// The server knows of the subscriptions once this returns: a change
+	// made after it is seen.
+	if err := s.nc.Flush(); err != nil {
+		stop()
+		return nil, err
 	}
 	return stop, nil
 }

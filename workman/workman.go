@@ -389,11 +389,7 @@ func (wm *Workman) track(foreman string, cancel context.CancelCauseFunc) func() 
 		// Check for orphans each time the claim record changes, while
 		// tasks run: a foreman claiming slots that a dead foreman's tasks
 		// still use gets them at once.
-		unwatch, err := wm.reg.WatchClaim(wm.cfg.ID, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), wm.reg.HeartbeatInterval())
-			defer cancel()
-			wm.checkOrphans(ctx, time.Time{})
-		})
+		unwatch, err := wm.reg.WatchClaim(wm.cfg.ID, wm.cancelOrphans)
 		if err != nil {
 			wm.log.Warn("cannot watch this workman's claims; orphans are checked at each heartbeat", zap.Error(err))
 		} else {
@@ -443,6 +439,12 @@ func (wm *Workman) checkOrphans(ctx context.Context, _ time.Time) {
 	if err != nil {
 		return
 	}
+	wm.cancelOrphans(ctx, holders)
+}
+
+// cancelOrphans cancels the running tasks of foremen that are not among
+// holders (see checkOrphans).
+func (wm *Workman) cancelOrphans(_ context.Context, holders map[string]int) {
 	now := time.Now()
 	wm.tmu.Lock()
 	defer wm.tmu.Unlock()

@@ -32,7 +32,9 @@ func main() {
 	textMiB := flag.Int64("text-mib", 256, "MiB of generated text for the word count")
 	flag.IntVar(&o.Registry, "registry", 1000, "workmen to register for the registry measurement")
 	flag.IntVar(&o.Claim, "claim", 500, "workmen a foreman claims of them")
-	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount or registry")
+	flag.IntVar(&o.Works, "works", 5000, "durable no-op Works for the job-center throughput measurement")
+	flag.IntVar(&o.WaitingWorks, "waiting-works", 100000, "Works left waiting for the park's memory measurement")
+	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry or jobcenter")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
 	flag.Parse()
 	if *cpuProfile != "" {

@@ -27,14 +27,16 @@ import (
 
 // Options size the suite.
 type Options struct {
-	Calls     int   // round trips per latency measurement
-	Tasks     int   // no-op tasks for the throughput measurement
-	Slots     int   // capacity of each of the 2 throughput workers
-	TextBytes int64 // generated text for the word count
-	BigBytes  int   // bytes in the big Warehouse; 0 means just under the 64 MiB limit
-	Registry  int   // workmen registered for the registry measurement
-	Claim     int   // of which a foreman claims this many
-	Only      string
+	Calls        int   // round trips per latency measurement
+	Tasks        int   // no-op tasks for the throughput measurement
+	Slots        int   // capacity of each of the 2 throughput workers
+	TextBytes    int64 // generated text for the word count
+	BigBytes     int   // bytes in the big Warehouse; 0 means just under the 64 MiB limit
+	Registry     int   // workmen registered for the registry measurement
+	Claim        int   // of which a foreman claims this many
+	Works        int   // durable no-op Works through the job center
+	WaitingWorks int   // Works left waiting, for the park's memory
+	Only         string
 }
 
 // row is one line of the report.
@@ -61,6 +63,7 @@ func Suite(ctx context.Context, o Options, out io.Writer) error {
 		{"bigwarehouse", s.bigWarehouse},
 		{"wordcount", s.wordCount},
 		{"registry", s.registry},
+		{"jobcenter", s.jobCenter},
 	}
 	for _, st := range steps {
 		if o.Only != "" && o.Only != st.name {

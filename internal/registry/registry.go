@@ -551,12 +551,30 @@ func (r *Registry) age(ctx context.Context) (time.Duration, bool, error) {
 }
 
 // WatchClaim calls changed (on a goroutine of its own, one call at a time)
-// each time the claim record of a workman is written or deleted, until stop
-// is called. It listens to the bucket's subject for the key with a plain
-// subscription, which costs the park no JetStream consumer and outlives
-// reconnections.
-func (r *Registry) WatchClaim(workmanID string, changed func()) (stop func(), err error) {
-	sub, err := r.nc.Subscribe("$KV."+Bucket+"."+claimKey(workmanID), func(*nats.Msg) { changed() })
+// each time the claim record of a workman is written or deleted, with the
+// holders it was written with (live foremen only), until stop is called.
+// The holders come from the write itself: a read right after the
+// notification may not see it yet. It listens to the bucket's subject for
+// the key with a plain subscription, which costs the park no JetStream
+// consumer and outlives reconnections.
+func (r *Registry) WatchClaim(workmanID string, changed func(ctx context.Context, holders map[string]int)) (stop func(), err error) {
+	sub, err := r.nc.Subscribe("$KV."+Bucket+"."+claimKey(workmanID), func(m *nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.HeartbeatInterval())
+		defer cancel()
+		h := holders{}
+		if m.Header.Get("KV-Operation") == "" {
+			var err error
+			if h, err = decodeHolders(m.Data); err != nil {
+				return
+			}
+		}
+		for f := range h {
+			if !r.foremanAlive(ctx, f) {
+				delete(h, f)
+			}
+		}
+		changed(ctx, h)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch claims of %s: %w", workmanID, err)
 	}

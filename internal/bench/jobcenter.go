@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// noopWork runs one empty task on a "noop" worker.
+var noopWork = jobcenter.Definition{Type: "noop", Workers: 2,
+	Job: func(context.Context, *warehouse.Warehouse) (splitter.Splitter, combiner.Combiner, error) {
+		keep := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { return acc, nil })
+		return splitter.Tasks(warehouse.New()), keep, nil
+	}}
+
+// jobCenter measures durable no-op Works from submit to done with one
+// contractor on 2 workers, against the floor of raw JetStream (publish to
+// a work-queue stream, consume and acknowledge, pipelined) on the same
+// park; the latency of one Work on an idle cluster; and the park's memory
+// with many Works waiting.
+func (s *suite) jobCenter(ctx context.Context) error {
+	wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-mode", "mesh", "-type", "noop", "-n", "2", "-capacity", "32")
+	if err != nil {
+		return err
+	}
+	defer s.stopChild(wk)
+	nc, err := nats.Connect(s.park.url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	floor, err := rawQueue(ctx, nc, s.o.Works)
+	if err != nil {
+		return fmt.Errorf("raw JetStream: %w", err)
+	}
+	client, err := jobcenter.New(ctx, nc)
+	if err != nil {
+		return err
+	}
+	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := jobcenter.NewContractor(ctx, nc, f, noopWork, jobcenter.ContractorConfig{Concurrency: 16})
+	if err != nil {
+		return err
+	}
+	cctx, stop := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = c.Serve(cctx) }()
+	defer func() { stop(); <-served }()
+
+	// Latency first, on the idle cluster.
+	var lat []time.Duration
+	for i := range 200 {
+		t0 := time.Now()
+		id, err := client.Submit(ctx, jobcenter.Work{Type: "noop", Durable: true})
+		if err == nil {
+			_, err = client.Wait(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		if i >= 20 {
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	p50, p99 := quantiles(lat)
+
+	t0 := time.Now()
+	ids := make(chan string, s.o.Works)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range s.o.Works / 8 {
+				id, err := client.Submit(ctx, jobcenter.Work{Type: "noop", Durable: true})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				ids <- id
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	if err, _ := failed.Load().(error); err != nil {
+		return err
+	}
+	n := 0
+	for id := range ids {
+		if _, err := client.Wait(ctx, id); err != nil {
+			return err
+		}
+		n++
+	}
+	took := time.Since(t0)
+	rate := float64(n) / took.Seconds()
+	stop()
+	<-served
+
+	// Memory: Works left waiting (no contractor serves "idle").
+	rss0, err := rssOf(s.park.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	if err := submitMany(ctx, client, s.o.WaitingWorks); err != nil {
+		return err
+	}
+	rss, err := rssOf(s.park.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows,
+		row{fmt.Sprintf("durable no-op Works, submit to done, 1 contractor, 2 workers (n=%d)", n), fmt.Sprintf("%.0f/s", rate),
+			fmt.Sprintf("%.0f/s (raw JetStream queue)", floor), fmt.Sprintf("%.0f%%", 100*rate/floor), ">=10,000/s and >=50%"},
+		row{"one Work submit to done, idle, p50", us(p50), "", "", "<2ms"},
+		row{"one Work submit to done, idle, p99", us(p99), "", "", ""},
+		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), fmt.Sprintf("%.0f MB (%.0f MB before)", float64(rss)/(1<<20), float64(rss0)/(1<<20)), "", "", "<1 GB at 1,000,000"})
+	return nil
+}
+
+// submitMany submits n durable Works of a type nobody serves, 8 at a time.
+func submitMany(ctx context.Context, client *jobcenter.Client, n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 8 {
+				if _, err := client.Submit(ctx, jobcenter.Work{Type: "idle", Durable: true}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// rawQueue is the floor: n messages of a Work ID's size published to a
+// file-storage work-queue stream (asynchronously, as fast as JetStream
+// acknowledges) and consumed and acknowledged by a pull consumer, at once.
+func rawQueue(ctx context.Context, nc *nats.Conn, n int) (float64, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH_RAW", Subjects: []string{"bench.raw"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = js.DeleteStream(context.Background(), "BENCH_RAW") }()
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		return 0, err
+	}
+	payload := []byte(uuid.NewString())
+	t0 := time.Now()
+	consumed := make(chan error, 1)
+	go func() {
+		got := 0
+		for got < n {
+			batch, err := cons.Fetch(min(256, n-got), jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				consumed <- err
+				return
+			}
+			for m := range batch.Messages() {
+				if err := m.Ack(); err != nil {
+					consumed <- err
+					return
+				}
+				got++
+			}
+		}
+		consumed <- nil
+	}()
+	for range n {
+		if _, err := js.PublishAsync("bench.raw", payload); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if err := <-consumed; err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(t0).Seconds(), nil
+}
