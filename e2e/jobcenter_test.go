@@ -70,7 +70,7 @@ func waitStatus(t *testing.T, c *jobcenter.Client, id string, cond func(*jobcent
 // three complete with the exact counts, each done once.
 func TestJobCenterContractorKilled(t *testing.T) {
 	url := startPark(t)
-	chaosWorkmen(t, url, 2, "-type", "wordcount", "-sleep-ms", "100")
+	chaosWorkmen(t, url, 2, "-type", "wordcount", "-sleep-ms", "300")
 	a := contractorProc(t, url, "-type", "wordcount", "-id", "A", "-lease", "1s")
 	c := jobsClient(t, url)
 	var ids, texts []string
@@ -79,7 +79,19 @@ func TestJobCenterContractorKilled(t *testing.T) {
 		texts = append(texts, text)
 		ids = append(ids, strings.TrimSpace(jobs(t, url, "submit", "-type", "wordcount", "-part-size", "131072", text)))
 	}
-	running := waitStatus(t, c, ids[0], func(i *jobcenter.Info) bool { return i.Status == jobcenter.Running })
+	// Kill A while it runs one of them.
+	var running *jobcenter.Info
+	for deadline := time.Now().Add(time.Minute); running == nil; time.Sleep(10 * time.Millisecond) {
+		for _, id := range ids {
+			if info, err := c.Status(context.Background(), id); err == nil && info.Status == jobcenter.Running {
+				running = info
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("none of the works ran on A within a minute")
+		}
+	}
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done
 	killed := time.Now()
@@ -95,9 +107,9 @@ func TestJobCenterContractorKilled(t *testing.T) {
 		}
 		t.Logf("work %s: done by %s after %d attempts %q", id, info.Contractor, info.Attempts, info.Errors)
 	}
-	first, _ := c.Status(context.Background(), ids[0])
-	if first.Contractor != "B" || first.Attempts != running.Attempts+1 || !strings.Contains(first.LastError(), "contractor A lost") {
-		t.Fatalf("the work A ran: %+v; want it taken over by B", first)
+	took, _ := c.Status(context.Background(), running.ID)
+	if took.Contractor != "B" || took.Attempts != running.Attempts+1 || !strings.Contains(took.LastError(), "contractor A lost") {
+		t.Fatalf("the work A ran: %+v; want it taken over by B", took)
 	}
 	t.Logf("all three done %v after the kill (lease 1s)", time.Since(killed).Round(time.Millisecond))
 }

@@ -34,12 +34,14 @@ const (
 )
 
 // Flow control of replies. A reply bigger than askAbove asks its Client
-// for room before each chunk: a request to the call's reply subject whose
-// body is the chunk's size as a uvarint. The Client answers with an empty
-// message when the bytes it has allowed and not yet received, across all
-// its calls, leave room (the first ask always has room), and with a
-// non-empty one when the call is over (the server stops). An ask with no
-// body is a probe: the Client answers at once. Since NATS keeps the order
+// for room for each chunk, up to askAhead chunks ahead, and sends a chunk
+// once its ask is answered: an ask is a request to the call's reply subject
+// whose body is the chunk's size as a uvarint. The Client answers, in
+// order, with an empty message when the bytes it has allowed and not yet
+// received, across all its calls, leave room (an ask always fits when
+// nothing is allowed), and with a non-empty one when the call is over (the
+// server stops). An ask with no body is a probe: the Client answers at
+// once. Since NATS keeps the order
 // of one connection's messages, an ask reaches the Client after the chunks
 // sent before it, so what a Client has allowed and not yet taken in bounds
 // what waits for it in the NATS server between them.
@@ -571,6 +573,7 @@ type call struct {
 	err    error
 	done   func(body []byte, err error) // called once, with no lock held
 	credit int                          // bytes allowed and not yet received
+	asking int                          // asks of this call waiting for room
 }
 
 // ask is a server's request for room to send n more bytes of call id.
@@ -657,9 +660,9 @@ func (c *Client) onAsk(m *nats.Msg) {
 	n, k := binary.Uvarint(m.Data)
 	c.mu.Lock()
 	cl := c.calls[id]
-	if cl == nil || k <= 0 || n == 0 {
+	if cl == nil || k <= 0 || n == 0 || cl.asking >= 2*askAhead {
 		c.mu.Unlock()
-		if cl == nil {
+		if cl == nil || n > 0 { // over, or asking more than a server may
 			_ = m.Respond(goneMsg)
 		} else {
 			_ = m.Respond(nil) // a probe: we are here
@@ -670,6 +673,7 @@ func (c *Client) onAsk(m *nats.Msg) {
 	// more gets the window at most, which it cannot use to starve others
 	// for longer than its call lasts.
 	c.asks = append(c.asks, ask{id: id, n: int(min(n, uint64(c.window))), reply: m.Reply})
+	cl.asking++
 	grants, gone := c.grantLocked()
 	c.mu.Unlock()
 	c.answer(grants, gone)
@@ -688,6 +692,7 @@ func (c *Client) grantLocked() (grants, gone []string) {
 		} else {
 			c.inflight += a.n
 			cl.credit += a.n
+			cl.asking--
 			grants = append(grants, a.reply)
 		}
 		c.asks = c.asks[1:]

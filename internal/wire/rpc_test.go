@@ -374,3 +374,58 @@ func TestReplyFlowControl(t *testing.T) {
 	}
 	t.Logf("at most %d bytes queued for the Client (window %d)", most, c.window)
 }
+
+// TestAskFlood: a server that asks for room again and again for one call
+// gets no more than a few asks queued; the rest are told the call is over.
+func TestAskFlood(t *testing.T) {
+	nc, c, srv := setupLimits(t, Limits{MaxSize: 64 << 20})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := c.Call(ctx, "block", "cancel", nil, nil); done <- err }()
+
+	waitFor(t, "the call to be pending", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.calls) == 1 })
+	var id string
+	c.mu.Lock()
+	for k := range c.calls {
+		id = k
+	}
+	c.mu.Unlock()
+	chunk := binary.AppendUvarint(nil, 8<<20)
+	granted, gone := 0, 0
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if err := nc.PublishRequest(c.prefix+id, inbox, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The window grants 8 asks of 8 MiB; 2*askAhead more wait; the rest
+	// are refused.
+	for granted+gone < 100-2*askAhead {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d granted and %d refused: %v", granted, gone, err)
+		}
+		if len(m.Data) == 0 {
+			granted++
+		} else {
+			gone++
+		}
+	}
+	c.mu.Lock()
+	queued := len(c.asks)
+	c.mu.Unlock()
+	if granted != 8 || queued != 2*askAhead {
+		t.Fatalf("%d asks granted, %d queued, %d refused; want 8, %d, the rest", granted, queued, gone, 2*askAhead)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call: %v", err)
+	}
+	// The server must see the cancel before the test's cleanup closes it.
+	waitFor(t, "the handler to be cancelled", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.running) == 0 })
+}
