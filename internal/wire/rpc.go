@@ -48,7 +48,6 @@ const (
 const (
 	askAbove   = 64 << 10
 	askAhead   = 4 // chunks a reply asks for before it has room for the first
-	askTimeout = time.Minute
 	// ReplyWindow bounds the reply bytes a Client allows in flight to it
 	// (each reply of up to askAbove bytes comes on top, unasked).
 	ReplyWindow = 64 << 20
@@ -185,6 +184,10 @@ type Limits struct {
 	// it defaults to 10s. A partial request whose sender's connection has
 	// closed is dropped sooner: within about a second of going quiet.
 	PartialTimeout time.Duration
+	// ReplyTimeout is how long a big reply waits for its caller to make
+	// room (see askAbove) before it is given up and the caller told so
+	// (a RemoteError marked Unavailable). If zero, it defaults to 1 minute.
+	ReplyTimeout time.Duration
 }
 
 // RequestOverhead is what a Server counts against its budget for each
@@ -239,6 +242,9 @@ type assembly struct {
 func NewServer(nc *nats.Conn, lim Limits, log *zap.Logger) *Server {
 	if lim.Budget == 0 {
 		lim.Budget = 2 * int64(lim.MaxSize)
+	}
+	if lim.ReplyTimeout == 0 {
+		lim.ReplyTimeout = time.Minute
 	}
 	if lim.PartialTimeout == 0 {
 		lim.PartialTimeout = 10 * time.Second
@@ -369,7 +375,10 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 		if err := s.reply(m.Reply, out); errors.Is(err, errCallerGone) {
 			s.log.Debug("reply dropped: the caller no longer waits for it", zap.String("subject", m.Subject))
 		} else if err != nil {
+			// Tell the caller, so that it does not wait for the rest: it
+			// may try elsewhere.
 			s.log.Warn("reply lost", zap.String("subject", m.Subject), zap.Error(err))
+			s.replyErrorFlags(m.Reply, "wire: the reply was lost: "+err.Error(), flagRetry)
 		}
 	}()
 }
@@ -494,7 +503,7 @@ func (s *Server) reply(subject string, body []byte) error {
 			asked += n
 			waiting++
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, askTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.lim.ReplyTimeout)
 		defer cancel()
 		msg, err := grants.NextMsgWithContext(ctx)
 		switch {
@@ -626,9 +635,12 @@ func (c *Client) onReply(m *nats.Msg) {
 	taken := min(len(data), cl.credit)
 	cl.credit -= taken
 	c.inflight -= taken
-	if cl.body == nil && flags&flagMore == 0 {
+	switch {
+	case flags&flagError != 0 && flags&flagMore == 0:
+		cl.body = data // an error ends the reply, whatever came before it
+	case cl.body == nil && flags&flagMore == 0:
 		cl.body = data // the common case: one chunk, no copy
-	} else {
+	default:
 		cl.body = append(cl.body, data...)
 	}
 	switch {

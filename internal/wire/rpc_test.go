@@ -429,3 +429,39 @@ func TestAskFlood(t *testing.T) {
 	// The server must see the cancel before the test's cleanup closes it.
 	waitFor(t, "the handler to be cancelled", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.running) == 0 })
 }
+
+// TestReplyGivenUp: a caller that makes no room for a big reply within
+// the server's ReplyTimeout is told the reply was lost, instead of waiting
+// for ever.
+func TestReplyGivenUp(t *testing.T) {
+	nc, _, _ := setupLimits(t, Limits{MaxSize: 64 << 20, ReplyTimeout: 100 * time.Millisecond})
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := binary.AppendUvarint(nil, 24<<20) // "big" replies with that many bytes
+	frame := binary.AppendUvarint([]byte{0, 0}, uint64(len(body)))
+	if err := nc.PublishRequest("big", inbox, append(frame, body...)); err != nil {
+		t.Fatal(err)
+	}
+	// A caller that never answers: asks for room, then the error.
+	asks := 0
+	for {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d asks: %v", asks, err)
+		}
+		if m.Reply != "" {
+			asks++
+			continue
+		}
+		if len(m.Data) == 0 || m.Data[0] != flagError|flagRetry || !strings.Contains(string(m.Data[1:]), "the reply was lost") {
+			t.Fatalf("after %d asks: %q, want an error saying the reply was lost", asks, m.Data)
+		}
+		break
+	}
+	if asks != askAhead {
+		t.Fatalf("%d asks before the error, want %d", asks, askAhead)
+	}
+}
