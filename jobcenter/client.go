@@ -42,7 +42,8 @@ type Work struct {
 	Next *Work
 	// After names Works this one waits for (fan-in): it runs once they are
 	// all done, with each one's result added to its input (see
-	// AfterResult), and fails if one of them fails or is cancelled.
+	// AfterResult), and fails if one of them fails or is cancelled, or was
+	// not submitted within a minute of this one.
 	After []string
 	// Priority: Works of a type with a priority above 0 run before the
 	// others that wait.

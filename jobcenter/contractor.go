@@ -322,7 +322,7 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 			return true
 		}
 	}
-	if waiting, failed, err := c.deps(ctx, info.After); err != nil || waiting {
+	if waiting, failed, err := c.deps(ctx, info); err != nil || waiting {
 		_ = msg.NakWithDelay(time.Second) // look again in a while
 		return true
 	} else if failed != "" {
@@ -350,12 +350,19 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	return r.do(ctx, ws)
 }
 
+// depGrace is how long after its submission a fan-in Work waits for a
+// Work it names to be submitted too.
+const depGrace = time.Minute
+
 // deps checks the Works a fan-in Work waits for: whether some are not
-// final yet, or the reason it cannot run if one failed or was cancelled.
-func (c *Contractor) deps(ctx context.Context, after []string) (waiting bool, failed string, err error) {
-	for _, id := range after {
+// final yet (or not submitted yet, for a while), or the reason it cannot
+// run if one failed, was cancelled or never came.
+func (c *Contractor) deps(ctx context.Context, w *Info) (waiting bool, failed string, err error) {
+	for _, id := range w.After {
 		info, _, _, err := c.s.get(ctx, id)
 		switch {
+		case errors.Is(err, ErrNotFound) && time.Since(w.Created) < depGrace:
+			waiting = true
 		case errors.Is(err, ErrNotFound):
 			return false, fmt.Sprintf("the work it waits for, %s, does not exist", id), nil
 		case err != nil:

@@ -46,8 +46,8 @@ const (
 // sent before it, so what a Client has allowed and not yet taken in bounds
 // what waits for it in the NATS server between them.
 const (
-	askAbove   = 64 << 10
-	askAhead   = 4 // chunks a reply asks for before it has room for the first
+	askAbove = 64 << 10
+	askAhead = 4 // chunks a reply asks for before it has room for the first
 	// ReplyWindow bounds the reply bytes a Client allows in flight to it
 	// (each reply of up to askAbove bytes comes on top, unasked).
 	ReplyWindow = 64 << 20
