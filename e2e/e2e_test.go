@@ -18,6 +18,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/nats-io/nats.go"
 )
 
 var binDir string
@@ -82,7 +83,9 @@ func startProc(dir, ready string, bin string, args ...string) (*proc, string, er
 		return nil, "", err
 	}
 	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: errFile.Name(), done: make(chan struct{})}
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		defer close(p.lines)
 		s := bufio.NewScanner(out)
 		for s.Scan() {
@@ -92,7 +95,8 @@ func startProc(dir, ready string, bin string, args ...string) (*proc, string, er
 			}
 		}
 	}()
-	go func() { _ = cmd.Wait(); errFile.Close(); close(p.done) }()
+	// Wait closes the pipe: only once everything in it was read.
+	go func() { <-read; _ = cmd.Wait(); errFile.Close(); close(p.done) }()
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
@@ -132,6 +136,13 @@ func (p *proc) stop(t *testing.T) {
 // closed at cleanup.
 func openRegistry(t *testing.T, url string) *registry.Registry {
 	t.Helper()
+	return openOnPark(t, url, registry.Open)
+}
+
+// openOnPark connects to the park at url (closed at cleanup) and opens a
+// client of it with open, within 10 s.
+func openOnPark[C any](t *testing.T, url string, open func(context.Context, *nats.Conn) (C, error)) C {
+	t.Helper()
 	nc, err := wire.Connect(url, wire.ConnOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -139,11 +150,11 @@ func openRegistry(t *testing.T, url string) *registry.Registry {
 	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reg, err := registry.Open(ctx, nc)
+	c, err := open(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reg
+	return c
 }
 
 func startPark(t *testing.T, args ...string) string {

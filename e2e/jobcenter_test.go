@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
-	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
 )
 
@@ -19,18 +18,7 @@ import (
 
 func jobsClient(t *testing.T, url string) *jobcenter.Client {
 	t.Helper()
-	nc, err := wire.Connect(url, wire.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := jobcenter.New(ctx, nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return openOnPark(t, url, jobcenter.New)
 }
 
 func jobs(t *testing.T, url string, args ...string) string {
@@ -123,7 +111,7 @@ func TestJobCenterParkRestart(t *testing.T) {
 	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
 	url := "nats://" + addr
 	chaosWorkmen(t, url, 2, "-type", "wordcount", "-capacity", "4", "-sleep-ms", "10")
-	contractorProc(t, url, "-type", "wordcount", "-concurrency", "4", "-workers", "1", "-lease", "2s")
+	contractor := contractorProc(t, url, "-type", "wordcount", "-concurrency", "4", "-workers", "1", "-lease", "2s")
 	c := jobsClient(t, url)
 	text := genText(t, 256<<10)
 	want, err := wordcount.CountLocal(text)
@@ -167,6 +155,8 @@ func TestJobCenterParkRestart(t *testing.T) {
 		}
 	}
 	t.Logf("%d works done, %d of them run again after the restart; all done %v after it", works, again, time.Since(restarted).Round(time.Millisecond))
+	contractor.stop(t) // before the restarted park, whose cleanup comes first
+
 }
 
 // TestJobCenterTwoContractors: two contractor processes share 1,000 no-op
