@@ -289,7 +289,7 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 // cancelled on its contractor (its job's tasks on their workers). It
 // returns ErrFinal for a Work that is done or failed.
 func (c *Client) Cancel(ctx context.Context, id string) error {
-	info, err := c.s.modify(ctx, id, func(info *Info) (bool, error) {
+	_, err := c.s.modify(ctx, id, func(info *Info) (bool, error) {
 		switch info.Status {
 		case Cancelled:
 			return false, nil
@@ -299,7 +299,6 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 		info.Status, info.Finished = Cancelled, time.Now().UTC()
 		return true, nil
 	})
-	_ = info
 	return err
 }
 

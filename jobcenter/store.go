@@ -245,9 +245,9 @@ func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.Ke
 	return nil, 0, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
 
-// update applies change to a Work's record by compare-and-set from rev,
-// returning the new revision. It fails (jetstream.ErrKeyExists) if the
-// record changed since rev.
+// update writes a Work's record by compare-and-set from rev, returning the
+// new revision. It fails (a conflict: see isConflict) if the record changed
+// since rev.
 func (s *store) update(ctx context.Context, kv jetstream.KeyValue, info *Info, rev uint64) (uint64, error) {
 	info.Updated = time.Now().UTC()
 	b, err := json.Marshal(info)
