@@ -126,12 +126,25 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// And once JetStream's caches of what was just written have expired
+	// (for a count worth the wait).
+	settled := rss
+	if s.o.WaitingWorks >= 100_000 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+		}
+		if settled, err = rssOf(s.park.cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
 	s.rows = append(s.rows,
 		row{fmt.Sprintf("durable no-op Works, submit to done, 1 contractor, 2 workers (n=%d)", n), fmt.Sprintf("%.0f/s", rate),
 			fmt.Sprintf("%.0f/s (raw JetStream queue)", floor), fmt.Sprintf("%.0f%%", 100*rate/floor), ">=10,000/s and >=50%"},
 		row{"one Work submit to done, idle, p50", us(p50), "", "", "<2ms"},
 		row{"one Work submit to done, idle, p99", us(p99), "", "", ""},
-		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), fmt.Sprintf("%.0f MB (%.0f MB before)", float64(rss)/(1<<20), float64(rss0)/(1<<20)), "", "", "<1 GB at 1,000,000"})
+		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), fmt.Sprintf("%.0f MB (%.0f MB 30 s later, %.0f MB before)", float64(rss)/(1<<20), float64(settled)/(1<<20), float64(rss0)/(1<<20)), "", "", "<1 GB at 1,000,000"})
 	return nil
 }
 

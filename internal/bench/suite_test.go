@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 // each produced its row: the suite works, whatever the timings.
 func TestSuiteSmall(t *testing.T) {
 	var out bytes.Buffer
-	o := Options{Calls: 300, Tasks: 3000, Slots: 4, TextBytes: 1 << 20, BigBytes: 4 << 20, Registry: 8, Claim: 4}
+	o := Options{Calls: 300, Tasks: 3000, Slots: 4, TextBytes: 1 << 20, BigBytes: 4 << 20, Registry: 8, Claim: 4,
+		Works: 80, WaitingWorks: 80}
 	if err := Suite(context.Background(), o, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +34,7 @@ func TestSuiteSmall(t *testing.T) {
 		"empty DoTask round trip, mesh, median", "empty DoTask round trip, hub, p99",
 		"no-op tasks through Run, 2 workers x 4 slots (n=3000)", "4 MiB Warehouse through DoTask and back",
 		"word count 1 MiB, 2 workers, -ship", "claim 4 of 8 registered workmen", "park server resident memory",
+		"durable no-op Works, submit to done, 1 contractor, 2 workers (n=80)", "80 Works waiting",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no row %q in:\n%s", want, out.String())
