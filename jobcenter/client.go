@@ -162,7 +162,7 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 		return "", err
 	}
 	if _, err := kv.Create(ctx, "w."+w.ID, b); errors.Is(err, jetstream.ErrKeyExists) {
-		// Submitted at the same moment by someone else.
+		// Kept already: submitted before, or just now by someone else.
 		existing, _, _, err := c.s.get(ctx, w.ID)
 		if err != nil {
 			return "", err
