@@ -75,7 +75,7 @@ type Foreman struct {
 	hbDone  chan struct{}
 
 	refreshFailures atomic.Int64
-	logWait         atomic.Bool // the wait for a restarted park's claims was logged
+	logWait         atomic.Bool // the current wait for a restarted park's claims was logged
 
 	mu     sync.Mutex       // guards the fields below
 	claims map[string]*held // held claims by workman id
@@ -227,22 +227,19 @@ func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*
 	if closed {
 		return nil, ErrClosed
 	}
-	wait, err := f.reg.ClaimsOpenIn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("foreman: %w", err)
-	}
-	if wait > 0 {
-		// The park restarted: the foremen that held workers before get
-		// them back first.
-		if f.logWait.CompareAndSwap(false, true) {
-			f.log.Info("the park restarted: new claims wait until earlier holders have re-created theirs", zap.Duration("wait", wait))
-		}
-		return nil, nil
-	}
 	snap, err := f.reg.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("foreman: %w", err)
 	}
+	if snap.ClaimsOpenIn > 0 {
+		// The park restarted: the foremen that held workers before get
+		// them back first.
+		if f.logWait.CompareAndSwap(false, true) {
+			f.log.Info("the park restarted: new claims wait until earlier holders have re-created theirs", zap.Duration("wait", snap.ClaimsOpenIn))
+		}
+		return nil, nil
+	}
+	f.logWait.Store(false) // said again after another restart
 	var out []*Workman
 	for _, m := range snap.Workmen(typ) {
 		if n > 0 && len(out) == n {

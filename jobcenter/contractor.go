@@ -111,8 +111,9 @@ func NewContractor(ctx context.Context, nc *nats.Conn, f *foreman.Foreman, def D
 // ID returns the contractor's id.
 func (c *Contractor) ID() string { return c.cfg.ID }
 
-// Serve registers the contractor and runs Works until ctx ends; then it
-// puts the Works it was running back in the queue and returns ctx's error.
+// Serve runs Works until ctx ends, keeping the contractor's registration
+// alive; then it puts the Works it was running back in the queue, leaves
+// the registry and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {
 	q := queues{highEmpty: new(atomic.Int64)}
 	for _, level := range []struct {
@@ -165,26 +166,26 @@ const highLook = 100 * time.Millisecond
 // next returns the next Work's message, a prioritized one first, or nil if
 // none came within a second.
 func (q queues) next() (jetstream.Msg, error) {
-	for i, f := range []func() (jetstream.MessageBatch, error){
-		func() (jetstream.MessageBatch, error) { return q.high.FetchNoWait(1) },
-		func() (jetstream.MessageBatch, error) { return q.normal.Fetch(1, jetstream.FetchMaxWait(time.Second)) },
-	} {
-		if i == 0 && time.Now().UnixNano() < q.highEmpty.Load() {
-			continue
+	if time.Now().UnixNano() >= q.highEmpty.Load() {
+		msg, err := first(q.high.FetchNoWait(1))
+		if msg != nil || err != nil {
+			return msg, err
 		}
-		batch, err := f()
-		if err != nil {
-			return nil, err
-		}
-		for msg := range batch.Messages() {
-			return msg, nil
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, err
-		}
-		if i == 0 {
-			q.highEmpty.Store(time.Now().Add(highLook).UnixNano())
-		}
+		q.highEmpty.Store(time.Now().Add(highLook).UnixNano())
+	}
+	return first(q.normal.Fetch(1, jetstream.FetchMaxWait(time.Second)))
+}
+
+// first returns a fetch's message, or nil if none came.
+func first(batch jetstream.MessageBatch, err error) (jetstream.Msg, error) {
+	if err != nil {
+		return nil, err
+	}
+	for msg := range batch.Messages() {
+		return msg, nil
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		return nil, err
 	}
 	return nil, nil
 }
@@ -593,7 +594,10 @@ func (r *run) save(ctx context.Context, change func(*Info)) error {
 // succeed records the result and the Work as done (once: by compare-and-set
 // on this attempt), submits its next Work, and acknowledges the message.
 func (r *run) succeed(out *warehouse.Warehouse) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Within a lease: later, the Work is another contractor's anyway (and a
+	// write sent while the park was down would wait for its answer for
+	// ever, holding up a shutdown).
+	ctx, cancel := context.WithTimeout(context.Background(), r.c.cfg.Lease)
 	defer cancel()
 	data, err := out.MarshalBinary()
 	if err != nil {
@@ -625,7 +629,7 @@ func (r *run) succeed(out *warehouse.Warehouse) {
 // fail records a failed attempt: the Work waits for its next attempt after
 // a backoff, or fails if it has had them all or cannot succeed.
 func (r *run) fail(runErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), r.c.cfg.Lease)
 	defer cancel()
 	var again time.Duration
 	err := r.save(ctx, func(info *Info) {

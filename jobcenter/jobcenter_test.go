@@ -287,7 +287,7 @@ func TestCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for c.worker.calls.Load() < 4 { // its 4 tasks run on the 4 slots
-		waitChange(t, c.client, running)
+		waitChange(t)
 	}
 	if err := c.client.Cancel(ctx, running); err != nil {
 		t.Fatal(err)
@@ -296,7 +296,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("Wait on a cancelled running work: %v", err)
 	}
 	for c.worker.cancelled.Load() < 4 {
-		waitChange(t, c.client, running)
+		waitChange(t)
 	}
 	info, err := c.client.Status(ctx, later)
 	if err != nil || info.Attempts != 0 || info.Status != jobcenter.Cancelled {
@@ -309,7 +309,7 @@ func TestCancel(t *testing.T) {
 
 // waitChange waits a little for something to change (the test's condition
 // is checked by the caller's loop).
-func waitChange(t *testing.T, client *jobcenter.Client, id string) {
+func waitChange(t *testing.T) {
 	t.Helper()
 	select {
 	case <-time.After(10 * time.Millisecond):

@@ -147,10 +147,11 @@ func TestClaimsWaitAfterRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wait, err := r.ClaimsOpenIn(ctx)
+		snap, err := r.Snapshot(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		wait := snap.ClaimsOpenIn
 		if restarted && (wait <= 0 || wait > lease) || !restarted && wait != 0 {
 			t.Fatalf("restarted %v: claims open in %v (lease %v)", restarted, wait, lease)
 		}

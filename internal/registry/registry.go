@@ -102,7 +102,7 @@ const restartedKey = "fourinone_restarted"
 // Create creates (or updates) the registry bucket with the given lease; the
 // park server calls it at start. restarted says the park ran before on its
 // store, so members held claims this registry (in memory) has forgotten:
-// new claims then wait a lease from now (see ClaimsOpenIn).
+// new claims then wait a lease from now (see Snapshot.ClaimsOpenIn).
 func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, restarted bool) (*Registry, error) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      Bucket,
@@ -229,6 +229,12 @@ type Snapshot struct {
 	// registry younger than a lease (the park just restarted) may miss
 	// members that have not re-registered yet.
 	Age time.Duration
+	// ClaimsOpenIn is how long new claims must wait: a registry created
+	// again by a park restarted on its store takes none for a lease, so
+	// that the foremen that held slots before the restart (and may still
+	// use them: a claim is theirs for a lease after they last renewed it)
+	// re-create their claims first.
+	ClaimsOpenIn time.Duration
 }
 
 // Claimed returns how many slots of a workman live foremen hold.
@@ -271,7 +277,7 @@ func (m *Member) valid() bool {
 // Snapshot reads the whole registry, leaving out members past their lease,
 // claims of foremen past theirs, and entries that make no sense.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
-	age, _, err := r.age(ctx)
+	age, restarted, err := r.age(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +288,9 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	defer w.Stop()
 	now := r.now()
 	s := &Snapshot{Claims: make(map[string]map[string]int), Age: age}
+	if restarted {
+		s.ClaimsOpenIn = max(0, r.lease-age)
+	}
 	claims := make(map[string]holders)
 	foremen := make(map[string]bool)
 	for {
@@ -520,19 +529,6 @@ func (r *Registry) Release(ctx context.Context, c Claim, foremanID string) error
 func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
-
-// ClaimsOpenIn returns how long new claims must wait: a registry created
-// again by a restarted park takes none for a lease, so that the foremen that
-// held slots before the restart (and may still use them: a claim is theirs
-// for a lease after they last renewed it) re-create their claims first.
-// It measures the bucket's age on the park server's clock.
-func (r *Registry) ClaimsOpenIn(ctx context.Context) (time.Duration, error) {
-	age, restarted, err := r.age(ctx)
-	if err != nil || !restarted {
-		return 0, err
-	}
-	return max(0, r.lease-age), nil
 }
 
 // age returns how long the bucket has existed on the park's clock, and

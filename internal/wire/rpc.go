@@ -103,10 +103,10 @@ func Unavailable(err error) error { return unavailableError{err} }
 // publishChunks sends body to subject in chunks that fit nc's max payload.
 // A request (request true) carries meta and the body's length on its first
 // chunk; a reply carries neither. If ask is not nil, it is called before
-// each chunk with the chunk's body size and must return nil before the
-// chunk goes (flow control: see Client).
-func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte, ask func(n int) error) error {
-	max := int(nc.MaxPayload()) - chunkHeadroom - len(meta)
+// each chunk and must return nil before the chunk goes (flow control: see
+// Client).
+func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte, ask func() error) error {
+	max := chunkSize(nc, meta)
 	if max < 1024 {
 		return fmt.Errorf("server max payload %d is too small", nc.MaxPayload())
 	}
@@ -115,7 +115,7 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 	for first := true; first || len(body) > 0; first = false {
 		n := min(len(body), max)
 		if ask != nil {
-			if err := ask(n); err != nil {
+			if err := ask(); err != nil {
 				return err
 			}
 		}
@@ -142,6 +142,11 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 		}
 	}
 	return nil
+}
+
+// chunkSize is the most body bytes a chunk carrying meta takes on nc.
+func chunkSize(nc *nats.Conn, meta []byte) int {
+	return int(nc.MaxPayload()) - chunkHeadroom - len(meta)
 }
 
 // parseFirst splits a request's first chunk (after the flags byte) into its
@@ -492,9 +497,9 @@ func (s *Server) reply(subject string, body []byte) error {
 		return err
 	}
 	defer func() { _ = grants.Unsubscribe() }()
-	chunk := int(s.nc.MaxPayload()) - chunkHeadroom
+	chunk := chunkSize(s.nc, nil)
 	asked, waiting := 0, 0 // bytes asked for; asks not answered yet
-	return publishChunks(s.nc, subject, "", 0, false, nil, body, func(int) error {
+	return publishChunks(s.nc, subject, "", 0, false, nil, body, func() error {
 		for waiting < askAhead && asked < len(body) {
 			n := min(chunk, len(body)-asked)
 			if err := s.nc.PublishRequest(subject, inbox, binary.AppendUvarint(nil, uint64(n))); err != nil {
