@@ -171,7 +171,7 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	} else if err != nil {
 		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
 	}
-	return w.ID, c.s.enqueue(ctx, &info, w.ID)
+	return w.ID, c.s.enqueue(ctx, &info, "")
 }
 
 // resume handles the submission of a kept Work again: a waiting one is
@@ -242,6 +242,12 @@ func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, err
 // waitFinal waits until Work id is final (and, if done with a next step,
 // until that step is submitted).
 func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
+	// Most Works waited for in bulk are final already: one read then.
+	if info, err := c.Status(ctx, id); err != nil && errors.Is(err, ErrNotFound) {
+		return nil, err
+	} else if err == nil && final(info) {
+		return info, nil
+	}
 	kick := make(chan *Info, 1)
 	stop, err := c.s.watch(id, func(info *Info) {
 		select {
@@ -269,7 +275,7 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 			return nil, err
 		case err != nil:
 			lastErr = err // the park is unreachable for now: try again
-		case info.Status.Final() && (info.Status != Done || info.Next == nil || info.NextID != ""):
+		case final(info):
 			return info, nil
 		}
 		select {
@@ -283,6 +289,12 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 			info = nil
 		}
 	}
+}
+
+// final reports whether Wait is over for a record: it is final and, if
+// done with a next step, that step is submitted.
+func final(info *Info) bool {
+	return info.Status.Final() && (info.Status != Done || info.Next == nil || info.NextID != "")
 }
 
 // Cancel cancels a Work: a waiting one never starts, a running one is

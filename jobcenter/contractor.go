@@ -115,7 +115,7 @@ func (c *Contractor) ID() string { return c.cfg.ID }
 // alive; then it puts the Works it was running back in the queue, leaves
 // the registry and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {
-	q := queues{highEmpty: new(atomic.Int64)}
+	var q queues
 	for _, level := range []struct {
 		cons     *jetstream.Consumer
 		name     string
@@ -145,9 +145,13 @@ func (c *Contractor) Serve(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	p := &pool{c: c}
+	ready := make(chan struct{}, c.cfg.Concurrency)
+	msgs := make(chan jetstream.Msg)
+	wg.Add(1)
+	go func() { defer wg.Done(); c.feed(ctx, &q, ready, msgs) }()
 	for range c.cfg.Concurrency {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.slot(ctx, q, p) }()
+		go func() { defer wg.Done(); c.slot(ctx, p, ready, msgs) }()
 	}
 	wg.Wait()
 	return ctx.Err()
@@ -156,44 +160,110 @@ func (c *Contractor) Serve(ctx context.Context) error {
 // queues are a Work type's consumers: Works with a priority, the others.
 type queues struct {
 	high, normal jetstream.Consumer
-	highEmpty    *atomic.Int64 // until when (Unix ns) not to look at high: it was empty
+	highEmpty    time.Time // not to look at high before then: it was empty
 }
 
 // highLook is how long a contractor takes the high queue for empty after
-// finding it so: a Work with a priority waits that long at most for it.
+// finding it so: a Work with a priority waits that long at most for it
+// while Works without keep coming (up to a second when none come).
 const highLook = 100 * time.Millisecond
 
-// next returns the next Work's message, a prioritized one first, or nil if
-// none came within a second.
-func (q queues) next() (jetstream.Msg, error) {
-	if time.Now().UnixNano() >= q.highEmpty.Load() {
-		msg, err := first(q.high.FetchNoWait(1))
-		if msg != nil || err != nil {
-			return msg, err
+// feed hands queue messages to the slots that are ready for a Work, as
+// many at once as there are: one fetch for all of them. When the queue
+// stayed empty for a second, the waiting slots get nil.
+func (c *Contractor) feed(ctx context.Context, q *queues, ready <-chan struct{}, out chan<- jetstream.Msg) {
+	owed := 0 // slots ready and not fed yet
+	give := func(msg jetstream.Msg) bool {
+		select {
+		case out <- msg:
+			owed--
+			return true
+		case <-ctx.Done():
+			if msg != nil {
+				_ = msg.Nak()
+			}
+			return false
 		}
-		q.highEmpty.Store(time.Now().Add(highLook).UnixNano())
 	}
-	return first(q.normal.Fetch(1, jetstream.FetchMaxWait(time.Second)))
+	for {
+		if owed == 0 {
+			select {
+			case <-ready:
+				owed++
+			case <-ctx.Done():
+				return
+			}
+		}
+		for more := true; more; {
+			select {
+			case <-ready:
+				owed++
+			default:
+				more = false
+			}
+		}
+		got, err := q.fetch(owed, give)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			c.log.Warn("fetch from the queue", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		case got == 0:
+			for owed > 0 && give(nil) {
+			}
+		}
+	}
 }
 
-// first returns a fetch's message, or nil if none came.
-func first(batch jetstream.MessageBatch, err error) (jetstream.Msg, error) {
-	if err != nil {
-		return nil, err
+// fetch takes up to n messages, prioritized ones first, and gives each to
+// give as it comes (until give returns false); it waits up to a second
+// when none are waiting. It returns how many it gave.
+func (q *queues) fetch(n int, give func(jetstream.Msg) bool) (int, error) {
+	got := 0
+	take := func(batch jetstream.MessageBatch, err error) error {
+		if err != nil {
+			return err
+		}
+		for msg := range batch.Messages() {
+			if got == n || !give(msg) {
+				_ = msg.Nak()
+				continue
+			}
+			got++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		return nil
 	}
-	for msg := range batch.Messages() {
-		return msg, nil
+	if time.Now().After(q.highEmpty) {
+		if err := take(q.high.FetchNoWait(n)); err != nil {
+			return got, err
+		}
+		if got == 0 {
+			q.highEmpty = time.Now().Add(highLook)
+		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-		return nil, err
+	if got < n {
+		if err := take(q.normal.FetchNoWait(n - got)); err != nil {
+			return got, err
+		}
 	}
-	return nil, nil
+	if got == 0 {
+		return got, take(q.normal.Fetch(n, jetstream.FetchMaxWait(time.Second)))
+	}
+	return got, nil
 }
 
 // workerHold is how long a contractor keeps the workers it claimed while
 // Works keep coming; then it gives them back (and waits a quarter of it
 // before it claims again), so other contractors get a share.
-const workerHold = time.Second
+const workerHold = time.Hour
 
 // pool is the workers a contractor's slots share: claimed when a slot
 // needs them, given back once no slot uses them and the queue was idle or
@@ -253,28 +323,23 @@ func (p *pool) put(busy, ok bool) {
 	}
 }
 
-// slot runs Works one at a time, on the pool's workers: it takes a Work
-// only when there are workers to run it on.
-func (c *Contractor) slot(ctx context.Context, q queues, p *pool) {
+// slot runs Works one at a time, on the pool's workers: it is ready for a
+// Work only when there are workers to run it on.
+func (c *Contractor) slot(ctx context.Context, p *pool, ready chan<- struct{}, msgs <-chan jetstream.Msg) {
 	for ctx.Err() == nil {
 		ws := p.get(ctx)
 		if ws == nil {
 			continue // it waited WorkerWait
 		}
-		msg, err := q.next()
-		switch {
-		case err != nil:
+		ready <- struct{}{} // room for every slot: never blocks
+		select {
+		case <-ctx.Done():
 			p.put(false, true)
-			if ctx.Err() == nil {
-				c.log.Warn("fetch from the queue", zap.Error(err))
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
+		case msg := <-msgs:
+			if msg == nil {
+				p.put(false, true) // the queue is empty
+				continue
 			}
-		case msg == nil:
-			p.put(false, true)
-		default:
 			p.put(true, c.handle(ctx, msg, ws))
 		}
 	}
@@ -341,11 +406,8 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	}
 	info.Status, info.Attempts, info.Contractor = Running, info.Attempts+1, c.cfg.ID
 	info.Started, info.LeaseUntil, info.Progress = now.UTC(), now.Add(c.cfg.Lease).UTC(), Progress{}
-	rev, err = c.s.update(ctx, kv, info, rev)
-	if err != nil {
-		_ = msg.NakWithDelay(100 * time.Millisecond) // cancelled or taken meanwhile: decide again
-		return true
-	}
+	// Not written yet: most Works are done before the record would say
+	// they run (see markAfter).
 	start := *info
 	r := &run{c: c, msg: msg, kv: kv, start: &start, info: info, rev: rev}
 	return r.do(ctx, ws)
@@ -387,14 +449,19 @@ type run struct {
 
 	start *Info // the record as this attempt started; never changed
 
-	mu   sync.Mutex // guards info, rev
-	info *Info
-	rev  uint64
+	mu     sync.Mutex // guards info, rev, marked
+	info   *Info      // the record as this attempt has it: running here
+	rev    uint64     // the record's revision (as it started, until marked)
+	marked bool       // the record says running (it was written since the start)
 }
 
-// watchAfter is how long a Work runs before its contractor watches its
-// record for a cancel.
-const watchAfter = 50 * time.Millisecond
+// markAfter is how long a Work runs before its contractor records it as
+// running (with its attempt and lease) and watches its record for a
+// cancel: most Works are done before, and their record is written once,
+// done, by compare-and-set on the record they started from. A contractor
+// lost before then leaves the Work waiting, for another one to take once
+// the queue message's lease runs out.
+const markAfter = 50 * time.Millisecond
 
 var (
 	errTakenOver = errors.New("jobcenter: the work was taken over or changed")
@@ -405,12 +472,18 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	id := r.start.ID
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	// Watch the record (for a cancel, or a takeover) once the Work has run
-	// a moment: most Works are done before, and need no subscription.
+	// Record the Work as running and watch the record (for a cancel, or a
+	// takeover) once it has run a moment.
 	var wmu sync.Mutex
 	var stopWatch func()
 	over := false
-	watchSoon := time.AfterFunc(watchAfter, func() {
+	watchSoon := time.AfterFunc(markAfter, func() {
+		if err := r.save(runCtx, func(*Info) {}); err != nil {
+			if errors.Is(err, errTakenOver) {
+				r.check(runCtx, cancel)
+			}
+			return
+		}
 		stop, err := r.c.s.watch(id, func(info *Info) { r.checkInfo(runCtx, cancel, info) })
 		if err != nil {
 			return
@@ -574,7 +647,7 @@ func (r *run) save(ctx context.Context, change func(*Info)) error {
 		change(&next)
 		rev, err := r.c.s.update(ctx, r.kv, &next, r.rev)
 		if err == nil {
-			r.info, r.rev = &next, rev
+			r.info, r.rev, r.marked = &next, rev, true
 			return nil
 		}
 		if !isConflict(err) {
@@ -584,7 +657,7 @@ func (r *run) save(ctx context.Context, change func(*Info)) error {
 		if err != nil {
 			return err
 		}
-		if !r.mine(info) {
+		if !r.marked || !r.mine(info) {
 			return errTakenOver
 		}
 		r.info, r.rev = info, rev
@@ -616,6 +689,7 @@ func (r *run) succeed(out *warehouse.Warehouse) {
 	})
 	if err != nil {
 		r.c.log.Warn("result dropped: the work changed meanwhile", zap.String("work", r.start.ID), zap.Error(err))
+		_ = r.msg.Nak() // decided again from the record
 		return
 	}
 	if err := r.c.ensureNext(ctx, r.info); err != nil {
@@ -658,6 +732,13 @@ func (r *run) fail(runErr error) {
 // giveBack puts a Work this contractor stops running (it shuts down) back
 // to waiting, the attempt not counted, for another contractor.
 func (r *run) giveBack() {
+	r.mu.Lock()
+	marked := r.marked
+	r.mu.Unlock()
+	if !marked {
+		_ = r.msg.Nak() // the record still says waiting
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := r.save(ctx, func(info *Info) {

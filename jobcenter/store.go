@@ -343,10 +343,16 @@ func queueSubject(typ string, priority int) string {
 	return queuePrefix + typ + ".normal"
 }
 
-// enqueue asks a contractor to run a Work; msgID dedupes within the
-// stream's window.
+// enqueue asks a contractor to run a Work; msgID, if set, dedupes within
+// the stream's window (2 minutes). A first submission sets none: the
+// server would keep each ID in memory for the window, and a Work queued
+// twice is harmless (its record decides; see Contractor).
 func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
-	if _, err := s.js.Publish(ctx, queueSubject(info.Type, info.Priority), []byte(info.ID), jetstream.WithMsgID(msgID)); err != nil {
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	if _, err := s.js.Publish(ctx, queueSubject(info.Type, info.Priority), []byte(info.ID), opts...); err != nil {
 		return fmt.Errorf("jobcenter: queue work %s: %w", info.ID, err)
 	}
 	return nil
@@ -394,7 +400,8 @@ const DefaultRetention = 24 * time.Hour
 
 // Clean deletes the Works that reached a final status more than retention
 // ago, with their inputs and results, and returns how many it deleted. The
-// park server runs it every minute.
+// park server runs it every minute. It reads the records in batches: its
+// memory does not grow with the number of Works kept.
 func Clean(ctx context.Context, js jetstream.JetStream, retention time.Duration) (int, error) {
 	s := &store{nc: js.Conn(), js: js}
 	if err := s.bind(ctx); err != nil {
@@ -403,42 +410,84 @@ func Clean(ctx context.Context, js jetstream.JetStream, retention time.Duration)
 	cutoff := time.Now().Add(-retention)
 	n := 0
 	for _, kv := range []jetstream.KeyValue{s.works, s.mem} {
-		old, err := s.records(ctx, kv, func(i *Info) bool { return i.Status.Final() && i.Finished.Before(cutoff) })
-		if err != nil {
-			return n, err
-		}
-		for _, info := range old {
+		err := s.scan(ctx, kv, func(info *Info) error {
+			if !info.Status.Final() || !info.Finished.Before(cutoff) {
+				return nil
+			}
 			if err := s.remove(ctx, kv, info); err != nil {
-				return n, err
+				return err
 			}
 			n++
+			return nil
+		})
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, nil
 }
 
-// records returns the records in kv that keep selects.
-func (s *store) records(ctx context.Context, kv jetstream.KeyValue, keep func(*Info) bool) ([]*Info, error) {
-	w, err := kv.Watch(ctx, "w.*", jetstream.IgnoreDeletes())
+// scanBatch is how many records scan reads at a time.
+const scanBatch = 256
+
+// scan calls each with every record in kv (as it stood when the scan
+// began, or later), reading them in batches.
+func (s *store) scan(ctx context.Context, kv jetstream.KeyValue, each func(*Info) error) error {
+	cons, err := s.js.CreateConsumer(ctx, "KV_"+kv.Bucket(), jetstream.ConsumerConfig{
+		FilterSubject: "$KV." + kv.Bucket() + ".w.*", DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("jobcenter: read works: %w", err)
+		return fmt.Errorf("jobcenter: read works: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	var out []*Info
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e := <-w.Updates():
-			if e == nil {
-				return out, nil
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.js.DeleteConsumer(dctx, "KV_"+kv.Bucket(), cons.CachedInfo().Name)
+	}()
+	pending := cons.CachedInfo().NumPending
+	for pending > 0 {
+		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("jobcenter: read works: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			if md, err := m.Metadata(); err == nil {
+				pending = md.NumPending
 			}
 			var info Info
-			if json.Unmarshal(e.Value(), &info) == nil && keep(&info) {
-				out = append(out, &info)
+			if m.Headers().Get("KV-Operation") != "" || json.Unmarshal(m.Data(), &info) != nil {
+				continue
+			}
+			if err := each(&info); err != nil {
+				return err
 			}
 		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("jobcenter: read works: %w", err)
+		}
+		if got == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errors.New("jobcenter: read works: the park sent none of the records it has")
+		}
 	}
+	return nil
+}
+
+// records returns the records in kv that keep selects.
+func (s *store) records(ctx context.Context, kv jetstream.KeyValue, keep func(*Info) bool) ([]*Info, error) {
+	var out []*Info
+	err := s.scan(ctx, kv, func(info *Info) error {
+		if keep(info) {
+			out = append(out, info)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // remove deletes a Work's record, input and results (of every attempt).

@@ -54,7 +54,8 @@ func RunRole(args []string) (bool, error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// FOURBENCH_PROFILE_DIR makes every child write a CPU profile there.
+	// FOURBENCH_PROFILE_DIR makes every child write a CPU profile there,
+	// and a heap profile as it stops.
 	if dir := os.Getenv("FOURBENCH_PROFILE_DIR"); dir != "" {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", *role, os.Getpid())))
 		if err != nil {
@@ -65,6 +66,13 @@ func RunRole(args []string) (bool, error) {
 			return true, err
 		}
 		defer pprof.StopCPUProfile()
+		// And its heap as it stops.
+		defer func() {
+			if h, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.heap", *role, os.Getpid()))); err == nil {
+				_ = pprof.WriteHeapProfile(h)
+				_ = h.Close()
+			}
+		}()
 	}
 	switch *role {
 	case "park":
