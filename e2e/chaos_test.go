@@ -35,7 +35,7 @@ func dialForeman(t *testing.T, url string, n int, typ string) (*foreman.Foreman,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f, err := foreman.Dial(ctx, url, foreman.Config{})
+	f, err := foreman.Dial(ctx, url, foremanConfig(""))
 	if err != nil {
 		t.Fatal(err)
 	}

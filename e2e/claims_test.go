@@ -201,7 +201,7 @@ func TestKilledForemansTasksAreCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := foreman.Dial(ctx, url, foreman.Config{ID: "B"})
+	f, err := foreman.Dial(ctx, url, foremanConfig("B"))
 	if err != nil {
 		t.Fatal(err)
 	}

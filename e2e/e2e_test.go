@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,10 +19,13 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 )
 
-var binDir string
+// binDir holds the commands built for the tests; dataDir the texts the
+// workmen count.
+var binDir, dataDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "fourinone-e2e-")
@@ -29,7 +33,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
+	binDir, dataDir = dir, filepath.Join(dir, "data")
+	err = os.Mkdir(dataDir, 0o755)
+	if err == nil {
+		err = initAuth(filepath.Join(dir, "auth"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", dir+"/",
 		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "../cmd/contractor", "../cmd/jobs")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -53,8 +66,12 @@ type proc struct {
 
 // start runs bin with args and waits for a stdout line containing ready,
 // which it returns. The process is stopped at cleanup.
+// Workmen read their files in dataDir (genText's) unless args say where.
 func start(t *testing.T, ready string, bin string, args ...string) (*proc, string) {
 	t.Helper()
+	if (bin == "workman" || bin == "chaosworkman") && !slices.Contains(args, "-data-dir") {
+		args = append(args, "-data-dir", dataDir)
+	}
 	p, line, err := startProc(t.TempDir(), ready, bin, args...)
 	if p != nil {
 		t.Cleanup(func() { p.stop(t) })
@@ -69,7 +86,7 @@ func start(t *testing.T, ready string, bin string, args ...string) (*proc, strin
 // for a stdout line containing ready. It may run on any goroutine; the
 // caller stops the process.
 func startProc(dir, ready string, bin string, args ...string) (*proc, string, error) {
-	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	cmd := exec.Command(filepath.Join(binDir, bin), withAuth(bin, args)...)
 	errFile, err := os.CreateTemp(dir, bin+"-*.stderr")
 	if err != nil {
 		return nil, "", err
@@ -143,7 +160,22 @@ func openRegistry(t *testing.T, url string) *registry.Registry {
 // client of it with open, within 10 s.
 func openOnPark[C any](t *testing.T, url string, open func(context.Context, *nats.Conn) (C, error)) C {
 	t.Helper()
-	nc, err := wire.Connect(url, wire.ConnOptions{})
+	return openOnParkWith(t, url, parkConn(url), open)
+}
+
+// parkConn is how the tests connect to a park: with the URL's token if it
+// has one, else with an admin credential.
+func parkConn(url string) wire.ConnOptions {
+	if strings.Contains(url, "@") {
+		return wire.ConnOptions{Name: "e2e"}
+	}
+	return adminConn("e2e")
+}
+
+// openOnParkWith is openOnPark connecting with opts.
+func openOnParkWith[C any](t *testing.T, url string, opts wire.ConnOptions, open func(context.Context, *nats.Conn) (C, error)) C {
+	t.Helper()
+	nc, err := wire.Connect(url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +198,12 @@ func startPark(t *testing.T, args ...string) string {
 
 func genText(t *testing.T, size int64) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "text.txt")
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(dataDir, "text-*.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := f.Name()
+	t.Cleanup(func() { _ = os.Remove(path) })
 	if err := wordcount.Generate(f, size, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +236,7 @@ func runCmd(t *testing.T, bin string, args ...string) (stdout, stderr string, er
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin), withAuth(bin, args)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
@@ -300,6 +333,15 @@ func TestRefusals(t *testing.T) {
 		{"foreman no workers", "wordcount", []string{"-park", url, "-token", "right", "-wait", "300ms", text}, 1, `no waiting workers of type "wordcount"`},
 		{"foreman no files", "wordcount", []string{}, 2, "usage"},
 		{"foreman missing file", "wordcount", []string{filepath.Join(t.TempDir(), "nope.txt")}, 1, "nope.txt"},
+		{"token and credentials", "workman", []string{"-type", "noop", "-park", url, "-token", "right", "-creds", credsFile(security.RoleWorkman, "x")}, 2, "a token and a credentials file"},
+		{"missing credentials", "workman", []string{"-type", "noop", "-park", url, "-creds", filepath.Join(t.TempDir(), "nope.creds")}, 2, "nope.creds"},
+		{"a foreman's credential", "workman", []string{"-type", "noop", "-park", url, "-creds", credsFile(security.RoleForeman, "y")}, 2, "not a workman's"},
+		{"id not the credential's", "workman", []string{"-type", "noop", "-park", url, "-id", "z", "-creds", credsFile(security.RoleWorkman, "x")}, 2, `the credential is for "x"`},
+		{"password in a URL", "workman", []string{"-type", "noop", "-park", "nats://u:pw1234@127.0.0.1:1"}, 2, "nats://REDACTED@127.0.0.1:1 has a user and password"},
+		{"park token and credentials", "parkserver", []string{"-listen", "127.0.0.1:0", "-token", "x", "-auth", authDir}, 1, "a token and per-role credentials"},
+		{"park no auth directory", "parkserver", []string{"-listen", "127.0.0.1:0", "-auth", t.TempDir()}, 1, "operator.jwt"},
+		{"creds bad role", "parkserver", []string{"creds", "user", "-dir", authDir, "-role", "king", "-name", "x"}, 2, `role "king"`},
+		{"dashboard off loopback without a token", "parkserver", []string{"-listen", "127.0.0.1:0", "-http", "0.0.0.0:0"}, 1, "-http-token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +353,9 @@ func TestRefusals(t *testing.T) {
 			err := cmd.Run()
 			if code := cmd.ProcessState.ExitCode(); code != tt.code || !strings.Contains(out.String(), tt.msg) {
 				t.Fatalf("exit %d (%v), output %q; want exit %d and %q", code, err, out.String(), tt.code, tt.msg)
+			}
+			if strings.Contains(out.String(), "pw1234") {
+				t.Fatalf("the output shows a password: %q", out.String())
 			}
 		})
 	}

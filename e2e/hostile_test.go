@@ -83,7 +83,13 @@ func sendPartial(nc *nats.Conn, subject string, size, send int) error {
 // workmanEndpoint reads a workman's endpoint from the registry.
 func workmanEndpoint(t *testing.T, parkURL, id string) registry.Endpoint {
 	t.Helper()
-	reg := openRegistry(t, parkURL)
+	return workmanEndpointWith(t, parkURL, parkConn(parkURL), id)
+}
+
+// workmanEndpointWith is workmanEndpoint connecting with opts.
+func workmanEndpointWith(t *testing.T, parkURL string, opts wire.ConnOptions, id string) registry.Endpoint {
+	t.Helper()
+	reg := openOnParkWith(t, parkURL, opts, registry.Open)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	snap, err := reg.Snapshot(ctx)
@@ -108,7 +114,7 @@ func TestHostileWorkmanMemory(t *testing.T) {
 			url := startPark(t)
 			p, _ := start(t, " ready", "workman", "-type", "wordcount", "-park", url, "-mode", mode, "-capacity", "1", "-id", "victim")
 			ep := workmanEndpoint(t, url, "victim")
-			nc, err := wire.Connect(ep.URL, wire.ConnOptions{Name: "attacker"})
+			nc, err := wire.Connect(ep.URL, adminConn("attacker"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +191,7 @@ func rogueWorkman(t *testing.T, parkURL string, reply []byte) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	park, err := wire.Connect(parkURL, wire.ConnOptions{})
+	park, err := wire.Connect(parkURL, adminConn("rogue"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +219,7 @@ func TestHostileResultForemanMemory(t *testing.T) {
 	url := startPark(t)
 	rogueWorkman(t, url, amplifier(16<<20))
 	text := genText(t, 1<<20)
-	cmd := exec.Command(filepath.Join(binDir, "wordcount"), "-park", url, "-workers", "1", "-wait", "10s", text)
+	cmd := exec.Command(filepath.Join(binDir, "wordcount"), withAuth("wordcount", []string{"-park", url, "-workers", "1", "-wait", "10s", text})...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -50,8 +51,9 @@ func (e *TaskError) Error() string {
 type Config struct {
 	// ID identifies the foreman in the registry. If blank, a UUID.
 	ID string
-	// Token is the access token of the workers' listeners (mesh mode).
-	Token string
+	// Security is how the foreman authenticates to the park server and to
+	// the workers' listeners (mesh mode), and their TLS.
+	Security security.Config
 	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
 	// defaults to warehouse.DefaultMaxSize.
 	MaxWarehouseSize int
@@ -100,6 +102,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	if cfg.MaxWarehouseSize < 0 {
 		return nil, fmt.Errorf("foreman: max warehouse size %d is negative", cfg.MaxWarehouseSize)
 	}
+	var err error
+	if cfg.ID, err = cfg.Security.MemberID(cfg.ID, security.RoleForeman); err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()
 	}
@@ -120,7 +126,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	host, _ := os.Hostname()
 	f := &Foreman{
 		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
-		pool:   wire.NewPool(wire.ConnOptions{Token: cfg.Token, Name: "foreman " + cfg.ID}, cfg.MaxWarehouseSize),
+		pool:   wire.NewPool(wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID}, cfg.MaxWarehouseSize),
 		claims: make(map[string]*held),
 		self: registry.Member{ID: cfg.ID, Role: registry.RoleForeman, State: registry.StateWaiting,
 			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
@@ -140,10 +146,17 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 }
 
 // Dial connects to the park server at url and returns a Foreman that owns
-// the connection and closes it in Close. cfg.Token is used for the park
+// the connection and closes it in Close. cfg.Security is used for the park
 // server too.
 func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
-	nc, err := wire.Connect(url, wire.ConnOptions{Token: cfg.Token, Name: "foreman"})
+	var err error
+	if cfg.ID, err = cfg.Security.MemberID(cfg.ID, security.RoleForeman); err != nil {
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	nc, err := wire.Connect(url, wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID})
 	if err != nil {
 		return nil, fmt.Errorf("foreman: park server: %w", err)
 	}

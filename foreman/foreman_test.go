@@ -10,6 +10,7 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
@@ -240,9 +241,9 @@ func TestBigWarehouse(t *testing.T) {
 }
 
 func TestMeshListenerNeedsToken(t *testing.T) {
-	c := parktest.Start(t, 1, workman.Config{Type: "square", Token: "s3cret"}, square)
+	c := parktest.Start(t, 1, workman.Config{Type: "square", Security: security.Config{Token: "s3cret"}}, square)
 	// The park itself has no token here; the worker's own listener does.
-	f := parktest.NewForeman(t, c.URL, foreman.Config{Token: "wrong"})
+	f := parktest.NewForeman(t, c.URL, foreman.Config{Security: security.Config{Token: "wrong"}})
 	ctx := context.Background()
 	ws := parktest.Claim(t, f, "square", 1)
 	in := warehouse.New()
@@ -250,7 +251,7 @@ func TestMeshListenerNeedsToken(t *testing.T) {
 	if _, err := ws[0].DoTask(ctx, in).Wait(ctx); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
 		t.Fatalf("DoTask with a wrong token = %v, want an authorization error", err)
 	}
-	good := parktest.NewForeman(t, c.URL, foreman.Config{Token: "s3cret"})
+	good := parktest.NewForeman(t, c.URL, foreman.Config{Security: security.Config{Token: "s3cret"}})
 	f.Release(ctx, ws...)
 	ws = parktest.Claim(t, good, "square", 1)
 	out, err := ws[0].DoTask(ctx, in).Wait(ctx)

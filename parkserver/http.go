@@ -2,6 +2,7 @@ package parkserver
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,18 +20,31 @@ import (
 // startHTTP serves the dashboard on addr: / (an HTML table of members),
 // /api/registry (the same as JSON), /metrics (Prometheus text) and
 // /healthz.
+//
+// It listens on loopback unless addr names another host, which needs
+// Config.HTTPToken; with a token, everything but /healthz requires it as a
+// bearer token.
 func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: dashboard address %q: %v", ErrConfig, addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	open := host != "localhost" && (ip == nil || !ip.IsLoopback())
+	if open && s.cfg.HTTPToken == "" {
+		return nil, nil, fmt.Errorf("%w: a dashboard on %s (not loopback) needs an admin token (-http-token)", ErrConfig, host)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, nil, fmt.Errorf("parkserver: dashboard: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		ok := s.ns != nil && !s.stopped && s.ns.Running()
-		s.mu.Unlock()
-		if !ok {
-			http.Error(w, "not running", http.StatusServiceUnavailable)
+		if err := s.healthy(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -58,13 +72,48 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 			s.log.Warn("dashboard", zap.Error(err))
 		}
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var h http.Handler = mux
+	if s.cfg.HTTPToken != "" {
+		h = requireToken(s.cfg.HTTPToken, mux)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("dashboard stopped", zap.Error(err))
 		}
 	}()
 	return hs, ln.Addr(), nil
+}
+
+// requireToken serves /healthz to anyone and the rest to requests with
+// "Authorization: Bearer <token>".
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fourinone"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthy reports why the park cannot serve: its server stopped, or the
+// registry bucket is gone (every heartbeat would fail).
+func (s *Server) healthy(ctx context.Context) error {
+	s.mu.Lock()
+	ok := s.ns != nil && !s.stopped && s.ns.Running()
+	s.mu.Unlock()
+	if !ok {
+		return errors.New("not running")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.reg.Status(ctx); err != nil {
+		return fmt.Errorf("the registry is unavailable: %v", err)
+	}
+	return nil
 }
 
 var (

@@ -25,6 +25,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,17 +46,29 @@ type Config struct {
 	// StoreDir is the JetStream store directory. If blank, a temporary
 	// directory is used and removed at Shutdown.
 	StoreDir string
-	// Token, if set, is required of every connection.
+	// Token, if set, is required of every connection: for one machine.
 	Token string
+	// AuthDir, if set, is a directory made by `parkserver creds init`:
+	// every connection then presents a credential of its account, and
+	// can do what its role allows (see security). Not with Token.
+	AuthDir string
+	// TLS, if it has a certificate, makes the listener TLS only (with
+	// Verify, clients must present certificates signed by TLS.CA).
+	TLS security.TLS
 	// Lease is how long a member stays registered after its last heartbeat.
 	// If zero, it defaults to 3s.
 	Lease time.Duration
 	// Retention is how long the job center keeps a final Work (done,
 	// failed or cancelled) with its input and result. If zero, 24 h.
 	Retention time.Duration
-	// HTTP is the dashboard's host:port (/, /api/registry, /healthz). If
-	// blank, there is no dashboard.
+	// HTTP is the dashboard's host:port (/, /api/registry, /metrics,
+	// /healthz); a blank host is 127.0.0.1. If blank, there is no
+	// dashboard.
 	HTTP string
+	// HTTPToken is the dashboard's admin token: if set, everything but
+	// /healthz requires it (as a bearer token). A dashboard off loopback
+	// needs one.
+	HTTPToken string
 	// Logger receives the server's logs. If nil, nothing is logged.
 	Logger *zap.Logger
 }
@@ -148,14 +161,24 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		dir, s.tempDir = d, d
 	}
+	var trust *security.Trust
+	own := wire.ConnOptions{Name: "parkserver", Security: security.Config{Token: s.cfg.Token}}
+	if s.cfg.AuthDir != "" {
+		t, err := security.LoadTrust(s.cfg.AuthDir)
+		if err != nil {
+			s.removeTemp()
+			return fmt.Errorf("parkserver: %w", err)
+		}
+		trust, own.Security.Creds = &t, filepath.Join(s.cfg.AuthDir, security.ParkCredsFile)
+	}
 	ns, err := wire.StartServer(wire.ServerConfig{
-		Listen: s.cfg.Listen, Token: s.cfg.Token, JetStream: true, StoreDir: dir, Logger: s.log,
+		Listen: s.cfg.Listen, Token: s.cfg.Token, Trust: trust, TLS: s.cfg.TLS, JetStream: true, StoreDir: dir, Logger: s.log,
 	})
 	if err != nil {
 		s.removeTemp()
 		return fmt.Errorf("parkserver: %w", err)
 	}
-	nc, err := nats.Connect(ns.ClientURL(), nats.Token(s.cfg.Token), nats.Name("parkserver"), nats.InProcessServer(ns))
+	nc, err := wire.ConnectInProcess(ns, own)
 	if err != nil {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: connect to own server: %w", err)
@@ -166,7 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
-	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease, restarted); err != nil {
+	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease, restarted, trust); err != nil {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
@@ -36,6 +38,52 @@ func get(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// A dashboard with a token serves only /healthz without it; one off
+// loopback does not start without a token; /healthz fails once the
+// registry bucket is gone.
+func TestDashboardAccess(t *testing.T) {
+	open, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", HTTP: "0.0.0.0:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "-http-token") {
+		_ = open.Shutdown(context.Background())
+		t.Fatalf("a dashboard on 0.0.0.0 without a token started: %v", err)
+	}
+	park := parktest.StartPark(t, parkserver.Config{HTTP: "127.0.0.1:0", HTTPToken: "adm1n"})
+	base := "http://" + park.HTTPAddr().String()
+	for _, path := range []string{"/", "/api/registry", "/metrics"} {
+		if code, _ := get(t, base+path); code != http.StatusUnauthorized {
+			t.Errorf("%s without the token = %d, want 401", path, code)
+		}
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer adm1n")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s with the token = %d, want 200", path, resp.StatusCode)
+		}
+	}
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	nc, err := nats.Connect(park.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteKeyValue(context.Background(), "fourinone_registry"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "registry") {
+		t.Fatalf("/healthz with the registry bucket gone = %d %q, want 503 naming the registry", code, body)
+	}
 }
 
 func TestDashboard(t *testing.T) {

@@ -76,6 +76,7 @@ func collect(t *testing.T, s Splitter) []*warehouse.Warehouse {
 func TestTextFilesInPlaceAndShipped(t *testing.T) {
 	content := "one two\nthree\nfour five six\nseven\n"
 	p := writeFile(t, content)
+	ctx := WithDataDir(context.Background(), filepath.Dir(p))
 	for _, ship := range []bool{false, true} {
 		s := TextFiles([]string{p}, 10)
 		if ship {
@@ -90,7 +91,7 @@ func TestTextFilesInPlaceAndShipped(t *testing.T) {
 			if _, has := task.Bytes(KeyData); has != ship {
 				t.Fatalf("ship=%v: task has data: %v", ship, has)
 			}
-			r, err := OpenRange(task)
+			r, err := OpenRange(ctx, task)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,8 +109,59 @@ func TestTextFilesInPlaceAndShipped(t *testing.T) {
 			t.Fatalf("ship=%v: ranges join to %q, want %q", ship, joined.String(), content)
 		}
 	}
-	if _, err := OpenRange(warehouse.New()); err == nil {
+	if _, err := OpenRange(ctx, warehouse.New()); err == nil {
 		t.Error("OpenRange of an empty task succeeded")
+	}
+}
+
+// A task's path is read only inside the data directory: not an absolute
+// path elsewhere, not "..", not a symbolic link out, not /proc.
+func TestOpenRangeConfined(t *testing.T) {
+	outside := writeFile(t, "secret\n")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte("hello world\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(outside), filepath.Join(dir, "linkdir")); err != nil {
+		t.Fatal(err)
+	}
+	task := func(path string) *warehouse.Warehouse {
+		w := warehouse.New()
+		w.SetString(KeyPath, path)
+		w.SetInt64(KeyOffset, 0)
+		w.SetInt64(KeyLength, 5)
+		return w
+	}
+	ctx := WithDataDir(context.Background(), dir)
+	for _, path := range []string{filepath.Join(dir, "in.txt"), "in.txt", "./sub/../in.txt"} {
+		r, err := OpenRange(ctx, task(path))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if string(b) != "hello" {
+			t.Fatalf("%s: read %q, want hello", path, b)
+		}
+	}
+	for _, path := range []string{"/etc/passwd", "/proc/self/environ", outside, "../" + filepath.Base(filepath.Dir(outside)) + "/f.txt",
+		filepath.Join(dir, "..", filepath.Base(dir)+"x"), "link.txt", "linkdir/f.txt", filepath.Join(dir, "link.txt")} {
+		if _, err := OpenRange(ctx, task(path)); !errors.Is(err, ErrOutsideDataDir) {
+			t.Errorf("%s: %v, want ErrOutsideDataDir", path, err)
+		}
+	}
+	// Without a data directory: the working directory.
+	if _, err := OpenRange(context.Background(), task("/etc/passwd")); !errors.Is(err, ErrOutsideDataDir) {
+		t.Errorf("/etc/passwd with no data directory: %v, want ErrOutsideDataDir", err)
+	}
+	if _, err := OpenRange(context.Background(), task("splitter.go")); err != nil {
+		t.Errorf("a file in the working directory: %v", err)
 	}
 }
 

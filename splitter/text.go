@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -147,10 +149,27 @@ func readRange(r Range) ([]byte, error) {
 	return data, nil
 }
 
+// dataDirKey is the context key of WithDataDir.
+type dataDirKey struct{}
+
+// WithDataDir returns ctx carrying dir as the directory OpenRange reads
+// files in. A workman sets it on every task from its Config.DataDir.
+func WithDataDir(ctx context.Context, dir string) context.Context {
+	return context.WithValue(ctx, dataDirKey{}, dir)
+}
+
+// ErrOutsideDataDir is returned by OpenRange for a path that is not in the
+// data directory.
+var ErrOutsideDataDir = errors.New("splitter: the path is outside the data directory")
+
 // OpenRange returns the data of a text task: the shipped bytes under
 // KeyData if present, else the file range named by KeyPath, KeyOffset and
-// KeyLength, read where the worker runs.
-func OpenRange(task *warehouse.Warehouse) (io.ReadCloser, error) {
+// KeyLength, read where the worker runs. A task's path comes from whoever
+// sent it, so it is read only inside the data directory (WithDataDir; the
+// working directory if ctx carries none): an absolute path must be in it,
+// a relative one is taken from it, and neither ".." nor a symbolic link may
+// lead out of it (ErrOutsideDataDir).
+func OpenRange(ctx context.Context, task *warehouse.Warehouse) (io.ReadCloser, error) {
 	if data, ok := task.Bytes(KeyData); ok {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}
@@ -160,14 +179,63 @@ func OpenRange(task *warehouse.Warehouse) (io.ReadCloser, error) {
 	if !ok1 || !ok2 || !ok3 || off < 0 || n < 0 {
 		return nil, errors.New("splitter: task has neither data nor a path, offset and length")
 	}
-	f, err := os.Open(path)
+	dir, _ := ctx.Value(dataDirKey{}).(string)
+	f, err := openIn(dir, path)
 	if err != nil {
-		return nil, fmt.Errorf("splitter: %w", err)
+		return nil, err
 	}
 	return struct {
 		io.Reader
 		io.Closer
 	}{io.NewSectionReader(f, off, n), f}, nil
+}
+
+// openIn opens path inside dir ("" for the working directory), with
+// os.Root: no component of the path, once resolved, may leave dir.
+func openIn(dir, path string) (*os.File, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("splitter: data directory: %w", err)
+	}
+	rel := path
+	if filepath.IsAbs(path) {
+		if rel, err = relIn(abs, path); err != nil {
+			return nil, err
+		}
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("splitter: data directory: %w", err)
+	}
+	defer root.Close()
+	f, err := root.Open(rel)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {
+			return nil, fmt.Errorf("%w: %q", ErrOutsideDataDir, path)
+		}
+		return nil, fmt.Errorf("splitter: %w", err)
+	}
+	return f, nil
+}
+
+// relIn returns absolute path relative to dir, which it must be in: as
+// written, or once dir's own symbolic links are resolved.
+func relIn(dir, path string) (string, error) {
+	dirs := []string{dir}
+	if real, err := filepath.EvalSymlinks(dir); err == nil && real != dir {
+		dirs = append(dirs, real)
+	}
+	for _, d := range dirs {
+		rel, err := filepath.Rel(d, filepath.Clean(path))
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return rel, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %q", ErrOutsideDataDir, path)
 }
 
 // Numeric keys.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/security"
+	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
@@ -62,9 +64,11 @@ type Config struct {
 	// ParkURL is the park server's NATS URL. If blank, it defaults to
 	// nats://127.0.0.1:4222.
 	ParkURL string
-	// Token is the access token of the park server, and of this workman's
-	// own listener in mesh mode.
-	Token string
+	// Security is how the workman authenticates to the park server and to
+	// peers, and the TLS of its links; its mesh-mode listener requires the
+	// same of whoever connects (the same token, or credentials of the
+	// park's account), with the same TLS certificate.
+	Security security.Config
 	// Mode is ModeMesh or ModeHub. If blank, it defaults to ModeMesh.
 	Mode string
 	// Listen is the mesh-mode listener's host:port. If blank, it defaults
@@ -93,6 +97,10 @@ type Config struct {
 	// peer that is stopped or unreachable fails the call instead of hanging
 	// it. If zero, it defaults to 30s.
 	PeerTimeout time.Duration
+	// DataDir is the directory the worker's files are read in
+	// (splitter.OpenRange refuses any path outside it, after resolving
+	// ".." and symbolic links). If blank, the working directory.
+	DataDir string
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
 }
@@ -181,7 +189,23 @@ func New(cfg Config, w Worker) (*Workman, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: nil Worker", ErrConfig)
 	}
+	// A credential names its holder: the workman runs under that name.
+	var err error
+	if cfg.ID, err = cfg.Security.MemberID(cfg.ID, security.RoleWorkman); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	cfg.setDefaults()
+	// A token written in the park's URL must not be advertised (hub mode)
+	// or logged, and guards the mesh listener like one given apart.
+	if cfg.ParkURL, err = cfg.Security.TakeURL(cfg.ParkURL); err != nil {
+		return nil, fmt.Errorf("%w: park URL: %v", ErrConfig, err)
+	}
+	if err := cfg.Security.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if cfg.Mode == ModeMesh && cfg.Security.TLS.Enabled() && cfg.Security.TLS.Cert == "" {
+		return nil, fmt.Errorf("%w: a TLS mesh listener needs -tls-cert and -tls-key", ErrConfig)
+	}
 	return &Workman{
 		cfg: cfg, worker: w, log: cfg.Logger.With(zap.String("workman", cfg.ID), zap.String("type", cfg.Type)),
 		slots:   make(chan struct{}, cfg.Capacity),
@@ -234,7 +258,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 			wm.closeLocked(context.Background())
 		}
 	}()
-	opts := wire.ConnOptions{Token: wm.cfg.Token, Name: "workman " + wm.cfg.ID}
+	opts := wire.ConnOptions{Security: wm.cfg.Security, Name: "workman " + wm.cfg.ID, Member: wm.cfg.ID}
 	if wm.park, err = wire.Connect(wm.cfg.ParkURL, opts); err != nil {
 		return fmt.Errorf("workman: park server: %w", err)
 	}
@@ -246,7 +270,17 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	wm.pool = wire.NewPool(opts, wm.cfg.MaxWarehouseSize)
 	wm.serveNC = wm.park
 	if wm.cfg.Mode == ModeMesh {
-		wm.own, err = wire.StartServer(wire.ServerConfig{Listen: wm.cfg.Listen, Token: wm.cfg.Token, Logger: wm.log})
+		// The listener takes what the park takes: its token, or credentials
+		// of its account (verified with the park's trust).
+		trust, err := wm.reg.Trust(ctx)
+		if err != nil {
+			return fmt.Errorf("workman: %w", err)
+		}
+		if (trust == nil) != (wm.cfg.Security.Creds == "") {
+			return fmt.Errorf("%w: the park server and this workman disagree on per-role credentials (-creds, parkserver -auth)", ErrConfig)
+		}
+		wm.own, err = wire.StartServer(wire.ServerConfig{Listen: wm.cfg.Listen, Token: wm.cfg.Security.Token, Trust: trust,
+			TLS: wm.cfg.Security.TLS, Logger: wm.log})
 		if err != nil {
 			return fmt.Errorf("workman: listener: %w", err)
 		}
@@ -254,7 +288,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 		if wm.cfg.Advertise != "" {
 			ep.URL = "nats://" + wm.cfg.Advertise
 		}
-		if wm.serveNC, err = nats.Connect(wm.own.ClientURL(), nats.Token(wm.cfg.Token), nats.InProcessServer(wm.own)); err != nil {
+		if wm.serveNC, err = wire.ConnectInProcess(wm.own, opts); err != nil {
 			return fmt.Errorf("workman: connect to own listener: %w", err)
 		}
 	} else {
@@ -370,7 +404,7 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
 	}
-	ctx = withMesh(ctx, wm.newMesh())
+	ctx = splitter.WithDataDir(withMesh(ctx, wm.newMesh()), wm.cfg.DataDir)
 	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
 	if ctx.Err() != nil {
 		// Cancelled by the caller or by Shutdown: whatever the task made of
@@ -480,7 +514,7 @@ func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) ([]byte, 
 	}
 	m := wm.newMesh()
 	from.mesh = m
-	ctx = withMesh(ctx, m)
+	ctx = splitter.WithDataDir(withMesh(ctx, m), wm.cfg.DataDir)
 	out := wm.call("Receive", func() (*warehouse.Warehouse, error) {
 		return nil, wm.worker.Receive(ctx, from, in)
 	})

@@ -2,7 +2,8 @@
 // this binary: it claims workers from the park server and runs each Work as
 // a job on them.
 //
-//	contractor -type wordcount [-park nats://127.0.0.1:4222] [-workers N] [-concurrency N] [-lease 30s] [-id ID] [-token T]
+//	contractor -type wordcount [-park nats://127.0.0.1:4222] [-workers N] [-concurrency N] [-lease 30s] [-id ID]
+//	           [-token T | -creds FILE] [-tls-ca F] [-tls-cert F -tls-key F]
 //
 // The types are the table below: to run your own Works, copy this file and
 // add a jobcenter.Definition to the table. When it serves it prints
@@ -26,8 +27,10 @@ import (
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 )
 
@@ -55,7 +58,8 @@ func main() {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 1, "Works run at once")
 	fs.DurationVar(&cfg.Lease, "lease", 30*time.Second, "a running Work goes to another contractor this long after this one stops renewing it")
 	fs.StringVar(&cfg.ID, "id", "", "contractor id (blank: a UUID)")
-	token := fs.String("token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	var sec security.Config
+	sec.ClientFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -67,23 +71,31 @@ func main() {
 	log, _ := zap.NewProduction()
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log
-	if err := run(*park, *token, def(*workers), cfg); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(*park, sec, def(*workers), cfg); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "contractor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(park, token string, def jobcenter.Definition, cfg jobcenter.ContractorConfig) error {
+func run(park string, sec security.Config, def jobcenter.Definition, cfg jobcenter.ContractorConfig) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	f, err := foreman.Dial(sctx, park, foreman.Config{Token: token, Logger: cfg.Logger})
+	id, err := sec.MemberID(cfg.ID, security.RoleForeman)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	cfg.ID = id
+	f, err := foreman.Dial(sctx, park, foreman.Config{ID: id, Security: sec, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	nc, err := wire.Connect(park, wire.ConnOptions{Token: token, Name: "contractor"})
+	nc, err := wire.Connect(park, wire.ConnOptions{Security: sec, Name: "contractor " + id, Member: id})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
 
@@ -36,7 +37,8 @@ commands: submit, wait, status, list, cancel, resubmit (jobs COMMAND -h for each
 func main() {
 	fs := flag.NewFlagSet("jobs", flag.ContinueOnError)
 	park := fs.String("park", "nats://127.0.0.1:4222", "park server URL")
-	token := fs.String("token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	var sec security.Config
+	sec.ClientFlags(fs)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), usage); fs.PrintDefaults() }
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -47,7 +49,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *park, *token, fs.Arg(0), fs.Args()[1:]); err != nil {
+	if err := run(ctx, *park, sec, fs.Arg(0), fs.Args()[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		var usageErr usageError
 		if errors.As(err, &usageErr) {
@@ -59,7 +61,7 @@ func main() {
 
 type usageError struct{ error }
 
-func run(ctx context.Context, park, token, cmd string, args []string) error {
+func run(ctx context.Context, park string, sec security.Config, cmd string, args []string) error {
 	fs := flag.NewFlagSet("jobs "+cmd, flag.ContinueOnError)
 	var w jobcenter.Work
 	var after time.Duration
@@ -86,7 +88,11 @@ func run(ctx context.Context, park, token, cmd string, args []string) error {
 	if cmd != "submit" && cmd != "list" && fs.NArg() != 1 {
 		return usageError{fmt.Errorf("%s wants one work id", cmd)}
 	}
-	nc, err := wire.Connect(park, wire.ConnOptions{Token: token, Name: "jobs", MaxReconnects: 10})
+	member, err := sec.MemberID("", security.RoleForeman)
+	if err != nil {
+		return err
+	}
+	nc, err := wire.Connect(park, wire.ConnOptions{Security: sec, Name: "jobs", Member: member, MaxReconnects: 10})
 	if err != nil {
 		return err
 	}

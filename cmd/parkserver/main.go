@@ -1,10 +1,14 @@
 // Command parkserver runs a fourinone park server: an embedded NATS server
 // with JetStream holding the registry of workmen and foremen.
 //
-//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T] [-lease 3s] [-retention 24h] [-http ADDR]
+//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T | -auth DIR] [-tls-cert F -tls-key F [-tls-ca F -tls-verify]]
+//	           [-lease 3s] [-retention 24h] [-http ADDR [-http-token T]]
+//	parkserver creds init -dir DIR
+//	parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE]
+//	parkserver creds tls -dir DIR [-hosts 127.0.0.1,localhost]
 //
 // When ready it prints "park server ready at URL" on stdout. SIGINT or
-// SIGTERM shuts it down cleanly.
+// SIGTERM shuts it down cleanly. See docs/security.md for the credentials.
 package main
 
 import (
@@ -15,20 +19,27 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/security"
 	"go.uber.org/zap"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "creds" {
+		os.Exit(creds(os.Args[2:]))
+	}
 	fs := flag.NewFlagSet("parkserver", flag.ContinueOnError)
 	var cfg parkserver.Config
 	fs.StringVar(&cfg.Listen, "listen", parkserver.DefaultListen, "NATS listen address (port 0: a free port)")
 	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one; then a restarted park cannot tell it restarted)")
-	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token required of every connection (default $"+wire.TokenEnv+")")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(security.TokenEnv), "access token required of every connection (default $"+security.TokenEnv+")")
+	fs.StringVar(&cfg.AuthDir, "auth", "", "directory made by `parkserver creds init`: connections present per-role credentials of its account (not with -token)")
+	sec := security.Config{}
+	sec.TLSFlags(fs, "require client certificates signed by -tls-ca")
 	fs.DurationVar(&cfg.Lease, "lease", 0, "registry lease: a member leaves this long after its last heartbeat (default 3s)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long the job center keeps a finished Work and its result (default 24h)")
-	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. 127.0.0.1:8080 (blank: none)")
+	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. :8080 (loopback) or 0.0.0.0:8080 (with -http-token) (blank: none)")
+	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("FOURINONE_HTTP_TOKEN"), "dashboard admin token, required off loopback (default $FOURINONE_HTTP_TOKEN)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -36,6 +47,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)
 	}
+	cfg.TLS = sec.TLS
 	log, _ := zap.NewProduction()
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log

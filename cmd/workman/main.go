@@ -1,7 +1,8 @@
 // Command workman runs a worker of a type compiled into this binary,
 // registered with a park server.
 //
-//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-budget BYTES] [-memory-limit BYTES] [-token T]
+//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-budget BYTES] [-memory-limit BYTES] [-data-dir DIR]
+//	        [-token T | -creds FILE] [-tls-ca F] [-tls-cert F -tls-key F [-tls-verify]]
 //
 // The types are the table in main: to run your own Worker, copy this file
 // and add it to the table (or call workman.Run from your own main). When
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
-	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 	"go.uber.org/zap"
@@ -51,8 +51,10 @@ func main() {
 	fs.StringVar(&cfg.Advertise, "advertise", "", "mesh-mode host:port that foremen and peers dial (blank: the listen address)")
 	fs.IntVar(&cfg.Capacity, "capacity", 2, "tasks run at once")
 	fs.Int64Var(&cfg.Budget, "budget", 0, "bytes of requests held at once, queued or running (0: capacity × 64 MiB)")
-	fs.StringVar(&cfg.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	cfg.Security.ClientFlags(fs)
+	fs.BoolVar(&cfg.Security.TLS.Verify, "tls-verify", false, "mesh mode: the listener requires client certificates signed by -tls-ca")
 	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "the directory tasks' files are read in; no path outside it is read (blank: the working directory)")
 	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

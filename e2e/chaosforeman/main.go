@@ -17,6 +17,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -28,17 +29,19 @@ func main() {
 	tasks := flag.Int64("tasks", 10, "tasks to run")
 	sleep := flag.Int64("sleep-ms", 0, "how long each task sleeps on its worker")
 	wait := flag.Duration("wait", time.Minute, "how long to wait for the workers")
+	var sec security.Config
+	sec.ClientFlags(flag.CommandLine)
 	flag.Parse()
-	if err := run(*park, *id, *workers, *tasks, *sleep, *wait); err != nil {
+	if err := run(*park, foreman.Config{ID: *id, Security: sec}, *workers, *tasks, *sleep, *wait); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosforeman:", err)
 		os.Exit(1)
 	}
 }
 
-func run(park, id string, workers int, tasks, sleep int64, wait time.Duration) error {
+func run(park string, cfg foreman.Config, workers int, tasks, sleep int64, wait time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f, err := foreman.Dial(ctx, park, foreman.Config{ID: id})
+	f, err := foreman.Dial(ctx, park, cfg)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/workman"
 	"go.uber.org/zap"
 )
@@ -17,8 +20,9 @@ type Options struct {
 	// Park is the park server's URL. If blank, Count starts an embedded park
 	// server and Workers in-process workmen, and works alone.
 	Park string
-	// Token is the access token.
-	Token string
+	// Security is how Count authenticates to the park server and the
+	// workers (and the embedded ones' token and TLS).
+	Security security.Config
 	// Workers is how many workers to use. If zero, it defaults to 2.
 	Workers int
 	// Mode is the embedded workmen's mode (workman.ModeMesh if blank).
@@ -54,15 +58,21 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 	if len(paths) == 0 {
 		return nil, errors.New("wordcount: no files")
 	}
+	// A token in the URL goes with the rest of the security settings, out
+	// of every message that names the URL.
+	var err error
+	if o.Park, err = o.Security.TakeURL(o.Park); err != nil {
+		return nil, err
+	}
 	if o.Park == "" {
-		stop, url, err := startEmbedded(ctx, o)
+		stop, url, err := startEmbedded(ctx, o, commonDir(paths))
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
 		o.Park = url
 	}
-	f, err := foreman.Dial(ctx, o.Park, foreman.Config{Token: o.Token, Logger: o.Logger})
+	f, err := foreman.Dial(ctx, o.Park, foreman.Config{Security: o.Security, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +97,31 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 	return counts, nil
 }
 
-// startEmbedded starts a park server on a free port and o.Workers workmen.
-func startEmbedded(ctx context.Context, o Options) (stop func(), url string, err error) {
-	park, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", Token: o.Token, Logger: o.Logger})
+// commonDir returns the innermost directory that holds every path: the
+// embedded workmen's data directory.
+func commonDir(paths []string) string {
+	var dir string
+	for i, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "/"
+		}
+		d := filepath.Dir(abs)
+		if i == 0 {
+			dir = d
+			continue
+		}
+		for dir != d && !strings.HasPrefix(d, dir+string(filepath.Separator)) && dir != filepath.Dir(dir) {
+			dir = filepath.Dir(dir)
+		}
+	}
+	return dir
+}
+
+// startEmbedded starts a park server on a free port and o.Workers workmen
+// that read files in dataDir.
+func startEmbedded(ctx context.Context, o Options, dataDir string) (stop func(), url string, err error) {
+	park, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", Token: o.Security.Token, TLS: o.Security.TLS, Logger: o.Logger})
 	if err != nil {
 		return nil, "", err
 	}
@@ -107,7 +139,7 @@ func startEmbedded(ctx context.Context, o Options) (stop func(), url string, err
 	}
 	for range o.Workers {
 		wm, err := workman.New(workman.Config{
-			Type: Type, ParkURL: park.ClientURL(), Token: o.Token, Mode: o.Mode, Logger: o.Logger,
+			Type: Type, ParkURL: park.ClientURL(), Security: o.Security, Mode: o.Mode, DataDir: dataDir, Logger: o.Logger,
 		}, Worker())
 		if err == nil {
 			err = wm.Start(ctx)

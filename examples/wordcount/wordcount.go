@@ -48,7 +48,7 @@ func Worker() workman.Worker {
 	// final size is not rehashed as it grows.
 	var lastDistinct atomic.Int64
 	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
-		r, err := splitter.OpenRange(in)
+		r, err := splitter.OpenRange(ctx, in)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fourinone-go/fourinone/security"
 	"go.uber.org/goleak"
 )
 
@@ -118,7 +119,7 @@ func TestCount(t *testing.T) {
 		{"mesh big", []string{big}, Options{PartSize: 4 << 20}},
 		{"hub shipped", []string{small, small}, Options{Mode: "hub", Ship: true, PartSize: 256 << 10}},
 		{"mesh shipped three workers", []string{small}, Options{Ship: true, Workers: 3, PartSize: 100 << 10}},
-		{"token", []string{small}, Options{Token: "s3cret", PartSize: 1 << 20}},
+		{"token", []string{small}, Options{Security: security.Config{Token: "s3cret"}, PartSize: 1 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	defer s.stopChild(wk)
-	nc, err := nats.Connect(s.park.url)
+	nc, err := connect(s.park.url)
 	if err != nil {
 		return err
 	}
@@ -48,14 +48,14 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	f, err := foreman.Dial(ctx, s.park.url, foremanConfig())
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	// The contractor has a connection of its own, as in a process of its
 	// own.
-	cnc, err := nats.Connect(s.park.url)
+	cnc, err := connect(s.park.url)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 	"github.com/nats-io/nats.go"
@@ -49,9 +51,12 @@ func RunRole(args []string) (bool, error) {
 	mode := fs.String("mode", workman.ModeMesh, "mesh or hub (workmen)")
 	typ := fs.String("type", "noop", "noop or echo (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
+	var sec security.Config
+	sec.TLSFlags(fs, "")
 	if err := fs.Parse(args); err != nil {
 		return true, err
 	}
+	benchTLS = sec.TLS
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// FOURBENCH_PROFILE_DIR makes every child write a CPU profile there,
@@ -88,7 +93,7 @@ func RunRole(args []string) (bool, error) {
 }
 
 func runPark(ctx context.Context) error {
-	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0"})
+	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", TLS: benchTLS})
 	if err != nil {
 		return err
 	}
@@ -114,7 +119,7 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 		}
 	}()
 	for range n {
-		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity}, w)
+		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, Security: security.Config{TLS: benchTLS}}, w)
 		if err != nil {
 			return err
 		}
@@ -123,17 +128,21 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 		}
 		wms = append(wms, wm)
 	}
-	url, opts := park, []nats.Option{}
+	url := park
+	var nc *nats.Conn
+	var err error
 	if mode == workman.ModeMesh {
-		ns, err := wire.StartServer(wire.ServerConfig{})
+		ns, err := wire.StartServer(wire.ServerConfig{TLS: benchTLS})
 		if err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		url, opts = ns.ClientURL(), append(opts, nats.InProcessServer(ns))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
+		url = ns.ClientURL()
+		nc, err = wire.ConnectInProcess(ns, wire.ConnOptions{})
+		if err != nil {
+			return err
+		}
+	} else if nc, err = connect(url); err != nil {
 		return err
 	}
 	defer nc.Close()
@@ -146,4 +155,18 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 	fmt.Printf("ready %s\n", url)
 	<-ctx.Done()
 	return nil
+}
+
+// benchTLS is the TLS every process of the suite uses (fourbench -tls), or
+// none.
+var benchTLS security.TLS
+
+// connect dials url, with TLS if the suite uses it.
+func connect(url string) (*nats.Conn, error) {
+	return wire.Connect(url, wire.ConnOptions{Name: "fourbench", Security: security.Config{TLS: benchTLS}, MaxReconnects: -1})
+}
+
+// foremanConfig is the suite's foreman configuration.
+func foremanConfig() foreman.Config {
+	return foreman.Config{Security: security.Config{TLS: benchTLS}}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/nats-io/nats.go"
@@ -37,6 +38,7 @@ type Options struct {
 	Works        int   // durable no-op Works through the job center
 	WaitingWorks int   // Works left waiting, for the park's memory
 	Only         string
+	TLS          bool // every link over TLS (certificates made for the run)
 }
 
 // row is one line of the report.
@@ -48,6 +50,16 @@ type row struct {
 func Suite(ctx context.Context, o Options, out io.Writer) error {
 	s := &suite{o: o, log: os.Stderr}
 	defer s.stopAll()
+	if o.TLS {
+		dir, err := os.MkdirTemp("", "fourbench-tls-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if benchTLS, err = security.DevCertificates(dir, "127.0.0.1"); err != nil {
+			return err
+		}
+	}
 	park, err := s.child(ctx, "-role", "park")
 	if err != nil {
 		return err
@@ -101,6 +113,9 @@ func (s *suite) child(ctx context.Context, args ...string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
+	}
+	if benchTLS.Enabled() {
+		args = append(args, "-tls-ca", benchTLS.CA, "-tls-cert", benchTLS.Cert, "-tls-key", benchTLS.Key)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -159,7 +174,7 @@ func (s *suite) stopChild(c *child) {
 }
 
 func (s *suite) foreman(ctx context.Context, typ string, n int) (*foreman.Foreman, []*foreman.Workman, error) {
-	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	f, err := foreman.Dial(ctx, s.park.url, foremanConfig())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,7 +214,7 @@ func (s *suite) roundTrip(ctx context.Context, mode string) error {
 	empty := warehouse.New()
 	payload, _ := empty.MarshalBinary()
 	payload = append([]byte{0, 0}, payload...) // the frame's flags and meta length
-	nc, err := nats.Connect(wk.url)
+	nc, err := connect(wk.url)
 	if err != nil {
 		return err
 	}
@@ -296,7 +311,7 @@ func rawPipelined(ctx context.Context, urls []string, n, inflight int) (float64,
 	}
 	var conns []conn
 	for _, u := range urls {
-		nc, err := nats.Connect(u)
+		nc, err := connect(u)
 		if err != nil {
 			return 0, err
 		}
@@ -424,7 +439,7 @@ func (s *suite) registry(ctx context.Context) error {
 		}
 		defer s.stopChild(wk)
 	}
-	f, err := foreman.Dial(ctx, s.park.url, foreman.Config{})
+	f, err := foreman.Dial(ctx, s.park.url, foremanConfig())
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -103,7 +104,11 @@ const restartedKey = "fourinone_restarted"
 // park server calls it at start. restarted says the park ran before on its
 // store, so members held claims this registry (in memory) has forgotten:
 // new claims then wait a lease from now (see Snapshot.ClaimsOpenIn).
-func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, restarted bool) (*Registry, error) {
+//
+// With trust (operator mode: members hold per-role credentials), the
+// bucket's metadata carries the operator's and account's JWTs, so that
+// workmen's mesh listeners verify credentials as the park does (Trust).
+func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, restarted bool, trust *security.Trust) (*Registry, error) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fourinone registry of workmen, foremen and claims",
@@ -111,8 +116,12 @@ func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, re
 		TTL:         lease,
 		Storage:     jetstream.MemoryStorage,
 	}
+	cfg.Metadata = map[string]string{}
 	if restarted {
-		cfg.Metadata = map[string]string{restartedKey: "true"}
+		cfg.Metadata[restartedKey] = "true"
+	}
+	if trust != nil {
+		cfg.Metadata[operatorKey], cfg.Metadata[accountKey], cfg.Metadata[systemKey] = trust.Operator, trust.Account, trust.System
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
@@ -544,6 +553,40 @@ func (r *Registry) age(ctx context.Context) (time.Duration, bool, error) {
 	}
 	info := bs.StreamInfo()
 	return info.TimeStamp.Sub(info.Created), bs.Metadata()[restartedKey] == "true", nil
+}
+
+// Status reads the bucket's status: an error if the bucket is gone.
+func (r *Registry) Status(ctx context.Context) (jetstream.KeyValueStatus, error) {
+	return r.kv.Status(ctx)
+}
+
+// Keys of the bucket's metadata that carry the park's trust.
+const (
+	operatorKey = "fourinone_operator_jwt"
+	accountKey  = "fourinone_account_jwt"
+	systemKey   = "fourinone_system_jwt"
+)
+
+// Trust returns the operator's and account's JWTs the park verifies
+// credentials with, or nil if the park takes a token (or nothing).
+func (r *Registry) Trust(ctx context.Context) (*security.Trust, error) {
+	st, err := r.kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("registry: bucket status: %w", err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return nil, errors.New("registry: bucket status without stream info")
+	}
+	md := bs.Metadata()
+	if md[operatorKey] == "" {
+		return nil, nil
+	}
+	t := &security.Trust{Operator: md[operatorKey], Account: md[accountKey], System: md[systemKey]}
+	if _, _, err := t.Claims(); err != nil {
+		return nil, fmt.Errorf("registry: the park's trust: %w", err)
+	}
+	return t, nil
 }
 
 // WatchClaim calls changed (on a goroutine of its own, one call at a time)

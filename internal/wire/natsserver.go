@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/security"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/zap"
 )
@@ -33,6 +35,13 @@ type ServerConfig struct {
 	Listen string
 	// Token, if set, is required of every client.
 	Token string
+	// TLS, if it has a certificate, makes the listener TLS only (and with
+	// Verify, requires client certificates).
+	TLS security.TLS
+	// Trust, if set, puts the server in operator mode: clients present
+	// user credentials of the trusted account (see security), verified
+	// offline; Token must then be blank.
+	Trust *security.Trust
 	// JetStream enables JetStream with its store in StoreDir.
 	JetStream bool
 	// StoreDir is the JetStream store directory; required with JetStream.
@@ -77,6 +86,30 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	}
 	if !cfg.JetStream {
 		opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 0, 0
+	}
+	if cfg.Trust != nil {
+		if cfg.Token != "" {
+			return nil, fmt.Errorf("%w: a token and per-role credentials: give one", security.ErrConfig)
+		}
+		oc, ac, err := cfg.Trust.Claims()
+		if err != nil {
+			return nil, err
+		}
+		res := &server.MemAccResolver{}
+		if err := res.Store(ac.Subject, cfg.Trust.Account); err != nil {
+			return nil, err
+		}
+		if err := res.Store(oc.SystemAccount, cfg.Trust.System); err != nil {
+			return nil, err
+		}
+		opts.TrustedOperators, opts.AccountResolver, opts.SystemAccount = []*jwt.OperatorClaims{oc}, res, oc.SystemAccount
+	}
+	if cfg.TLS.Cert != "" || cfg.TLS.Key != "" {
+		tc, err := cfg.TLS.ServerConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts.TLSConfig, opts.TLSVerify, opts.TLSTimeout = tc, cfg.TLS.Verify, 5
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

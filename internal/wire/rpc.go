@@ -12,7 +12,6 @@ import (
 
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 	"go.uber.org/zap"
 )
 
@@ -297,8 +296,19 @@ func (s *Server) Handle(subject string, h Handler) error {
 
 // HandleCancel serves cancellations on subject: a message whose body is the
 // reply subject of a running call cancels that call's context.
+//
+// A cancellation comes on subject + "." + the caller's owner token (the
+// second token of its reply subjects, see NewClient), and is taken only for
+// a call whose reply subject has that token: where credentials let a member
+// publish cancellations only under its own name, nobody cancels another's
+// calls.
 func (s *Server) HandleCancel(subject string) error {
-	return s.subscribe(subject, func(m *nats.Msg) {
+	return s.subscribe(subject+".*", func(m *nats.Msg) {
+		owner := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		if replyOwner(string(m.Data)) != owner {
+			s.log.Warn("dropped a cancellation of another caller's call", zap.String("subject", m.Subject))
+			return
+		}
 		s.mu.Lock()
 		cancel := s.running[string(m.Data)]
 		s.mu.Unlock()
@@ -491,7 +501,7 @@ func (s *Server) reply(subject string, body []byte) error {
 	if len(body) <= askAbove {
 		return publishChunks(s.nc, subject, "", 0, false, nil, body, nil)
 	}
-	inbox := nats.NewInbox()
+	inbox := s.nc.NewInbox()
 	grants, err := s.nc.SubscribeSync(inbox)
 	if err != nil {
 		return err
@@ -600,9 +610,19 @@ type ask struct {
 // goneMsg answers an ask or probe for a call that is over.
 var goneMsg = []byte{0}
 
+// replyOwner returns the owner token of a reply subject: its second token
+// ("_INBOX.<owner>...."), the member's name when the connection has one.
+func replyOwner(reply string) string {
+	_, rest, _ := strings.Cut(reply, ".")
+	owner, _, _ := strings.Cut(rest, ".")
+	return owner
+}
+
 // NewClient returns a Client on nc accepting replies up to maxSize bytes.
+// Its replies come under one of nc's inboxes (so under the member's name
+// where the connection has one: see ConnOptions.Member).
 func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
-	c := &Client{nc: nc, prefix: "_FI." + nuid.Next() + ".", maxSize: maxSize, window: ReplyWindow, calls: make(map[string]*call)}
+	c := &Client{nc: nc, prefix: nc.NewInbox() + ".", maxSize: maxSize, window: ReplyWindow, calls: make(map[string]*call)}
 	sub, err := nc.Subscribe(c.prefix+"*", c.onReply)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe replies: %w", err)
@@ -776,7 +796,7 @@ type Pending struct {
 // to cancel the handler, unless the call is over already.
 func (p Pending) Cancel(err error) {
 	if p.c != nil && p.c.fail(p.id, err) && p.cancelSubject != "" {
-		_ = p.c.nc.Publish(p.cancelSubject, []byte(p.c.prefix+p.id))
+		_ = p.c.nc.Publish(p.cancelSubject+"."+replyOwner(p.c.prefix), []byte(p.c.prefix+p.id))
 	}
 }
 

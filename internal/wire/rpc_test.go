@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,7 +38,7 @@ func setupLimits(t *testing.T, lim Limits) (*nats.Conn, *Client, *Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	serveNC, err := Connect(ns.ClientURL(), ConnOptions{Token: "s3cret"})
+	serveNC, err := Connect(ns.ClientURL(), ConnOptions{Security: security.Config{Token: "s3cret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func setupLimits(t *testing.T, lim Limits) (*nats.Conn, *Client, *Server) {
 	if err := serveNC.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := Connect(ns.ClientURL(), ConnOptions{Token: "s3cret"})
+	nc, err := Connect(ns.ClientURL(), ConnOptions{Security: security.Config{Token: "s3cret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +242,7 @@ func TestPartialRequests(t *testing.T) {
 	cost := int64(size + RequestOverhead)
 
 	// A sender that dies mid-request: dropped once the server finds it gone.
-	dead, err := Connect(nc.ConnectedUrl(), ConnOptions{Token: "s3cret"})
+	dead, err := Connect(nc.ConnectedUrl(), ConnOptions{Security: security.Config{Token: "s3cret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,5 +466,87 @@ func TestReplyGivenUp(t *testing.T) {
 	}
 	if asks != askAhead {
 		t.Fatalf("%d asks before the error, want %d", asks, askAhead)
+	}
+}
+
+// A cancellation is taken only from the caller whose call it names: one
+// published under another owner's name is dropped (logged), and the call
+// goes on until its own caller cancels it.
+func TestCancelOnlyOwnCalls(t *testing.T) {
+	ns, err := StartServer(ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	conn := func(member string) *nats.Conn {
+		nc, err := Connect(ns.ClientURL(), ConnOptions{Member: member})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	srv := NewServer(conn("worker"), Limits{MaxSize: 1 << 20}, zap.New(core))
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	started, ended := make(chan struct{}, 1), make(chan struct{}, 1)
+	if err := srv.Handle("block", func(ctx context.Context, r Request) ([]byte, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		ended <- struct{}{}
+		return nil, ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.HandleCancel("cancel"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(conn("alice"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if !strings.HasPrefix(c.prefix, "_INBOX.alice.") {
+		t.Fatalf("reply prefix %q, want it under _INBOX.alice.", c.prefix)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { _, err := c.Call(ctx, "block", "cancel", []byte("m"), nil); done <- err }()
+	<-started
+	srv.mu.Lock()
+	var reply string
+	for r := range srv.running {
+		reply = r
+	}
+	srv.mu.Unlock()
+	mallory := conn("mallory")
+	if err := mallory.Publish("cancel.mallory", []byte(reply)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for logs.FilterMessage("dropped a cancellation of another caller's call").Len() == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("the foreign cancellation was not dropped")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the call ended on another's cancellation: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call cancelled by its caller: %v", err)
+	}
+	select {
+	case <-ended: // the worker took its own caller's cancellation
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler still runs after its caller cancelled the call")
 	}
 }

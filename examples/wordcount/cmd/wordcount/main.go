@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
-	"github.com/fourinone-go/fourinone/internal/wire"
 	"go.uber.org/zap"
 )
 
@@ -27,7 +26,7 @@ func main() {
 	fs.IntVar(&o.Workers, "workers", 2, "number of workers")
 	fs.BoolVar(&o.Ship, "ship", false, "ship the text inside the tasks instead of file offsets")
 	top := fs.Int("top", 0, "print only the N most frequent words (0: all)")
-	fs.StringVar(&o.Token, "token", os.Getenv(wire.TokenEnv), "access token (default $"+wire.TokenEnv+")")
+	o.Security.ClientFlags(fs)
 	fs.StringVar(&o.Mode, "mode", "mesh", "mode of the embedded workers: mesh or hub")
 	fs.Int64Var(&o.PartSize, "part-size", wordcount.DefaultPartSize, "bytes of text per task")
 	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "with -park: how long to wait for -workers workers before running with those there are")

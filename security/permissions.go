@@ -1,0 +1,70 @@
+package security
+
+import "github.com/nats-io/jwt/v2"
+
+// Subjects the permissions name. They are the framework's own (see
+// internal/wire, internal/registry and jobcenter); the e2e tests run every
+// role with the permissions below, so a subject missing here fails them.
+const (
+	registryStream = "KV_fourinone_registry"
+	registryKV     = "$KV.fourinone_registry."
+	// InboxPrefix + "." + name is where a member's replies come: the
+	// inboxes of its requests and of its calls to workers.
+	InboxPrefix = "_INBOX"
+	// WorkmanPrefix + name is a workman's subject prefix.
+	WorkmanPrefix = "fi.w."
+)
+
+// jobCenter is what the job center's users and contractors need.
+var jobCenter = []string{
+	"$KV.fourinone_works.>", "$KV.fourinone_works_mem.>", "$O.fourinone_blobs.>", "fourinone.queue.>",
+	"$JS.API.STREAM.INFO.KV_fourinone_works", "$JS.API.STREAM.INFO.KV_fourinone_works_mem",
+	"$JS.API.STREAM.INFO.OBJ_fourinone_blobs", "$JS.API.STREAM.INFO.FOURINONE_QUEUE",
+	"$JS.API.DIRECT.GET.KV_fourinone_works.>", "$JS.API.DIRECT.GET.KV_fourinone_works_mem.>",
+	"$JS.API.DIRECT.GET.OBJ_fourinone_blobs.>", "$JS.API.STREAM.MSG.GET.OBJ_fourinone_blobs",
+	"$JS.API.CONSUMER.CREATE.KV_fourinone_works.>", "$JS.API.CONSUMER.CREATE.KV_fourinone_works_mem.>",
+	"$JS.API.CONSUMER.CREATE.OBJ_fourinone_blobs.>", "$JS.API.CONSUMER.CREATE.FOURINONE_QUEUE.>",
+	"$JS.API.CONSUMER.DELETE.KV_fourinone_works.>", "$JS.API.CONSUMER.DELETE.KV_fourinone_works_mem.>",
+	"$JS.API.CONSUMER.DELETE.OBJ_fourinone_blobs.>",
+	"$JS.API.CONSUMER.INFO.FOURINONE_QUEUE.>", "$JS.API.CONSUMER.MSG.NEXT.FOURINONE_QUEUE.>",
+	"$JS.API.CONSUMER.MSG.NEXT.KV_fourinone_works.>", "$JS.API.CONSUMER.MSG.NEXT.KV_fourinone_works_mem.>",
+	"$JS.ACK.FOURINONE_QUEUE.>", "$JS.FC.>",
+	"$JS.API.STREAM.PURGE.OBJ_fourinone_blobs",
+}
+
+// Permissions returns what a user of role named name may publish and
+// subscribe to: the least its role needs, with its own name wherever a
+// subject names a member. An admin has no limits.
+func Permissions(role, name string) jwt.Permissions {
+	if role == RoleAdmin {
+		return jwt.Permissions{}
+	}
+	inbox := InboxPrefix + "." + name + ".>"
+	pub := []string{
+		// Reading the registry: its status, its entries, watches.
+		"$JS.API.INFO", "$JS.API.STREAM.INFO." + registryStream,
+		"$JS.API.DIRECT.GET." + registryStream + ".>",
+		"$JS.API.CONSUMER.CREATE." + registryStream, "$JS.API.CONSUMER.CREATE." + registryStream + ".>",
+		"$JS.API.CONSUMER.DELETE." + registryStream + ".>", "$JS.API.CONSUMER.INFO." + registryStream + ".>",
+		"$JS.FC." + registryStream + ".>",
+		// Its own entry.
+		registryKV + role + "." + name,
+		// Replies to calls and answers to workers' flow-control asks
+		// (inboxes are random: a member cannot read others').
+		InboxPrefix + ".>",
+		// Cancelling its own calls: the cancel subject ends with the
+		// caller's name, and the worker checks the call is that caller's.
+		WorkmanPrefix + "*.cancel." + name,
+	}
+	sub := []string{inbox}
+	switch role {
+	case RoleWorkman:
+		pub = append(pub, WorkmanPrefix+"*.recv") // its peers
+		sub = append(sub, WorkmanPrefix+name+".>", registryKV+"claim."+name)
+	case RoleForeman:
+		pub = append(pub, WorkmanPrefix+"*.task", registryKV+"claim.*", registryKV+"contractor."+name)
+		pub = append(pub, jobCenter...)
+		sub = append(sub, "$KV.fourinone_works.w.*", "$KV.fourinone_works_mem.w.*")
+	}
+	return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: sub}}
+}

@@ -1,0 +1,91 @@
+package security
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/jwt/v2"
+)
+
+func TestTakeURL(t *testing.T) {
+	tests := []struct {
+		url, given, want, token, err string
+	}{
+		{url: "nats://127.0.0.1:4222", want: "nats://127.0.0.1:4222"},
+		{url: "nats://s3cret@127.0.0.1:4222", want: "nats://127.0.0.1:4222", token: "s3cret"},
+		{url: "nats://s3cret@a:1, nats://s3cret@b:2", want: "nats://a:1,nats://b:2", token: "s3cret"},
+		{url: "nats://s3cret@a:1", given: "s3cret", want: "nats://a:1", token: "s3cret"},
+		{url: "nats://s3cret@a:1", given: "other", err: "a token other than the one given"},
+		{url: "nats://s3cret@a:1,nats://x@b:2", err: "a token other than the one given"},
+		{url: "nats://user:s3cret@a:1", err: "nats://REDACTED@a:1 has a user and password"},
+		{url: "nats://s3cret@[::1", err: "does not parse"},
+	}
+	for _, tt := range tests {
+		c := Config{Token: tt.given}
+		got, err := c.TakeURL(tt.url)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrConfig) {
+				t.Errorf("TakeURL(%q) = %v, want an error with %q", tt.url, err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("TakeURL(%q): the error shows the secret: %v", tt.url, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want || c.Token != tt.token {
+			t.Errorf("TakeURL(%q) = %q, token %q, %v; want %q, token %q", tt.url, got, c.Token, err, tt.want, tt.token)
+		}
+	}
+}
+
+// Init makes an account whose users carry their name, role and the
+// permissions of their role; the trust loads and checks out.
+func TestCredentials(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "auth")
+	if err := Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(dir); err == nil {
+		t.Fatal("Init over an existing account succeeded")
+	}
+	trust, err := LoadTrust(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ac, err := trust.Claims()
+	if err != nil || ac.Limits.JetStreamLimits.DiskStorage != -1 {
+		t.Fatalf("account claims: %v, JetStream %+v", err, ac)
+	}
+	b, err := NewUser(dir, RoleWorkman, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.Name != "w1" || uc.Issuer != ac.Subject || !slices.Contains(uc.Sub.Allow, "fi.w.w1.>") ||
+		slices.Contains(uc.Sub.Allow, "fi.w.*.task") || !slices.Contains(uc.Pub.Allow, "$KV.fourinone_registry.workman.w1") {
+		t.Fatalf("workman user: name %q, issuer %q, permissions %+v", uc.Name, uc.Issuer, uc.Permissions)
+	}
+	for _, bad := range []struct{ role, name string }{{"king", "x"}, {RoleWorkman, "a.b"}, {RoleWorkman, ""}, {RoleWorkman, "*"}} {
+		if _, err := NewUser(dir, bad.role, bad.name); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewUser(%q, %q) = %v, want ErrConfig", bad.role, bad.name, err)
+		}
+	}
+	if p := Permissions(RoleAdmin, "a"); len(p.Pub.Allow)+len(p.Sub.Allow)+len(p.Pub.Deny)+len(p.Sub.Deny) != 0 {
+		t.Fatalf("admin permissions %+v, want none (everything)", p)
+	}
+	f := Permissions(RoleForeman, "f")
+	if slices.ContainsFunc(f.Sub.Allow, func(s string) bool { return strings.HasPrefix(s, "fi.w.") }) ||
+		slices.ContainsFunc(f.Pub.Allow, func(s string) bool { return strings.Contains(s, "STREAM.DELETE") }) {
+		t.Fatalf("foreman permissions %+v: serving or deleting", f)
+	}
+}
