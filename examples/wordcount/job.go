@@ -65,6 +65,14 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 		return nil, err
 	}
 	if o.Park == "" {
+		// The embedded workers read the files where this process sees them.
+		abs := make([]string, len(paths))
+		for i, p := range paths {
+			if abs[i], err = filepath.Abs(p); err != nil {
+				return nil, fmt.Errorf("wordcount: %w", err)
+			}
+		}
+		paths = abs
 		stop, url, err := startEmbedded(ctx, o, commonDir(paths))
 		if err != nil {
 			return nil, err
@@ -97,16 +105,12 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 	return counts, nil
 }
 
-// commonDir returns the innermost directory that holds every path: the
-// embedded workmen's data directory.
+// commonDir returns the innermost directory that holds every (absolute)
+// path: the embedded workmen's data directory.
 func commonDir(paths []string) string {
 	var dir string
 	for i, p := range paths {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "/"
-		}
-		d := filepath.Dir(abs)
+		d := filepath.Dir(p)
 		if i == 0 {
 			dir = d
 			continue

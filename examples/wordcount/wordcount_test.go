@@ -120,6 +120,9 @@ func TestCount(t *testing.T) {
 		{"hub shipped", []string{small, small}, Options{Mode: "hub", Ship: true, PartSize: 256 << 10}},
 		{"mesh shipped three workers", []string{small}, Options{Ship: true, Workers: 3, PartSize: 100 << 10}},
 		{"token", []string{small}, Options{Security: security.Config{Token: "s3cret"}, PartSize: 1 << 20}},
+		// The README's first command: a relative path, read by the embedded
+		// workers inside their data directory.
+		{"relative paths", []string{"testdata/two-cities.txt", small}, Options{PartSize: 4 << 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
