@@ -87,10 +87,12 @@ func TestCredentialsLeastPrivilege(t *testing.T) {
 		w.refused(t, "workman subscribes", subj, func() error { _, err := w.nc.Subscribe(subj, func(*nats.Msg) {}); return err })
 	}
 	onMesh := connectAs(t, mesh.URL, security.RoleWorkman, "evil")
-	onMesh.refused(t, "workman subscribes on a mesh listener", "fi.w.meshw.task", func() error {
-		_, err := onMesh.nc.Subscribe("fi.w.meshw.task", func(*nats.Msg) {})
-		return err
-	})
+	for _, subj := range []string{"fi.w.meshw.task", ">"} {
+		onMesh.refused(t, "workman subscribes on a mesh listener", subj, func() error {
+			_, err := onMesh.nc.Subscribe(subj, func(*nats.Msg) {})
+			return err
+		})
+	}
 	kv, err := w.js.KeyValue(ctx, "fourinone_registry")
 	if err != nil {
 		t.Fatalf("a workman cannot read the registry: %v", err)
@@ -104,6 +106,11 @@ func TestCredentialsLeastPrivilege(t *testing.T) {
 		}
 	}
 	w.refused(t, "workman writes another's entry", "$KV.fourinone_registry.workman.hubw", put("workman.hubw"))
+	w.refused(t, "workman deletes another's entry", "$KV.fourinone_registry.workman.meshw", func() error {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return kv.Delete(dctx, "workman.meshw")
+	})
 	w.refused(t, "workman registers as a foreman", "$KV.fourinone_registry.foreman.evil", put("foreman.evil"))
 	w.refused(t, "workman touches a claim", "$KV.fourinone_registry.claim.hubw", put("claim.hubw"))
 	w.refused(t, "workman deletes the bucket", "$JS.API.STREAM.DELETE.KV_fourinone_registry", func() error {
