@@ -86,6 +86,11 @@ func start(t *testing.T, ready string, bin string, args ...string) (*proc, strin
 // for a stdout line containing ready. It may run on any goroutine; the
 // caller stops the process.
 func startProc(dir, ready string, bin string, args ...string) (*proc, string, error) {
+	return startProcWithin(30*time.Second, dir, ready, bin, args...)
+}
+
+// startProcWithin is startProc waiting up to within for the ready line.
+func startProcWithin(within time.Duration, dir, ready string, bin string, args ...string) (*proc, string, error) {
 	cmd := exec.Command(filepath.Join(binDir, bin), withAuth(bin, args)...)
 	errFile, err := os.CreateTemp(dir, bin+"-*.stderr")
 	if err != nil {
@@ -114,7 +119,7 @@ func startProc(dir, ready string, bin string, args ...string) (*proc, string, er
 	}()
 	// Wait closes the pipe: only once everything in it was read.
 	go func() { <-read; _ = cmd.Wait(); errFile.Close(); close(p.done) }()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(within)
 	for {
 		select {
 		case l, ok := <-p.lines:
@@ -125,7 +130,7 @@ func startProc(dir, ready string, bin string, args ...string) (*proc, string, er
 				return p, l, nil
 			}
 		case <-deadline:
-			return p, "", fmt.Errorf("%s not ready after 30s: %s", bin, p.errText())
+			return p, "", fmt.Errorf("%s not ready after %v: %s", bin, within, p.errText())
 		}
 	}
 }

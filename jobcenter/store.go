@@ -40,28 +40,39 @@ const (
 	inlineMax = 1 << 20
 )
 
-// Setup creates (or updates) the job center's streams and buckets; the park
-// server calls it at start.
-func Setup(ctx context.Context, js jetstream.JetStream) error {
+// Setup creates (or updates) the job center's streams and buckets, kept by
+// replicas servers of a cluster (0 is 1); the park server calls it at
+// start.
+func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	replicas = max(replicas, 1)
+	memory := jetstream.MemoryStorage
+	if replicas > 1 {
+		// Replicas in memory cannot recover from losing most of them at
+		// once (each restarts empty): in a cluster, Works that are not
+		// durable are kept on disk too (they are kept more than promised).
+		memory = jetstream.FileStorage
+	}
 	for _, b := range []struct {
 		name    string
 		storage jetstream.StorageType
-	}{{WorksBucket, jetstream.FileStorage}, {MemWorksBucket, jetstream.MemoryStorage}} {
+	}{{WorksBucket, jetstream.FileStorage}, {MemWorksBucket, memory}} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: b.name, Description: "fourinone job center: Works, inputs, results",
-			History: 1, Storage: b.storage,
+			History: 1, Storage: b.storage, Replicas: replicas,
 		}); err != nil {
 			return fmt.Errorf("jobcenter: create bucket %s: %w", b.name, err)
 		}
 	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: BlobStore, Description: "fourinone job center: big inputs and results", Storage: jetstream.FileStorage,
+		Replicas: replicas,
 	}); err != nil {
 		return fmt.Errorf("jobcenter: create object store: %w", err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: QueueStream, Description: "fourinone job center: Works to run, by type",
 		Subjects: []string{queuePrefix + ">"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Replicas: replicas,
 	}); err != nil {
 		return fmt.Errorf("jobcenter: create queue: %w", err)
 	}

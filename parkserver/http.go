@@ -49,6 +49,10 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.ClusterView())
+	})
 	mux.HandleFunc("GET /api/registry", func(w http.ResponseWriter, r *http.Request) {
 		view, err := s.view(r.Context())
 		if err != nil {
@@ -83,6 +87,26 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		}
 	}()
 	return hs, ln.Addr(), nil
+}
+
+// ClusterView is what /api/cluster shows: this server's name and whether
+// it leads the cluster's JetStream (the meta leader, which places streams
+// and elects their leaders).
+type ClusterView struct {
+	Name      string `json:"name"`
+	Clustered bool   `json:"clustered"`
+	Leader    bool   `json:"jetstream_meta_leader"`
+}
+
+// ClusterView reports this server's place in its cluster.
+func (s *Server) ClusterView() ClusterView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := ClusterView{Name: s.cfg.Name, Clustered: s.cfg.Cluster != ""}
+	if s.ns != nil && !s.stopped {
+		v.Leader = s.ns.JetStreamIsLeader()
+	}
+	return v
 }
 
 // requireToken serves /healthz to anyone and the rest to requests with

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -46,6 +47,18 @@ type Config struct {
 	// StoreDir is the JetStream store directory. If blank, a temporary
 	// directory is used and removed at Shutdown.
 	StoreDir string
+	// Name names the server (required in a cluster).
+	Name string
+	// Cluster, if set, is this server's cluster host:port, and Routes the
+	// route URLs of the cluster's servers (nats-route://host:port, the same
+	// list on every server, its own included or not): the park servers
+	// form a NATS cluster with JetStream, and keep the registry and the job
+	// center with Replicas copies.
+	Cluster string
+	Routes  []string
+	// Replicas is how many servers keep each bucket and stream; if 0, 3 in
+	// a cluster of 3 or more, else 1.
+	Replicas int
 	// Token, if set, is required of every connection: for one machine.
 	Token string
 	// AuthDir, if set, is a directory made by `parkserver creds init`:
@@ -80,6 +93,16 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 0 {
 		return fmt.Errorf("%w: retention %v is negative", ErrConfig, c.Retention)
+	}
+	switch {
+	case c.Cluster != "" && c.Name == "":
+		return fmt.Errorf("%w: a park server in a cluster needs a -name", ErrConfig)
+	case c.Cluster == "" && len(c.Routes) > 0:
+		return fmt.Errorf("%w: -routes without -cluster", ErrConfig)
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("%w: replicas %d: want 1 to 5", ErrConfig, c.Replicas)
+	case c.Cluster == "" && c.Replicas > 1:
+		return fmt.Errorf("%w: %d replicas on one server: give -cluster and -routes", ErrConfig, c.Replicas)
 	}
 	return nil
 }
@@ -173,6 +196,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ns, err := wire.StartServer(wire.ServerConfig{
 		Listen: s.cfg.Listen, Token: s.cfg.Token, Trust: trust, TLS: s.cfg.TLS, JetStream: true, StoreDir: dir, Logger: s.log,
+		Name: s.cfg.Name, Cluster: s.cfg.Cluster, Routes: s.cfg.Routes,
 	})
 	if err != nil {
 		s.removeTemp()
@@ -189,11 +213,27 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
-	if s.reg, err = registry.Create(ctx, js, s.cfg.Lease, restarted, trust); err != nil {
-		s.stopLocked()
-		return fmt.Errorf("parkserver: %w", err)
+	replicas := s.replicas()
+	if s.cfg.Cluster != "" {
+		// The other servers keep the registry while this one restarts: it
+		// has forgotten nothing unless the whole cluster stopped.
+		t0 := time.Now()
+		if exists, err := s.waitJetStream(ctx, js); err != nil {
+			s.stopLocked()
+			return err
+		} else if exists {
+			restarted = false
+		}
+		s.log.Info("the cluster's JetStream answers", zap.Duration("after", time.Since(t0)))
 	}
-	if err := jobcenter.Setup(ctx, js); err != nil {
+	err = s.retryCluster(ctx, s.cfg.Cluster != "", func(ctx context.Context) (err error) {
+		s.reg, err = registry.Create(ctx, js, registry.Setup{Lease: s.cfg.Lease, Restarted: restarted, Trust: trust, Replicas: replicas})
+		if err != nil {
+			return err
+		}
+		return jobcenter.Setup(ctx, js, replicas)
+	})
+	if err != nil {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
@@ -207,8 +247,90 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.log.Info("park server ready", zap.String("url", ns.ClientURL()), zap.String("store", dir),
-		zap.Duration("lease", s.cfg.Lease))
+		zap.Duration("lease", s.cfg.Lease), zap.String("name", s.cfg.Name), zap.Int("replicas", replicas))
 	return nil
+}
+
+// replicas is how many servers keep each bucket and stream: Config.Replicas,
+// or 3 in a cluster of 3 or more (counted from its routes, this server's
+// own among them or not), else 1.
+func (s *Server) replicas() int {
+	if s.cfg.Replicas > 0 {
+		return s.cfg.Replicas
+	}
+	if s.cfg.Cluster == "" {
+		return 1
+	}
+	peers := map[string]bool{}
+	_, cport, _ := net.SplitHostPort(s.cfg.Cluster)
+	for _, r := range s.cfg.Routes {
+		u, err := url.Parse(r)
+		if err != nil {
+			continue
+		}
+		if u.Port() == cport && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") {
+			continue // this server
+		}
+		peers[u.Host] = true
+	}
+	if len(peers)+1 >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// clusterWait is how long a park server in a cluster waits for JetStream
+// to be ready (its peers up, a meta leader elected) at start.
+const clusterWait = 2 * time.Minute
+
+// waitJetStream waits until the cluster's JetStream answers, and reports
+// whether the registry bucket exists already (kept by the other servers).
+func (s *Server) waitJetStream(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	var exists bool
+	err := s.retryCluster(ctx, true, func(ctx context.Context) error {
+		_, err := js.KeyValue(ctx, registry.Bucket)
+		switch {
+		case err == nil:
+			exists = true
+			return nil
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("parkserver: the cluster's JetStream is not ready: %w", err)
+	}
+	return exists, nil
+}
+
+// retryCluster runs f until it succeeds; in a cluster, errors while
+// JetStream elects its leaders or waits for peers are retried for up to
+// clusterWait, each try given a few seconds (a request nobody leads goes
+// unanswered).
+func (s *Server) retryCluster(ctx context.Context, clustered bool, f func(context.Context) error) error {
+	deadline := time.Now().Add(clusterWait)
+	said := time.Now()
+	for {
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if clustered {
+			tctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		}
+		err := f(tctx)
+		cancel()
+		if err == nil || !clustered || time.Now().After(deadline) {
+			return err
+		}
+		if time.Since(said) > 10*time.Second {
+			s.log.Warn("waiting for the cluster", zap.Error(err))
+			said = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (the last try: %v)", ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // ClientURL returns the URL members connect to; it is blank before Start.
@@ -254,17 +376,31 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cfg.Cluster != "" && s.ns != nil && !s.stopped {
+		// Hand JetStream leadership to the others and move clients over
+		// before going: nothing pauses for an election.
+		s.stopJanitorLocked()
+		if s.nc != nil {
+			s.nc.Close()
+			s.nc = nil
+		}
+		s.ns.LameDuckShutdown()
+	}
 	s.stopLocked()
 	return nil
 }
 
-func (s *Server) stopLocked() {
-	s.stopped = true
+func (s *Server) stopJanitorLocked() {
 	if s.stopJanitor != nil {
 		s.stopJanitor()
 		<-s.janitorDone
 		s.stopJanitor = nil
 	}
+}
+
+func (s *Server) stopLocked() {
+	s.stopped = true
+	s.stopJanitorLocked()
 	if s.http != nil {
 		_ = s.http.Close()
 		s.http = nil

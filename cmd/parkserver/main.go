@@ -1,7 +1,8 @@
 // Command parkserver runs a fourinone park server: an embedded NATS server
 // with JetStream holding the registry of workmen and foremen.
 //
-//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-token T | -auth DIR] [-tls-cert F -tls-key F [-tls-ca F -tls-verify]]
+//	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-name N -cluster HOST:PORT -routes nats-route://A,nats-route://B [-replicas N]]
+//	           [-token T | -auth DIR] [-tls-cert F -tls-key F [-tls-ca F -tls-verify]]
 //	           [-lease 3s] [-retention 24h] [-http ADDR [-http-token T]]
 //	parkserver creds init -dir DIR
 //	parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE]
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/fourinone-go/fourinone/parkserver"
@@ -33,6 +35,10 @@ func main() {
 	fs.StringVar(&cfg.Listen, "listen", parkserver.DefaultListen, "NATS listen address (port 0: a free port)")
 	fs.StringVar(&cfg.StoreDir, "store", "", "JetStream store directory (blank: a temporary one; then a restarted park cannot tell it restarted)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(security.TokenEnv), "access token required of every connection (default $"+security.TokenEnv+")")
+	fs.StringVar(&cfg.Name, "name", "", "server name (required with -cluster)")
+	fs.StringVar(&cfg.Cluster, "cluster", "", "cluster host:port: form a cluster of park servers with -routes")
+	routes := fs.String("routes", "", "the cluster's route URLs, comma-separated (nats-route://host:port,...)")
+	fs.IntVar(&cfg.Replicas, "replicas", 0, "copies of the registry and the job center (default: 3 in a cluster of 3 or more, else 1)")
 	fs.StringVar(&cfg.AuthDir, "auth", "", "directory made by `parkserver creds init`: connections present per-role credentials of its account (not with -token)")
 	sec := security.Config{}
 	sec.TLSFlags(fs, "require client certificates signed by -tls-ca")
@@ -48,6 +54,9 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.TLS = sec.TLS
+	if *routes != "" {
+		cfg.Routes = strings.Split(*routes, ",")
+	}
 	log, _ := zap.NewProduction()
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log

@@ -35,7 +35,7 @@ func startJetStream(t *testing.T) jetstream.JetStream {
 func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstream.KeyValue) {
 	t.Helper()
 	js := startJetStream(t)
-	r, err := registry.Create(context.Background(), js, lease, false, nil)
+	r, err := registry.Create(context.Background(), js, registry.Setup{Lease: lease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestClaimsWaitAfterRestart(t *testing.T) {
 	js := startJetStream(t)
 	ctx := context.Background()
 	for _, restarted := range []bool{false, true} {
-		r, err := registry.Create(ctx, js, lease, restarted, nil)
+		r, err := registry.Create(ctx, js, registry.Setup{Lease: lease, Restarted: restarted})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,27 +94,48 @@ type Registry struct {
 	kv    jetstream.KeyValue
 	lease time.Duration
 	now   func() time.Time
+	// replicas is how many servers keep the bucket: with more than one, a
+	// write that times out is a lost quorum (ErrNoQuorum).
+	replicas int
 }
 
 // restartedKey marks, in the bucket's metadata, a registry that a park
 // server created again after a restart: it has forgotten the claims.
 const restartedKey = "fourinone_restarted"
 
-// Create creates (or updates) the registry bucket with the given lease; the
-// park server calls it at start. restarted says the park ran before on its
-// store, so members held claims this registry (in memory) has forgotten:
-// new claims then wait a lease from now (see Snapshot.ClaimsOpenIn).
-//
-// With trust (operator mode: members hold per-role credentials), the
-// bucket's metadata carries the operator's and account's JWTs, so that
-// workmen's mesh listeners verify credentials as the park does (Trust).
-func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, restarted bool, trust *security.Trust) (*Registry, error) {
+// Setup is how a park server creates the registry.
+type Setup struct {
+	// Lease is the registry's lease (the bucket's TTL).
+	Lease time.Duration
+	// Restarted says the park ran before on its store, so members held
+	// claims this registry (in memory) has forgotten: new claims then wait
+	// a lease from now (see Snapshot.ClaimsOpenIn).
+	Restarted bool
+	// Trust (operator mode: members hold per-role credentials) puts the
+	// operator's and account's JWTs in the bucket's metadata, so that
+	// workmen's mesh listeners verify credentials as the park does (see
+	// Registry.Trust).
+	Trust *security.Trust
+	// Replicas is how many servers of a cluster keep the bucket; 0 is 1.
+	Replicas int
+}
+
+// Create creates (or updates) the registry bucket; the park server calls
+// it at start.
+func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, error) {
+	lease, restarted, trust := set.Lease, set.Restarted, set.Trust
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fourinone registry of workmen, foremen and claims",
 		History:     1,
 		TTL:         lease,
 		Storage:     jetstream.MemoryStorage,
+		Replicas:    max(set.Replicas, 1),
+	}
+	if cfg.Replicas > 1 {
+		// Replicas in memory cannot recover from losing most of them at
+		// once (each restarts empty): in a cluster the registry is on disk.
+		cfg.Storage = jetstream.FileStorage
 	}
 	cfg.Metadata = map[string]string{}
 	if restarted {
@@ -127,7 +148,15 @@ func Create(ctx context.Context, js jetstream.JetStream, lease time.Duration, re
 	if err != nil {
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
 	}
-	return &Registry{nc: js.Conn(), kv: kv, lease: lease, now: time.Now}, nil
+	return &Registry{nc: js.Conn(), kv: kv, lease: lease, now: time.Now, replicas: cfg.Replicas}, nil
+}
+
+// replicasOf returns how many servers keep the bucket.
+func replicasOf(st jetstream.KeyValueStatus) int {
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
+		return bs.StreamInfo().Config.Replicas
+	}
+	return 1
 }
 
 // Open binds to the registry bucket a park server created. It waits for the
@@ -144,7 +173,7 @@ func Open(ctx context.Context, nc *nats.Conn) (*Registry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("registry: bucket status: %w", err)
 			}
-			return &Registry{nc: nc, kv: kv, lease: st.TTL(), now: time.Now}, nil
+			return &Registry{nc: nc, kv: kv, lease: st.TTL(), now: time.Now, replicas: replicasOf(st)}, nil
 		}
 		if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
@@ -172,9 +201,28 @@ func (r *Registry) Put(ctx context.Context, m *Member) error {
 		return err
 	}
 	if _, err := r.kv.Put(ctx, m.key(), b); err != nil {
-		return fmt.Errorf("registry: put %s: %w", m.key(), err)
+		return fmt.Errorf("registry: put %s: %w", m.key(), r.unavailable(err))
 	}
 	return nil
+}
+
+// ErrNoQuorum wraps a registry write that a park cluster could not commit
+// in time: fewer than a majority of the servers keeping the registry are
+// up (or reachable from each other).
+var ErrNoQuorum = errors.New("no quorum: the park cluster cannot commit registry writes (are most of its servers down?)")
+
+// unavailable names a write's failure for what it is when the registry is
+// replicated and the write timed out: no quorum.
+func (r *Registry) unavailable(err error) error {
+	if r.replicas < 2 {
+		return err
+	}
+	var apiErr *jetstream.APIError
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return fmt.Errorf("%w: %w", ErrNoQuorum, err)
+	}
+	return err
 }
 
 // Heartbeat refreshes m's entry every HeartbeatInterval until ctx ends,
@@ -430,7 +478,7 @@ func (r *Registry) update(ctx context.Context, workmanID string, change func(h h
 			continue // someone else changed it first: read again
 		}
 		if err != nil {
-			return fmt.Errorf("registry: write claims of %s: %w", workmanID, err)
+			return fmt.Errorf("registry: write claims of %s: %w", workmanID, r.unavailable(err))
 		}
 		return nil
 	}

@@ -42,6 +42,13 @@ type ServerConfig struct {
 	// user credentials of the trusted account (see security), verified
 	// offline; Token must then be blank.
 	Trust *security.Trust
+	// Name names the server; required in a cluster.
+	Name string
+	// Cluster, if set, is the host:port this server takes routes from
+	// other servers of its cluster on; Routes are those servers' route
+	// URLs (nats-route://host:port), this one's own may be among them.
+	Cluster string
+	Routes  []string
 	// JetStream enables JetStream with its store in StoreDir.
 	JetStream bool
 	// StoreDir is the JetStream store directory; required with JetStream.
@@ -87,6 +94,32 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if !cfg.JetStream {
 		opts.JetStreamMaxMemory, opts.JetStreamMaxStore = 0, 0
 	}
+	if cfg.Cluster != "" {
+		if cfg.Name == "" {
+			return nil, fmt.Errorf("%w: a server in a cluster needs a name", security.ErrConfig)
+		}
+		chost, cport, err := net.SplitHostPort(cfg.Cluster)
+		if err != nil {
+			return nil, fmt.Errorf("cluster address %q: %w", cfg.Cluster, err)
+		}
+		p, err := strconv.Atoi(cport)
+		if err != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("cluster address %q: bad port", cfg.Cluster)
+		}
+		opts.ServerName = cfg.Name
+		opts.Cluster = server.ClusterOpts{Name: "fourinone", Host: chost, Port: p}
+		if len(cfg.Routes) > 0 {
+			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
+			if len(opts.Routes) != len(cfg.Routes) {
+				return nil, fmt.Errorf("routes %q: want nats-route://host:port URLs", cfg.Routes)
+			}
+		}
+		// A clean stop hands leadership over, then closes clients over a
+		// few seconds (see Server.LameDuckShutdown).
+		opts.LameDuckDuration, opts.LameDuckGracePeriod = 3*time.Second, time.Second
+	} else if cfg.Name != "" {
+		opts.ServerName = cfg.Name
+	}
 	if cfg.Trust != nil {
 		if cfg.Token != "" {
 			return nil, fmt.Errorf("%w: a token and per-role credentials: give one", security.ErrConfig)
@@ -119,10 +152,16 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		s.SetLoggerV2(serverLogger{cfg.Logger.Sugar()}, false, false, false)
 	}
 	s.Start() // returns once the listener is up; ReadyForConnections then answers at once
-	if !s.ReadyForConnections(10 * time.Second) {
+	// A server of a cluster is ready once its routes are up too: its peers
+	// may take a while to start.
+	wait := 10 * time.Second
+	if cfg.Cluster != "" {
+		wait = time.Minute
+	}
+	if !s.ReadyForConnections(wait) {
 		s.Shutdown()
 		s.WaitForShutdown()
-		return nil, fmt.Errorf("nats server on %s: not ready for connections after 10s", listen)
+		return nil, fmt.Errorf("nats server on %s: not ready for connections after %v", listen, wait)
 	}
 	return s, nil
 }
@@ -142,6 +181,16 @@ func (l serverLogger) Noticef(format string, v ...any) {
 }
 func (l serverLogger) Warnf(format string, v ...any)  { l.l.Warnf(format, v...) }
 func (l serverLogger) Fatalf(format string, v ...any) { l.l.Errorf(format, v...) }
-func (l serverLogger) Errorf(format string, v ...any) { l.l.Errorf(format, v...) }
+
+// Errorf logs the server's errors, but a failed dial of a cluster route
+// (a peer not up yet, or down: the server keeps trying) is a WARN without
+// a stack.
+func (l serverLogger) Errorf(format string, v ...any) {
+	if strings.Contains(format, "Error trying to connect to route") {
+		l.l.Desugar().WithOptions(zap.AddStacktrace(zap.FatalLevel)).Sugar().Warnf(format, v...)
+		return
+	}
+	l.l.Errorf(format, v...)
+}
 func (l serverLogger) Debugf(format string, v ...any) {}
 func (l serverLogger) Tracef(format string, v ...any) {}

@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// clusterPark is one park server of a test cluster.
+type clusterPark struct {
+	name, url, dash string
+	args            []string
+	p               *proc
+}
+
+// startCluster starts n park servers as one cluster (free ports, a store
+// each) and waits until all are ready; it returns them and the URL list
+// clients take.
+func startCluster(t *testing.T, n int) ([]*clusterPark, string) {
+	t.Helper()
+	parks := make([]*clusterPark, n)
+	var routes, urls []string
+	clusterAddrs := make([]string, n)
+	for i := range parks {
+		clusterAddrs[i] = freeAddr(t)
+		routes = append(routes, "nats-route://"+clusterAddrs[i])
+	}
+	for i := range parks {
+		c := &clusterPark{name: fmt.Sprintf("p%d", i+1), url: "nats://" + freeAddr(t), dash: freeAddr(t)}
+		c.args = []string{"-listen", strings.TrimPrefix(c.url, "nats://"), "-name", c.name, "-cluster", clusterAddrs[i],
+			"-routes", strings.Join(routes, ","), "-store", t.TempDir(), "-http", c.dash, "-lease", "3s"}
+		parks[i] = c
+		urls = append(urls, c.url)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	dir := t.TempDir()
+	for i, c := range parks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.p, _, errs[i] = startProcWithin(2*time.Minute, dir, "park server ready at ", "parkserver", c.args...)
+		}()
+	}
+	wg.Wait()
+	for i, c := range parks {
+		if c.p != nil {
+			t.Cleanup(func() { c.p.stop(t) })
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+	}
+	return parks, strings.Join(urls, ",")
+}
+
+// leader returns the park that leads the cluster's JetStream (asking each
+// dashboard), waiting up to a minute for one.
+func leader(t *testing.T, parks []*clusterPark) *clusterPark {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, c := range parks {
+			resp, err := http.Get("http://" + c.dash + "/api/cluster")
+			if err != nil {
+				continue
+			}
+			var v struct {
+				Leader bool `json:"jetstream_meta_leader"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if err == nil && v.Leader {
+				return c
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // polling the dashboards: no event to wait on
+	}
+	t.Fatal("no JetStream meta leader in the cluster after a minute")
+	return nil
+}
+
+// TestClusterLosesOneServer: three park servers; workmen and a foreman with
+// all three URLs; the JetStream meta leader is killed (-9) mid-job, in
+// mesh and in hub mode. The job completes with the exact counts, registry
+// writes work again (the time is printed), the workmen stay registered,
+// and the killed server restarts on its store and serves again.
+func TestClusterLosesOneServer(t *testing.T) {
+	for _, mode := range []string{"mesh", "hub"} {
+		t.Run(mode, func(t *testing.T) {
+			parks, urls := startCluster(t, 3)
+			chaosWorkmen(t, urls, 2, "-mode", mode)
+			f, ws := dialForeman(t, urls, 2, "wordcount")
+			text := genText(t, 10<<20) // 40 tasks of 25 ms and more
+			nc, err := wire.Connect(urls, adminConn("e2e-writer"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			kv, err := js.KeyValue(context.Background(), registry.Bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lead := leader(t, parks)
+			var killed time.Time
+			writable := make(chan time.Duration, 1)
+			after, stats := countJob(t, f, ws, text, func() {
+				killed = time.Now()
+				if err := lead.p.cmd.Process.Kill(); err != nil {
+					t.Error(err)
+				}
+				go func() {
+					// Registry writes, through the survivors.
+					for {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+						_, err := kv.Put(ctx, "probe", []byte("x"))
+						cancel()
+						if err == nil {
+							writable <- time.Since(killed)
+							return
+						}
+						if time.Since(killed) > time.Minute {
+							writable <- -1
+							return
+						}
+					}
+				}()
+			})
+			recovered := <-writable
+			if recovered < 0 {
+				t.Fatal("registry writes failed for a minute after the meta leader was killed")
+			}
+			t.Logf("kill -9 of the meta leader %s mid-job (%s): registry writes again %v after, the job finished %v after with the exact counts; %+v",
+				lead.name, mode, recovered.Round(time.Millisecond), after.Round(time.Millisecond), stats)
+			if recovered > 10*time.Second {
+				t.Errorf("registry writes came back %v after the kill, over the 10 s target", recovered)
+			}
+			// Reading the whole registry takes a consumer, which the new meta
+			// leader places: it waits for the election.
+			reg, err := registry.Open(context.Background(), nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, readable := liveWorkmen(t, reg, killed)
+			t.Logf("the registry reads whole again %v after the kill", readable.Round(time.Millisecond))
+			if len(ids) != 2 {
+				t.Fatalf("registered workmen after the kill: %v, want 2", ids)
+			}
+			// The killed server restarts on its store and serves again.
+			<-lead.p.done
+			p, _, err := startProcWithin(2*time.Minute, t.TempDir(), "park server ready at ", "parkserver", lead.args...)
+			if p != nil {
+				t.Cleanup(func() { p.stop(t) })
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := openRegistry(t, lead.url)
+			if ids, _ := liveWorkmen(t, back, time.Now()); len(ids) != 2 {
+				t.Fatalf("the restarted server's registry: %v, want the 2 workmen", ids)
+			}
+		})
+	}
+}
+
+// liveWorkmen reads the registered workmen, trying for up to a minute, and
+// returns them with the time since from to the first whole read.
+func liveWorkmen(t *testing.T, reg *registry.Registry, from time.Time) (map[string]bool, time.Duration) {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		snap, err := reg.Snapshot(ctx)
+		cancel()
+		if err == nil {
+			ids := map[string]bool{}
+			for _, m := range snap.Workmen("") {
+				ids[m.ID] = true
+			}
+			return ids, time.Since(from)
+		}
+		if time.Since(from) > time.Minute {
+			t.Fatalf("the registry does not read a minute on: %v", err)
+		}
+	}
+}
+
+// TestClusterLosesTwoServers: with two of three park servers killed mid-job
+// the mesh job completes exactly, registry writes fail with ErrNoQuorum,
+// and they work again once one server is back on its store.
+func TestClusterLosesTwoServers(t *testing.T) {
+	parks, urls := startCluster(t, 3)
+	chaosWorkmen(t, urls, 2)
+	f, ws := dialForeman(t, urls, 2, "wordcount")
+	text := genText(t, 10<<20)
+	nc, err := wire.Connect(urls, adminConn("e2e-writer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	reg, err := registry.Open(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var killed time.Time
+	countJob(t, f, ws, text, func() {
+		killed = time.Now()
+		for _, c := range parks[:2] {
+			if err := c.p.cmd.Process.Kill(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	t.Logf("two of three park servers killed: the mesh job finished %v after, exact", time.Since(killed).Round(time.Millisecond))
+	probe := &registry.Member{ID: "probe", Role: registry.RoleWorkman, Type: "probe", State: registry.StateWaiting, Started: time.Now().UTC()}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	err = reg.Put(ctx, probe)
+	cancel()
+	if !errors.Is(err, registry.ErrNoQuorum) {
+		t.Fatalf("a registry write with one server of three: %v, want ErrNoQuorum", err)
+	}
+	t.Logf("a write with one server of three: %v", err)
+	<-parks[0].p.done
+	back := time.Now()
+	p, _, err := startProcWithin(2*time.Minute, t.TempDir(), "park server ready at ", "parkserver", parks[0].args...)
+	if p != nil {
+		t.Cleanup(func() { p.stop(t) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := reg.Put(ctx, probe)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Since(back) > time.Minute {
+			t.Fatalf("registry writes fail a minute after a second server came back: %v", err)
+		}
+	}
+	t.Logf("registry writes again %v after a second server was started on its store", time.Since(back).Round(time.Millisecond))
+}
