@@ -162,3 +162,46 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("Start with a bad port = %v", err)
 	}
 }
+
+// TestCluster: three park servers in-process keep one registry with three
+// replicas; a workman and a foreman with every URL find each other, and go
+// on after the server they came through stops.
+func TestCluster(t *testing.T) {
+	parks, urls := parktest.StartCluster(t, 3, parkserver.Config{})
+	parktest.StartWorkman(t, urls, workman.Config{Type: "noop", ID: "w1", Capacity: 2}, noop)
+	f := parktest.NewForeman(t, urls, foreman.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws, err := f.WaitWorkers(ctx, "noop", 1)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("WaitWorkers = %d, %v", len(ws), err)
+	}
+	if _, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leaders := 0
+	for _, p := range parks {
+		if v := p.ClusterView(); v.Clustered && v.Leader {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d JetStream meta leaders, want 1", leaders)
+	}
+	if err := parks[0].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.Release(ctx, ws...)
+	for {
+		ws, err = f.GetWaitingWorkers(ctx, "noop", 1)
+		if err == nil && len(ws) == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after a server stopped: GetWaitingWorkers = %d, %v", len(ws), err)
+		}
+	}
+	if _, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

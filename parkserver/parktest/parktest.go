@@ -4,6 +4,10 @@ package parktest
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +40,63 @@ func StartPark(t testing.TB, cfg parkserver.Config) *parkserver.Server {
 	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	return s
+}
+
+// StartCluster starts n park servers with cfg as one cluster (free ports,
+// a store each; cfg.Listen, StoreDir, Name, Cluster and Routes are set for
+// each) and returns them with the URL list clients take. It returns once
+// every server is ready: the cluster's JetStream elected its leaders.
+func StartCluster(t testing.TB, n int, cfg parkserver.Config) ([]*parkserver.Server, string) {
+	t.Helper()
+	cluster := make([]string, n)
+	var routes []string
+	for i := range cluster {
+		cluster[i] = freeAddr(t)
+		routes = append(routes, "nats-route://"+cluster[i])
+	}
+	parks := make([]*parkserver.Server, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range parks {
+		c := cfg
+		c.Listen, c.StoreDir, c.Name, c.Cluster, c.Routes = "127.0.0.1:0", t.TempDir(), fmt.Sprintf("p%d", i+1), cluster[i], routes
+		if c.Logger == nil {
+			c.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(c.Name)
+		}
+		s, err := parkserver.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parks[i] = s
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			errs[i] = s.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	var urls []string
+	for i, s := range parks {
+		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	return parks, strings.Join(urls, ",")
+}
+
+// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // StartWorkman starts a workman of w registered with the park at parkURL;
