@@ -36,6 +36,11 @@ import (
 // ErrConfig is wrapped by every Config.Validate error.
 var ErrConfig = errors.New("parkserver: invalid config")
 
+// DefaultClusterLease is the registry's lease in a cluster: longer than
+// NATS's election after the abrupt loss of a stream's leader (4-9 s), so
+// no member leaves the registry while its heartbeats wait for one.
+const DefaultClusterLease = 10 * time.Second
+
 // DefaultListen is the park server's default address.
 const DefaultListen = "127.0.0.1:4222"
 
@@ -155,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = registry.DefaultLease
+		if cfg.Cluster != "" {
+			cfg.Lease = DefaultClusterLease
+		}
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = jobcenter.DefaultRetention

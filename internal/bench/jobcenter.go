@@ -40,7 +40,7 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	floor, err := rawQueue(ctx, nc, s.o.Works)
+	floor, err := rawQueue(ctx, nc, s.o.Works, s.replicas)
 	if err != nil {
 		return fmt.Errorf("raw JetStream: %w", err)
 	}
@@ -187,13 +187,13 @@ func submitMany(ctx context.Context, client *jobcenter.Client, n int) error {
 // rawQueue is the floor: n messages of a Work ID's size published to a
 // file-storage work-queue stream (asynchronously, as fast as JetStream
 // acknowledges) and consumed and acknowledged by a pull consumer, at once.
-func rawQueue(ctx context.Context, nc *nats.Conn, n int) (float64, error) {
+func rawQueue(ctx context.Context, nc *nats.Conn, n, replicas int) (float64, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
 		return 0, err
 	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH_RAW", Subjects: []string{"bench.raw"},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: max(replicas, 1)})
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,6 +54,10 @@ func RunRole(args []string) (bool, error) {
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
 	var sec security.Config
 	sec.TLSFlags(fs, "")
+	var pc parkserver.Config
+	fs.StringVar(&pc.Name, "name", "", "server name (park, in a cluster)")
+	fs.StringVar(&pc.Cluster, "cluster", "", "cluster host:port (park)")
+	routes := fs.String("routes", "", "the cluster's routes, comma-separated (park)")
 	if err := fs.Parse(args); err != nil {
 		return true, err
 	}
@@ -81,7 +86,10 @@ func RunRole(args []string) (bool, error) {
 	}
 	switch *role {
 	case "park":
-		return true, runPark(ctx)
+		if *routes != "" {
+			pc.Routes = strings.Split(*routes, ",")
+		}
+		return true, runPark(ctx, pc)
 	case "workmen":
 		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop}[*typ]
 		if w == nil {
@@ -92,8 +100,17 @@ func RunRole(args []string) (bool, error) {
 	return true, fmt.Errorf("unknown -role %q", *role)
 }
 
-func runPark(ctx context.Context) error {
-	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", TLS: benchTLS})
+func runPark(ctx context.Context, cfg parkserver.Config) error {
+	cfg.Listen, cfg.TLS = "127.0.0.1:0", benchTLS
+	if cfg.Cluster != "" {
+		dir, err := os.MkdirTemp("", "fourbench-park-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.StoreDir = dir
+	}
+	s, err := parkserver.New(cfg)
 	if err != nil {
 		return err
 	}
