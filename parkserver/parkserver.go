@@ -56,7 +56,7 @@ type Config struct {
 	Name string
 	// Cluster, if set, is this server's cluster host:port, and Routes the
 	// route URLs of the cluster's servers (nats-route://host:port, the same
-	// list on every server, its own included or not): the park servers
+	// list on every server, its own included): the park servers
 	// form a NATS cluster with JetStream, and keep the registry and the job
 	// center with Replicas copies.
 	Cluster string
@@ -260,28 +260,19 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // replicas is how many servers keep each bucket and stream: Config.Replicas,
-// or 3 in a cluster of 3 or more (counted from its routes, this server's
-// own among them or not), else 1.
+// or 3 in a cluster of 3 or more (the distinct routes: the list names
+// every server, this one too), else 1.
 func (s *Server) replicas() int {
 	if s.cfg.Replicas > 0 {
 		return s.cfg.Replicas
 	}
-	if s.cfg.Cluster == "" {
-		return 1
-	}
-	peers := map[string]bool{}
-	_, cport, _ := net.SplitHostPort(s.cfg.Cluster)
+	servers := map[string]bool{}
 	for _, r := range s.cfg.Routes {
-		u, err := url.Parse(r)
-		if err != nil {
-			continue
+		if u, err := url.Parse(r); err == nil {
+			servers[u.Host] = true
 		}
-		if u.Port() == cport && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") {
-			continue // this server
-		}
-		peers[u.Host] = true
 	}
-	if len(peers)+1 >= 3 {
+	if s.cfg.Cluster != "" && len(servers) >= 3 {
 		return 3
 	}
 	return 1
