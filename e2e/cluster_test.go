@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
@@ -285,46 +283,13 @@ func TestClusterJobCenterLosesLeader(t *testing.T) {
 	chaosWorkmen(t, urls, 2, "-type", "wordcount", "-capacity", "4", "-sleep-ms", "10")
 	contractor := contractorProc(t, urls, "-type", "wordcount", "-concurrency", "4", "-workers", "1", "-lease", "2s")
 	c := jobsClient(t, urls)
-	text := genText(t, 256<<10)
-	want, err := wordcount.CountLocal(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := wordcount.WorkInput([]string{text}, 64<<10, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const works = 60
-	ctx := context.Background()
-	for i := range works {
-		if _, err := c.Submit(ctx, jobcenter.Work{Type: "wordcount", ID: fmt.Sprint("w", i), Input: in, Durable: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	want := submitCountWorks(t, c, works)
 	waitStatus(t, c, "w10", func(i *jobcenter.Info) bool { return i.Status != jobcenter.Waiting })
 	lead := leader(t, parks)
 	_ = lead.p.cmd.Process.Kill()
 	killed := time.Now()
-	again := 0
-	for i := range works {
-		id := fmt.Sprint("w", i)
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		out, err := c.Wait(wctx, id)
-		cancel()
-		if err != nil {
-			t.Fatalf("work %s: %v", id, err)
-		}
-		if got, _ := out.Counts(wordcount.KeyCounts); !maps.Equal(got, want) {
-			t.Fatalf("work %s: counts differ from a single-threaded count", id)
-		}
-		info, err := c.Status(ctx, id)
-		if err != nil || info.Status != jobcenter.Done {
-			t.Fatalf("work %s: %+v, %v", id, info, err)
-		}
-		if info.Attempts > 1 {
-			again++
-		}
-	}
+	again := waitCountWorks(t, c, works, want)
 	t.Logf("meta leader %s killed: %d works done, %d of them run again; all done %v after the kill",
 		lead.name, works, again, time.Since(killed).Round(time.Millisecond))
 	contractor.stop(t)

@@ -113,6 +113,22 @@ func TestJobCenterParkRestart(t *testing.T) {
 	chaosWorkmen(t, url, 2, "-type", "wordcount", "-capacity", "4", "-sleep-ms", "10")
 	contractor := contractorProc(t, url, "-type", "wordcount", "-concurrency", "4", "-workers", "1", "-lease", "2s")
 	c := jobsClient(t, url)
+	const works = 100
+	want := submitCountWorks(t, c, works)
+	waitStatus(t, c, "w10", func(i *jobcenter.Info) bool { return i.Status != jobcenter.Waiting })
+	_ = park.cmd.Process.Kill()
+	<-park.done
+	start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	restarted := time.Now()
+	again := waitCountWorks(t, c, works, want)
+	t.Logf("%d works done, %d of them run again after the restart; all done %v after it", works, again, time.Since(restarted).Round(time.Millisecond))
+	contractor.stop(t) // before the restarted park, whose cleanup comes first
+}
+
+// submitCountWorks submits n durable word-count Works w0, w1, ... of one
+// text and returns the text's counts.
+func submitCountWorks(t *testing.T, c *jobcenter.Client, n int) map[string]int64 {
+	t.Helper()
 	text := genText(t, 256<<10)
 	want, err := wordcount.CountLocal(text)
 	if err != nil {
@@ -122,20 +138,20 @@ func TestJobCenterParkRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const works = 100
-	ctx := context.Background()
-	for i := range works {
-		if _, err := c.Submit(ctx, jobcenter.Work{Type: "wordcount", ID: fmt.Sprint("w", i), Input: in, Durable: true}); err != nil {
+	for i := range n {
+		if _, err := c.Submit(context.Background(), jobcenter.Work{Type: "wordcount", ID: fmt.Sprint("w", i), Input: in, Durable: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitStatus(t, c, "w10", func(i *jobcenter.Info) bool { return i.Status != jobcenter.Waiting })
-	_ = park.cmd.Process.Kill()
-	<-park.done
-	start(t, ready, "parkserver", "-listen", addr, "-store", store)
-	restarted := time.Now()
-	again := 0
-	for i := range works {
+	return want
+}
+
+// waitCountWorks waits for the n Works of submitCountWorks, checks each is
+// done with the exact counts, and returns how many ran more than once.
+func waitCountWorks(t *testing.T, c *jobcenter.Client, n int, want map[string]int64) (again int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
 		id := fmt.Sprint("w", i)
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		out, err := c.Wait(wctx, id)
@@ -154,9 +170,7 @@ func TestJobCenterParkRestart(t *testing.T) {
 			again++
 		}
 	}
-	t.Logf("%d works done, %d of them run again after the restart; all done %v after it", works, again, time.Since(restarted).Round(time.Millisecond))
-	contractor.stop(t) // before the restarted park, whose cleanup comes first
-
+	return again
 }
 
 // TestJobCenterTwoContractors: two contractor processes share 1,000 no-op
