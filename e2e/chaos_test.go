@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -125,16 +125,6 @@ func TestChaosStraggler(t *testing.T) {
 	t.Logf("SIGSTOP of a workman mid-job: the job finished %v after the stop, with the exact counts", after.Round(time.Millisecond))
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestChaosParkRestart kills the park server at the first result of a job
 // and restarts it on the same address. In mesh mode the job goes on
 // without it; in hub mode, where tasks travel through it, the job waits
@@ -143,7 +133,7 @@ func freeAddr(t *testing.T) string {
 func TestChaosParkRestart(t *testing.T) {
 	for _, mode := range []string{"mesh", "hub"} {
 		t.Run(mode, func(t *testing.T) {
-			addr, store := freeAddr(t), t.TempDir()
+			addr, store := parktest.FreeAddr(t), t.TempDir()
 			const ready = "park server ready at "
 			park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
 			url := "nats://" + addr

@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -145,7 +146,7 @@ func waitLine(t *testing.T, p *proc, s string) string {
 // after, wants the same workmen. B gets them only once A is done: at no
 // moment do tasks of both run on one workman, and both jobs are exact.
 func TestClaimsAcrossParkRestart(t *testing.T) {
-	addr, store := freeAddr(t), t.TempDir()
+	addr, store := parktest.FreeAddr(t), t.TempDir()
 	const ready = "park server ready at "
 	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
 	url := "nats://" + addr

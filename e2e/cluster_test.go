@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,6 +40,11 @@ func needUnsettled(t *testing.T, why string) {
 	}
 }
 
+// pause spaces the tries of a loop that waits for the cluster to answer: a
+// failed try (no responders) may return at once, and a loop that spins
+// takes the CPU an election needs.
+func pause() { time.Sleep(10 * time.Millisecond) }
+
 // clusterPark is one park server of a test cluster.
 type clusterPark struct {
 	name, url, dash string
@@ -56,11 +62,11 @@ func startCluster(t *testing.T, n int) ([]*clusterPark, string) {
 	var routes, urls []string
 	clusterAddrs := make([]string, n)
 	for i := range parks {
-		clusterAddrs[i] = freeAddr(t)
+		clusterAddrs[i] = parktest.FreeAddr(t)
 		routes = append(routes, "nats-route://"+clusterAddrs[i])
 	}
 	for i := range parks {
-		c := &clusterPark{name: fmt.Sprintf("p%d", i+1), url: "nats://" + freeAddr(t), dash: freeAddr(t)}
+		c := &clusterPark{name: fmt.Sprintf("p%d", i+1), url: "nats://" + parktest.FreeAddr(t), dash: parktest.FreeAddr(t)}
 		c.args = []string{"-listen", strings.TrimPrefix(c.url, "nats://"), "-name", c.name, "-cluster", clusterAddrs[i],
 			"-routes", strings.Join(routes, ","), "-store", t.TempDir(), "-http", c.dash}
 		parks[i] = c
@@ -158,6 +164,7 @@ func TestClusterLosesOneServer(t *testing.T) {
 							writable <- -1
 							return
 						}
+						pause()
 					}
 				}()
 			})
@@ -213,6 +220,7 @@ func liveWorkmen(t *testing.T, reg *registry.Registry, from time.Time) (map[stri
 		if time.Since(from) > time.Minute {
 			t.Fatalf("the registry does not read a minute on: %v", err)
 		}
+		pause()
 	}
 }
 
@@ -270,6 +278,7 @@ func TestClusterLosesTwoServers(t *testing.T) {
 		if time.Since(back) > time.Minute {
 			t.Fatalf("registry writes fail a minute after a second server came back: %v", err)
 		}
+		pause()
 	}
 	t.Logf("registry writes again %v after a second server was started on its store", time.Since(back).Round(time.Millisecond))
 }

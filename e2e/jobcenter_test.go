@@ -11,6 +11,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
 )
 
 // Job-center tests: the park, workmen and contractors as processes; Works
@@ -106,7 +107,7 @@ func TestJobCenterContractorKilled(t *testing.T) {
 // waiting and running, and restarted on its store: every Work completes,
 // once, with the exact counts.
 func TestJobCenterParkRestart(t *testing.T) {
-	addr, store := freeAddr(t), t.TempDir()
+	addr, store := parktest.FreeAddr(t), t.TempDir()
 	const ready = "park server ready at "
 	park, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
 	url := "nats://" + addr

@@ -123,12 +123,11 @@ type Setup struct {
 // Create creates (or updates) the registry bucket; the park server calls
 // it at start.
 func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, error) {
-	lease, restarted, trust := set.Lease, set.Restarted, set.Trust
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fourinone registry of workmen, foremen and claims",
 		History:     1,
-		TTL:         lease,
+		TTL:         set.Lease,
 		Storage:     jetstream.MemoryStorage,
 		Replicas:    max(set.Replicas, 1),
 	}
@@ -138,17 +137,17 @@ func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, 
 		cfg.Storage = jetstream.FileStorage
 	}
 	cfg.Metadata = map[string]string{}
-	if restarted {
+	if set.Restarted {
 		cfg.Metadata[restartedKey] = "true"
 	}
-	if trust != nil {
-		cfg.Metadata[operatorKey], cfg.Metadata[accountKey], cfg.Metadata[systemKey] = trust.Operator, trust.Account, trust.System
+	if t := set.Trust; t != nil {
+		cfg.Metadata[operatorKey], cfg.Metadata[accountKey], cfg.Metadata[systemKey] = t.Operator, t.Account, t.System
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
 	}
-	return &Registry{nc: js.Conn(), kv: kv, lease: lease, now: time.Now, replicas: cfg.Replicas}, nil
+	return &Registry{nc: js.Conn(), kv: kv, lease: set.Lease, now: time.Now, replicas: cfg.Replicas}, nil
 }
 
 // replicasOf returns how many servers keep the bucket.

@@ -51,7 +51,7 @@ func StartCluster(t testing.TB, n int, cfg parkserver.Config) ([]*parkserver.Ser
 	cluster := make([]string, n)
 	var routes []string
 	for i := range cluster {
-		cluster[i] = freeAddr(t)
+		cluster[i] = FreeAddr(t)
 		routes = append(routes, "nats-route://"+cluster[i])
 	}
 	parks := make([]*parkserver.Server, n)
@@ -88,8 +88,8 @@ func StartCluster(t testing.TB, n int, cfg parkserver.Config) ([]*parkserver.Ser
 	return parks, strings.Join(urls, ",")
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a 127.0.0.1 address with a port free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
