@@ -264,7 +264,7 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastErr error
-	var info *Info // as notified, if it was
+	var info *Info // as notified (and stored), if it was
 	for {
 		var err error
 		if info == nil {

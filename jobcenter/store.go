@@ -370,10 +370,10 @@ func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
 }
 
 // watch calls changed whenever Work id's record is written, with the
-// record written (nil if it was deleted or does not decode), until stop.
-// The record comes from the write itself: a read right after the
-// notification may not see it yet, as the stream stores it a moment after
-// the server passes it on.
+// record as stored after the write (nil if it was deleted or does not
+// decode), until stop. A write reaches subscribers before the stream
+// stores it, and a compare-and-set write may be refused after, so the
+// notification itself is only a hint: see settle.
 func (s *store) watch(id string, changed func(*Info)) (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
@@ -388,7 +388,9 @@ func (s *store) watch(id string, changed func(*Info)) (stop func(), err error) {
 				changed(nil)
 				return
 			}
-			changed(&info)
+			if stored := s.settle(&info); stored != nil {
+				changed(stored)
+			}
 		})
 		if err != nil {
 			stop()
@@ -403,6 +405,30 @@ func (s *store) watch(id string, changed func(*Info)) (stop func(), err error) {
 		return nil, err
 	}
 	return stop, nil
+}
+
+// settleTries is how many times settle reads a record (1 ms apart at
+// first, doubling: 63 ms in all) before it takes the stored one as it is.
+const settleTries = 6
+
+// settle reads the stored record after a notified write until it shows
+// that write or a later one (or the write was refused: then the record as
+// stored), or nil if it cannot be read.
+func (s *store) settle(notified *Info) *Info {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var stored *Info
+	for i := range settleTries {
+		info, _, _, err := s.get(ctx, notified.ID)
+		if err == nil {
+			stored = info
+			if !info.Updated.Before(notified.Updated) {
+				return info
+			}
+		}
+		time.Sleep(time.Millisecond << i) // the write is on its way to the disk
+	}
+	return stored
 }
 
 // DefaultRetention is how long a final Work (done, failed or cancelled) is
