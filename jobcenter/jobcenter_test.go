@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -586,5 +587,51 @@ func TestResubmit(t *testing.T) {
 	info, _ := c.client.Status(ctx, "again")
 	if info.Attempts != 1 || len(info.Errors) != 1 {
 		t.Fatalf("record %+v: want one attempt since the resubmission, the first error kept", info)
+	}
+}
+
+// TestClusterUpgradesAParkStore: a single park server's store becomes one
+// server's of a 3-server cluster: the durable Works it kept (waiting, with
+// their inputs) are kept with three replicas and run to the exact result.
+func TestClusterUpgradesAParkStore(t *testing.T) {
+	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
+		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -run Cluster ./jobcenter (.ci/run runs them alone)")
+	}
+	dir := t.TempDir()
+	single := parktest.StartPark(t, parkserver.Config{StoreDir: dir})
+	_, client := connect(t, single.ClientURL())
+	ctx := context.Background()
+	const works = 10
+	for i := range works {
+		if _, err := client.Submit(ctx, jobcenter.Work{Type: "sum", ID: fmt.Sprint("u", i), Input: input(int64(100 + i)), Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := single.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, urls := parktest.StartClusterOn(t, []string{dir, t.TempDir(), t.TempDir()}, parkserver.Config{})
+	worker := &sumWorker{}
+	for range 2 {
+		parktest.StartWorkman(t, urls, workman.Config{Type: "sum", Capacity: 2}, worker)
+	}
+	nc, client := connect(t, urls)
+	contractor(t, urls, jobcenter.ContractorConfig{Concurrency: 2})
+	for i := range works {
+		out, err := wait(t, client, fmt.Sprint("u", i))
+		checkSum(t, out, err, sumTo(int64(100+i)))
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"KV_" + jobcenter.WorksBucket, jobcenter.QueueStream} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			t.Fatalf("%s after the upgrade: %d replicas, cluster %+v; want 3", name, info.Config.Replicas, info.Cluster)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -62,12 +63,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
 		}); err != nil {
 			return fmt.Errorf("jobcenter: create bucket %s: %w", b.name, err)
 		}
+		if err := registry.LeaderReads(ctx, js, "KV_"+b.name, replicas); err != nil {
+			return fmt.Errorf("jobcenter: %w", err)
+		}
 	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: BlobStore, Description: "fourinone job center: big inputs and results", Storage: jetstream.FileStorage,
 		Replicas: replicas,
 	}); err != nil {
 		return fmt.Errorf("jobcenter: create object store: %w", err)
+	}
+	if err := registry.LeaderReads(ctx, js, "OBJ_"+BlobStore, replicas); err != nil {
+		return fmt.Errorf("jobcenter: %w", err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: QueueStream, Description: "fourinone job center: Works to run, by type",
@@ -240,7 +247,7 @@ func (s *store) bucket(durable bool) jetstream.KeyValue {
 // bucket.
 func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.KeyValue, error) {
 	for _, kv := range []jetstream.KeyValue{s.works, s.mem} {
-		e, err := kv.Get(ctx, "w."+id)
+		e, err := getEntry(ctx, kv, "w."+id)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -254,6 +261,25 @@ func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.Ke
 		return &info, e.Revision(), kv, nil
 	}
 	return nil, 0, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+// readTimeout bounds one read: a request or its reply lost while a server
+// of a cluster fails is sent again, not waited for until ctx ends (a
+// Wait's may be hours away).
+const readTimeout = 5 * time.Second
+
+// getEntry reads key from kv, trying again while ctx lasts when a try
+// times out.
+func getEntry(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, readTimeout)
+		e, err := kv.Get(rctx, key)
+		timedOut := rctx.Err() != nil
+		cancel()
+		if err == nil || !timedOut || ctx.Err() != nil {
+			return e, err
+		}
+	}
 }
 
 // update writes a Work's record by compare-and-set from rev, returning the
@@ -330,7 +356,7 @@ func (s *store) getBlob(ctx context.Context, ref string, inRecord []byte) ([]byt
 		if bucket == WorksBucket {
 			kv = s.works
 		}
-		e, err := kv.Get(ctx, key)
+		e, err := getEntry(ctx, kv, key)
 		if err != nil {
 			return nil, fmt.Errorf("jobcenter: read %s: %w", key, err)
 		}

@@ -22,6 +22,7 @@ var jobCenter = []string{
 	"$JS.API.STREAM.INFO.OBJ_fourinone_blobs", "$JS.API.STREAM.INFO.FOURINONE_QUEUE",
 	"$JS.API.DIRECT.GET.KV_fourinone_works.>", "$JS.API.DIRECT.GET.KV_fourinone_works_mem.>",
 	"$JS.API.DIRECT.GET.OBJ_fourinone_blobs.>", "$JS.API.STREAM.MSG.GET.OBJ_fourinone_blobs",
+	"$JS.API.STREAM.MSG.GET.KV_fourinone_works", "$JS.API.STREAM.MSG.GET.KV_fourinone_works_mem", // in a cluster
 	"$JS.API.CONSUMER.CREATE.KV_fourinone_works.>", "$JS.API.CONSUMER.CREATE.KV_fourinone_works_mem.>",
 	"$JS.API.CONSUMER.CREATE.OBJ_fourinone_blobs.>", "$JS.API.CONSUMER.CREATE.FOURINONE_QUEUE.>",
 	"$JS.API.CONSUMER.DELETE.KV_fourinone_works.>", "$JS.API.CONSUMER.DELETE.KV_fourinone_works_mem.>",
@@ -43,7 +44,7 @@ func Permissions(role, name string) jwt.Permissions {
 	pub := []string{
 		// Reading the registry: its status, its entries, watches.
 		"$JS.API.INFO", "$JS.API.STREAM.INFO." + registryStream,
-		"$JS.API.DIRECT.GET." + registryStream + ".>",
+		"$JS.API.DIRECT.GET." + registryStream + ".>", "$JS.API.STREAM.MSG.GET." + registryStream, // the latter in a cluster
 		"$JS.API.CONSUMER.CREATE." + registryStream, "$JS.API.CONSUMER.CREATE." + registryStream + ".>",
 		"$JS.API.CONSUMER.DELETE." + registryStream + ".>", "$JS.API.CONSUMER.INFO." + registryStream + ".>",
 		"$JS.FC." + registryStream + ".>",

@@ -147,7 +147,41 @@ func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, 
 	if err != nil {
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
 	}
+	if cfg.Replicas > 1 {
+		if err := LeaderReads(ctx, js, "KV_"+Bucket, cfg.Replicas); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		if kv, err = js.KeyValue(ctx, Bucket); err != nil { // bound again: reads from the leader
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+	}
 	return &Registry{nc: js.Conn(), kv: kv, lease: set.Lease, now: time.Now, replicas: cfg.Replicas}, nil
+}
+
+// LeaderReads makes a replicated stream answer reads from its leader only
+// (no direct gets). A direct get is answered by any replica, and one that
+// is behind (or stalled after a server loss) answers with an old record or
+// not at all: the registry and the job center read records to
+// compare-and-set them, and a client connected to a stalled replica's
+// server timed out on every read for minutes. One server's store is the
+// truth: it keeps its direct gets.
+func LeaderReads(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
+	if replicas < 2 {
+		return nil
+	}
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("%s: read from the leader: %w", name, err)
+	}
+	return nil
 }
 
 // replicasOf returns how many servers keep the bucket.

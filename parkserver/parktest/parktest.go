@@ -48,6 +48,18 @@ func StartPark(t testing.TB, cfg parkserver.Config) *parkserver.Server {
 // every server is ready: the cluster's JetStream elected its leaders.
 func StartCluster(t testing.TB, n int, cfg parkserver.Config) ([]*parkserver.Server, string) {
 	t.Helper()
+	stores := make([]string, n)
+	for i := range stores {
+		stores[i] = t.TempDir()
+	}
+	return StartClusterOn(t, stores, cfg)
+}
+
+// StartClusterOn is StartCluster with the servers' stores given: one per
+// server (a store a single park server kept, to upgrade it to a cluster).
+func StartClusterOn(t testing.TB, stores []string, cfg parkserver.Config) ([]*parkserver.Server, string) {
+	t.Helper()
+	n := len(stores)
 	cluster := make([]string, n)
 	var routes []string
 	for i := range cluster {
@@ -59,7 +71,7 @@ func StartCluster(t testing.TB, n int, cfg parkserver.Config) ([]*parkserver.Ser
 	var wg sync.WaitGroup
 	for i := range parks {
 		c := cfg
-		c.Listen, c.StoreDir, c.Name, c.Cluster, c.Routes = "127.0.0.1:0", t.TempDir(), fmt.Sprintf("p%d", i+1), cluster[i], routes
+		c.Listen, c.StoreDir, c.Name, c.Cluster, c.Routes = "127.0.0.1:0", stores[i], fmt.Sprintf("p%d", i+1), cluster[i], routes
 		if c.Logger == nil {
 			c.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(c.Name)
 		}
