@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,17 +17,6 @@ import (
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// needCluster skips a cluster test unless FOURINONE_CLUSTER_TESTS is set:
-// elections and raft heartbeats need the machine to themselves, so
-// .ci/run runs these tests on their own, after the others (the README
-// says how).
-func needCluster(t *testing.T) {
-	t.Helper()
-	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
-		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -run Cluster ./e2e ./parkserver (.ci/run runs them alone)")
-	}
-}
 
 // pause spaces the tries of a loop that waits for the cluster to answer: a
 // failed try (no responders) may return at once, and a loop that spins
@@ -47,7 +35,7 @@ type clusterPark struct {
 // clients take.
 func startCluster(t *testing.T, n int) ([]*clusterPark, string) {
 	t.Helper()
-	needCluster(t)
+	parktest.NeedCluster(t)
 	parks := make([]*clusterPark, n)
 	var routes, urls []string
 	clusterAddrs := make([]string, n)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -594,9 +593,7 @@ func TestResubmit(t *testing.T) {
 // server's of a 3-server cluster: the durable Works it kept (waiting, with
 // their inputs) are kept with three replicas and run to the exact result.
 func TestClusterUpgradesAParkStore(t *testing.T) {
-	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
-		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -run Cluster ./jobcenter (.ci/run runs them alone)")
-	}
+	parktest.NeedCluster(t)
 	dir := t.TempDir()
 	single := parktest.StartPark(t, parkserver.Config{StoreDir: dir})
 	_, client := connect(t, single.ClientURL())

@@ -192,6 +192,16 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		dir, s.tempDir = d, d
 	}
+	// A single park server's store joining a cluster: JetStream would
+	// delete its streams (they are not the cluster's), so it is moved
+	// aside and imported once the cluster's are there.
+	standalone := ""
+	if s.cfg.Cluster != "" && restarted {
+		if standalone, err = setAsideStandalone(dir); err != nil {
+			return err
+		}
+		restarted = standalone == ""
+	}
 	var trust *security.Trust
 	own := wire.ConnOptions{Name: "parkserver", Security: security.Config{Token: s.cfg.Token}}
 	if s.cfg.AuthDir != "" {
@@ -245,6 +255,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stopLocked()
 		return fmt.Errorf("parkserver: %w", err)
 	}
+	if standalone != "" {
+		if err := s.importStandalone(ctx, js, standalone, trust, own); err != nil {
+			s.stopLocked()
+			return err
+		}
+	}
 	jctx, stopJanitor := context.WithCancel(context.Background())
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
 	go func() { defer close(s.janitorDone); s.janitor(jctx, js) }()
@@ -257,6 +273,76 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("park server ready", zap.String("url", ns.ClientURL()), zap.String("store", dir),
 		zap.Duration("lease", s.cfg.Lease), zap.String("name", s.cfg.Name), zap.Int("replicas", replicas))
 	return nil
+}
+
+// standaloneDir is where a single park server's store goes, in its store
+// directory, when that server joins a cluster: it is imported from there
+// (and renamed standaloneDir + ".imported" once it is).
+const standaloneDir = "standalone"
+
+// setAsideStandalone moves a JetStream store kept by a single server (it
+// has no meta group: no "_meta_" directory) aside for an import, and
+// returns where it is now. It also returns the directory of a store set
+// aside earlier and not imported yet (the import was cut short), or "" if
+// there is nothing to import.
+func setAsideStandalone(dir string) (string, error) {
+	aside := filepath.Join(dir, standaloneDir)
+	if _, err := os.Stat(aside); err == nil {
+		return aside, nil
+	}
+	metas, err := filepath.Glob(filepath.Join(dir, "jetstream", "*", "_js_", "_meta_"))
+	if err != nil || len(metas) > 0 {
+		return "", err
+	}
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return "", fmt.Errorf("parkserver: set a single server's store aside: %w", err)
+	}
+	if err := os.Rename(filepath.Join(dir, "jetstream"), filepath.Join(aside, "jetstream")); err != nil {
+		return "", fmt.Errorf("parkserver: set a single server's store aside: %w", err)
+	}
+	return aside, nil
+}
+
+// importStandalone opens a single server's store set aside (on a server
+// of its own, on loopback, in no cluster) and imports its durable Works
+// into the cluster's job center.
+func (s *Server) importStandalone(ctx context.Context, js jetstream.JetStream, dir string, trust *security.Trust, own wire.ConnOptions) error {
+	t0 := time.Now()
+	n, err := s.importFrom(ctx, js, dir, trust, own)
+	if err != nil {
+		return fmt.Errorf("parkserver: import the single server's store (%s; it is kept there, and imported again at the next start): %w", dir, err)
+	}
+	done := fmt.Sprintf("%s.imported-%s", dir, time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(dir, done); err != nil {
+		return fmt.Errorf("parkserver: %w", err)
+	}
+	s.log.Info("imported a single park server's durable works into the cluster", zap.Int("works", n),
+		zap.Duration("took", time.Since(t0)), zap.String("kept", done))
+	return nil
+}
+
+// importFrom runs the import from the store in dir, on a server of its
+// own that is stopped when it returns.
+func (s *Server) importFrom(ctx context.Context, js jetstream.JetStream, dir string, trust *security.Trust, own wire.ConnOptions) (n int, err error) {
+	old, err := wire.StartServer(wire.ServerConfig{Token: s.cfg.Token, Trust: trust, JetStream: true, StoreDir: dir, Logger: s.log.Named("standalone")})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { old.Shutdown(); old.WaitForShutdown() }()
+	nc, err := wire.ConnectInProcess(old, own)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	from, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	err = s.retryCluster(ctx, true, func(ctx context.Context) (err error) {
+		n, err = jobcenter.Import(ctx, from, js)
+		return err
+	})
+	return n, err
 }
 
 // replicas is how many servers keep each bucket and stream: Config.Replicas,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -168,9 +167,7 @@ func TestConfigValidate(t *testing.T) {
 // replicas; a workman and a foreman with every URL find each other, and go
 // on after the server they came through stops.
 func TestCluster(t *testing.T) {
-	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
-		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -run Cluster ./e2e ./parkserver (.ci/run runs them alone)")
-	}
+	parktest.NeedCluster(t)
 	parks, urls := parktest.StartCluster(t, 3, parkserver.Config{})
 	parktest.StartWorkman(t, urls, workman.Config{Type: "noop", ID: "w1", Capacity: 2}, noop)
 	f := parktest.NewForeman(t, urls, foreman.Config{})

@@ -159,12 +159,11 @@ func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, 
 }
 
 // LeaderReads makes a replicated stream answer reads from its leader only
-// (no direct gets). A direct get is answered by any replica, and one that
-// is behind (or stalled after a server loss) answers with an old record or
-// not at all: the registry and the job center read records to
-// compare-and-set them, and a client connected to a stalled replica's
-// server timed out on every read for minutes. One server's store is the
-// truth: it keeps its direct gets.
+// (no direct gets): any replica answers a direct get, and one that lags
+// answers with an older record (nats-server issues #4162, #4710). The
+// registry and the job center read records to compare-and-set them, and
+// a Status read after a Wait must not go back in time. One server's
+// store is the truth: it keeps its direct gets.
 func LeaderReads(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
 	if replicas < 2 {
 		return nil

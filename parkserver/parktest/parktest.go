@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -184,4 +185,15 @@ func Claim(t testing.TB, f *foreman.Foreman, typ string, n int) []*foreman.Workm
 		t.Fatalf("claimed %d waiting workers of type %q (%v), want %d", len(ws), typ, err, n)
 	}
 	return ws
+}
+
+// NeedCluster skips a test that starts a cluster unless
+// FOURINONE_CLUSTER_TESTS is set: elections and raft heartbeats need the
+// machine to themselves, so .ci/run runs these tests on their own, after
+// the others (the README says how).
+func NeedCluster(t testing.TB) {
+	t.Helper()
+	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
+		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -p 1 -run Cluster ./e2e ./parkserver ./jobcenter (.ci/run runs them alone)")
+	}
 }
