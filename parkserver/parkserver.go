@@ -26,6 +26,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/park"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -249,7 +250,10 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return jobcenter.Setup(ctx, js, replicas)
+		if err := jobcenter.Setup(ctx, js, replicas); err != nil {
+			return err
+		}
+		return park.Setup(ctx, js, replicas)
 	})
 	if err != nil {
 		s.stopLocked()

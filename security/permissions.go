@@ -33,6 +33,16 @@ var jobCenter = []string{
 	"$JS.API.STREAM.PURGE.OBJ_fourinone_blobs",
 }
 
+// coordination is what the park's coordination service (package park)
+// needs: every member may use it.
+var coordination = []string{
+	"$KV.fourinone_park.>", "$JS.API.STREAM.INFO.KV_fourinone_park",
+	"$JS.API.DIRECT.GET.KV_fourinone_park.>", "$JS.API.STREAM.MSG.GET.KV_fourinone_park",
+	"$JS.API.CONSUMER.CREATE.KV_fourinone_park", "$JS.API.CONSUMER.CREATE.KV_fourinone_park.>",
+	"$JS.API.CONSUMER.DELETE.KV_fourinone_park.>",
+	"$JS.FC.KV_fourinone_park.>",
+}
+
 // Permissions returns what a user of role named name may publish and
 // subscribe to: the least its role needs, with its own name wherever a
 // subject names a member. An admin has no limits.
@@ -57,6 +67,7 @@ func Permissions(role, name string) jwt.Permissions {
 		// caller's name, and the worker checks the call is that caller's.
 		WorkmanPrefix + "*.cancel." + name,
 	}
+	pub = append(pub, coordination...)
 	sub := []string{inbox}
 	switch role {
 	case RoleWorkman:

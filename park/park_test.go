@@ -1,0 +1,341 @@
+package park_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/park"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// client returns a park client of the park at url, closed at cleanup.
+func client(t *testing.T, url string, o park.Options) *park.Client {
+	t.Helper()
+	nc, err := wire.Connect(url, wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := park.New(ctx, nc, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestNodes(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	c := client(t, p.ClientURL(), park.Options{})
+	ctx := context.Background()
+	const domain, name = "配置 config/α", "节点 node.1" // any string: encoded in keys, returned as given
+	n, err := c.Create(ctx, domain, name, []byte("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, domain, name, []byte("again")); !errors.Is(err, park.ErrExists) {
+		t.Fatalf("Create of an existing node: %v, want ErrExists", err)
+	}
+	got, err := c.Get(ctx, domain, name)
+	if err != nil || string(got.Value) != "v1" || got.Revision != n.Revision || got.Domain != domain || got.Name != name {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	u, err := c.Update(ctx, domain, name, []byte("v2"), park.IfRevision(n.Revision))
+	if err != nil || u.Revision <= n.Revision {
+		t.Fatalf("Update = %+v, %v", u, err)
+	}
+	if _, err := c.Update(ctx, domain, name, []byte("v3"), park.IfRevision(n.Revision)); !errors.Is(err, park.ErrChanged) {
+		t.Fatalf("Update on a stale revision: %v, want ErrChanged", err)
+	}
+	if _, err := c.Create(ctx, domain, "other", []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "another domain", name, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List(ctx, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range list {
+		names = append(names, n.Name+"="+string(n.Value))
+	}
+	if fmt.Sprint(names) != fmt.Sprint([]string{name + "=v2", "other=o"}) && fmt.Sprint(names) != fmt.Sprint([]string{"other=o", name + "=v2"}) {
+		t.Fatalf("List = %v", names)
+	}
+	if err := c.Delete(ctx, domain, name, park.IfRevision(n.Revision)); !errors.Is(err, park.ErrChanged) {
+		t.Fatalf("Delete on a stale revision: %v, want ErrChanged", err)
+	}
+	if err := c.Delete(ctx, domain, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, domain, name); !errors.Is(err, park.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	// A deleted node can be created again.
+	if _, err := c.Create(ctx, domain, name, []byte("v4")); err != nil {
+		t.Fatalf("Create after Delete: %v", err)
+	}
+	for _, bad := range []string{"", string([]byte{0xff, 0xfe})} {
+		if _, err := c.Create(ctx, bad, "n", nil); !errors.Is(err, park.ErrName) {
+			t.Fatalf("Create in domain %q: %v, want ErrName", bad, err)
+		}
+	}
+}
+
+// next returns the next event, failing after a while.
+func next(t *testing.T, ch <-chan park.Event) park.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("the watch ended")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	return park.Event{}
+}
+
+func describe(ev park.Event) string {
+	return fmt.Sprintf("%v %s %s", ev.Op, ev.Node.Name, ev.Node.Value)
+}
+
+// TestWatch: every change in order, once; equal content is not a change;
+// a watcher resumes from the last revision it saw.
+func TestWatch(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	c := client(t, p.ClientURL(), park.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := c.Create(ctx, "d", "before", []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.Watch(ctx, "d", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := c.Watch(context.Background(), "d", "a") // ended by the client's Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { _, err := c.Create(ctx, "d", "a", []byte("1")); return err },
+		func() error { _, err := c.Update(ctx, "d", "a", []byte("1")); return err }, // equal: no event
+		func() error { _, err := c.Update(ctx, "d", "a", []byte("2")); return err },
+		func() error { _, err := c.Create(ctx, "d", "b", []byte("3")); return err },
+		func() error { _, err := c.Create(ctx, "elsewhere", "a", []byte("x")); return err },
+		func() error { return c.Delete(ctx, "d", "a") },
+		func() error { return c.Delete(ctx, "d", "before") },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"put a 1", "put a 2", "put b 3", "delete a ", "delete before "}
+	var last uint64
+	for i, w := range want {
+		ev := next(t, ch)
+		if describe(ev) != w || ev.Node.Revision <= last {
+			t.Fatalf("event %d: %s at %d, want %s after %d", i, describe(ev), ev.Node.Revision, w, last)
+		}
+		last = ev.Node.Revision
+		if i == 2 {
+			// Stop and resume from the last revision seen.
+			cancel()
+			for range ch {
+			}
+			ctx, cancel = context.WithCancel(context.Background())
+			defer cancel()
+			if ch, err = c.Watch(ctx, "d", "", park.FromRevision(last)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, w := range []string{"put a 1", "put a 2", "delete a "} {
+		if ev := next(t, one); describe(ev) != w {
+			t.Fatalf("node watch: %s, want %s", describe(ev), w)
+		}
+	}
+}
+
+// TestEphemeral: an ephemeral node lives while its client renews it,
+// and goes (watchers see it) within a lease once the client stops
+// renewing; Close deletes a client's nodes at once.
+func TestEphemeral(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	watcher := client(t, p.ClientURL(), park.Options{})
+	ctx := context.Background()
+	ch, err := watcher.Watch(ctx, "members", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := client(t, p.ClientURL(), park.Options{Lease: time.Second})
+	if _, err := a.Create(ctx, "members", "a", []byte("here"), park.Ephemeral()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, ch); describe(ev) != "put a here" || !ev.Node.Ephemeral {
+		t.Fatalf("%s (ephemeral %v), want put a here", describe(ev), ev.Node.Ephemeral)
+	}
+	// Renewals (three a lease) are no events; the node outlives several
+	// leases while its client lives.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case ev := <-ch:
+			t.Fatalf("an event while the client renews: %s", describe(ev))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := watcher.Get(ctx, "members", "a"); err != nil {
+		t.Fatalf("the ephemeral node after 3 leases of renewals: %v", err)
+	}
+	// Close deletes it at once.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, ch); describe(ev) != "delete a " {
+		t.Fatalf("%s, want delete a", describe(ev))
+	}
+}
+
+// TestLockCounter: 10 clients increment a counter file under one lock 20
+// times each: the count is exact, and the fencing tokens of successive
+// holders strictly increase.
+func TestLockCounter(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	file := filepath.Join(t.TempDir(), "counter")
+	if err := os.WriteFile(file, []byte("0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const clients, each = 10, 20
+	var mu sync.Mutex // guards tokens (not the file: the lock does)
+	var tokens []uint64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		c := client(t, p.ClientURL(), park.Options{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if err := increment(c, file, func(tok uint64) { mu.Lock(); tokens = append(tokens, tok); mu.Unlock() }); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != strconv.Itoa(clients*each) {
+		t.Fatalf("count %s, want %d", b, clients*each)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("token %d of holder %d after %d", tokens[i], i, tokens[i-1])
+		}
+	}
+}
+
+// increment adds one to the count in file under the lock "counter".
+func increment(c *park.Client, file string, held func(token uint64)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := c.Lock(ctx, "counter")
+	if err != nil {
+		return err
+	}
+	held(l.Token())
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(file, []byte(strconv.Itoa(n+1)), 0o600); err != nil {
+		return err
+	}
+	return l.Unlock(ctx)
+}
+
+// TestLockHolderGone: a holder that stops renewing (its process paused
+// or dead) loses the lock within its lease: Done tells it, and the next
+// waiter holds it with a greater token.
+func TestLockHolderGone(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	nc, err := wire.Connect(p.ClientURL(), wire.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	a, err := park.New(ctx, nc, park.Options{Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	la, err := a.Lock(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := client(t, p.ClientURL(), park.Options{})
+	got := make(chan *park.Lock, 1)
+	go func() {
+		l, err := b.Lock(ctx, "x")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("b holds the lock while a does")
+	case <-time.After(1500 * time.Millisecond): // more than a's lease: a renews
+	}
+	// a's connection goes: it cannot renew, as if its process were cut off.
+	t0 := time.Now()
+	nc.Close()
+	select {
+	case <-la.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a was never told it lost the lock")
+	}
+	lb := <-got
+	if lb == nil {
+		t.FailNow()
+	}
+	t.Logf("a cut off: b holds the lock %v after", time.Since(t0))
+	if lb.Token() <= la.Token() {
+		t.Fatalf("b's token %d after a's %d", lb.Token(), la.Token())
+	}
+	if err := lb.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
