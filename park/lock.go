@@ -29,9 +29,9 @@ type Lock struct {
 // the lock (paused past its lease) and does not know it yet.
 func (l *Lock) Token() uint64 { return l.token }
 
-// Done is closed when the lock may be lost before Unlock: its node was
-// deleted by another, or this client could not renew it within its lease
-// (it was paused, or cut off from the park).
+// Done is closed when the lock is released or may be lost: Unlock, or
+// its node deleted by another, or this client unable to renew it within
+// its lease (it was paused, or cut off from the park).
 func (l *Lock) Done() <-chan struct{} { return l.lost }
 
 // Unlock releases the lock: the next waiter, in arrival order, holds it.
