@@ -201,7 +201,6 @@ func (s *Server) Start(ctx context.Context) error {
 		if standalone, err = setAsideStandalone(dir); err != nil {
 			return err
 		}
-		restarted = standalone == ""
 	}
 	var trust *security.Trust
 	own := wire.ConnOptions{Name: "parkserver", Security: security.Config{Token: s.cfg.Token}}
@@ -281,7 +280,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 // standaloneDir is where a single park server's store goes, in its store
 // directory, when that server joins a cluster: it is imported from there
-// (and renamed standaloneDir + ".imported" once it is).
+// (and renamed standaloneDir + ".imported-<time>" once it is). Its
+// members may hold claims the new registry does not know: the park counts
+// as restarted.
 const standaloneDir = "standalone"
 
 // setAsideStandalone moves a JetStream store kept by a single server (it
