@@ -14,6 +14,7 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
@@ -650,7 +651,7 @@ func (r *run) save(ctx context.Context, change func(*Info)) error {
 			r.info, r.rev, r.marked = &next, rev, true
 			return nil
 		}
-		if !isConflict(err) {
+		if !streams.IsConflict(err) {
 			return err
 		}
 		info, rev, _, err := r.c.s.get(ctx, r.start.ID)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -63,7 +63,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
 		}); err != nil {
 			return fmt.Errorf("jobcenter: create bucket %s: %w", b.name, err)
 		}
-		if err := registry.LeaderReads(ctx, js, "KV_"+b.name, replicas); err != nil {
+		if err := streams.LeaderReads(ctx, js, "KV_"+b.name, replicas); err != nil {
 			return fmt.Errorf("jobcenter: %w", err)
 		}
 	}
@@ -73,7 +73,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	}); err != nil {
 		return fmt.Errorf("jobcenter: create object store: %w", err)
 	}
-	if err := registry.LeaderReads(ctx, js, "OBJ_"+BlobStore, replicas); err != nil {
+	if err := streams.LeaderReads(ctx, js, "OBJ_"+BlobStore, replicas); err != nil {
 		return fmt.Errorf("jobcenter: %w", err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -283,7 +283,7 @@ func getEntry(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream
 }
 
 // update writes a Work's record by compare-and-set from rev, returning the
-// new revision. It fails (a conflict: see isConflict) if the record changed
+// new revision. It fails (a conflict: see streams.IsConflict) if the record changed
 // since rev.
 func (s *store) update(ctx context.Context, kv jetstream.KeyValue, info *Info, rev uint64) (uint64, error) {
 	info.Updated = time.Now().UTC()
@@ -308,16 +308,10 @@ func (s *store) modify(ctx context.Context, id string, change func(*Info) (bool,
 		}
 		if _, err := s.update(ctx, kv, info, rev); err == nil {
 			return info, nil
-		} else if !isConflict(err) {
+		} else if !streams.IsConflict(err) {
 			return nil, fmt.Errorf("jobcenter: update work %s: %w", id, err)
 		}
 	}
-}
-
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // putBlob stores data under key: in the record (it returns data back) if

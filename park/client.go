@@ -1,7 +1,6 @@
 package park
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -33,12 +33,11 @@ type Client struct {
 	lease time.Duration
 	log   *zap.Logger
 
-	mu     sync.Mutex
-	eph    map[string]*ephemeral // this client's ephemeral nodes, by key
-	closed bool
-	life   context.Context // ends when the client is closed
-	stop   context.CancelFunc
-	done   chan struct{}
+	mu   sync.Mutex
+	eph  map[string]*ephemeral // this client's ephemeral nodes, by key; nil once it is closed
+	life context.Context       // ends when the client is closed
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // ephemeral is one of the client's ephemeral nodes.
@@ -90,11 +89,10 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Client, error) {
 // Close deletes the client's ephemeral nodes and stops renewing them.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	if c.closed {
+	if c.eph == nil {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
 	keys := make([]string, 0, len(c.eph))
 	for k, e := range c.eph {
 		keys = append(keys, k)
@@ -156,45 +154,22 @@ func (c *Client) Create(ctx context.Context, domain, name string, value []byte, 
 	if err != nil {
 		return nil, err
 	}
-	// Absent: never written, or its last revision is a delete marker.
-	var last uint64
-	for range 3 {
-		rev, err := c.put(ctx, k, o.ephemeral, value, &last)
-		if err == nil {
-			if o.ephemeral {
-				c.own(k, rev)
-			}
-			return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: time.Now(), Ephemeral: o.ephemeral}, nil
-		}
-		if !errors.Is(err, ErrChanged) {
-			return nil, err
-		}
-		_, err = c.kv.Get(ctx, k)
-		switch {
-		case err == nil:
-			return nil, fmt.Errorf("%w: %s/%s", ErrExists, domain, name)
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			if last, err = c.lastDeleted(ctx, k); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("park: read %s/%s: %w", domain, name, err)
-		}
+	var copts []jetstream.KVCreateOpt
+	if o.ephemeral {
+		copts = append(copts, jetstream.KeyTTL(c.lease))
 	}
-	return nil, fmt.Errorf("%w: %s/%s (written and deleted as it was created)", ErrExists, domain, name)
-}
-
-// lastDeleted returns the revision of the delete marker that ends a key's
-// history (0 if it has none left).
-func (c *Client) lastDeleted(ctx context.Context, k string) (uint64, error) {
-	w, err := c.kv.History(ctx, k)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
+	// The KV's create writes over a delete marker too.
+	rev, err := c.kv.Create(ctx, k, encodeValue(o.ephemeral, value), copts...)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, fmt.Errorf("%w: %s/%s", ErrExists, domain, name)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("park: read %s: %w", k, err)
+		return nil, fmt.Errorf("park: create %s/%s: %w", domain, name, err)
 	}
-	return w[len(w)-1].Revision(), nil
+	if o.ephemeral {
+		c.own(k)
+	}
+	return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: time.Now(), Ephemeral: o.ephemeral}, nil
 }
 
 // Update writes a node's value (it keeps being ephemeral or not), and
@@ -219,7 +194,7 @@ func (c *Client) Update(ctx context.Context, domain, name string, value []byte, 
 		if err != nil {
 			return nil, err
 		}
-		c.renewed(k, rev)
+		c.renewed(k)
 		return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: time.Now(), Ephemeral: cur.Ephemeral}, nil
 	}
 }
@@ -235,8 +210,7 @@ func (c *Client) put(ctx context.Context, k string, eph bool, value []byte, last
 		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(*last))
 	}
 	ack, err := c.js.Publish(ctx, "$KV."+Bucket+"."+k, encodeValue(eph, value), popts...)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if streams.IsConflict(err) {
 		return 0, fmt.Errorf("%w: %s", ErrChanged, k)
 	}
 	if err != nil {
@@ -318,8 +292,7 @@ func (c *Client) Delete(ctx context.Context, domain, name string, opts ...WriteO
 		kvOpts = append(kvOpts, jetstream.LastRevision(*o.revision))
 	}
 	if err := c.kv.Delete(ctx, k, kvOpts...); err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		if streams.IsConflict(err) {
 			return fmt.Errorf("%w: %s/%s", ErrChanged, domain, name)
 		}
 		return fmt.Errorf("park: delete %s/%s: %w", domain, name, err)
@@ -336,25 +309,34 @@ func (c *Client) Delete(ctx context.Context, domain, name string, opts ...WriteO
 func (c *Client) open() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.eph == nil {
 		return ErrClosed
 	}
 	return nil
 }
 
-// own records an ephemeral node this client created, written at rev.
-func (c *Client) own(k string, _ uint64) *ephemeral {
+// own records an ephemeral node this client created.
+func (c *Client) own(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := &ephemeral{sent: time.Now(), lost: make(chan struct{})}
 	if c.eph != nil {
-		c.eph[k] = e
+		c.eph[k] = &ephemeral{sent: time.Now(), lost: make(chan struct{})}
 	}
-	return e
+}
+
+// lostOf returns the channel closed when one of the client's ephemeral
+// nodes is gone, or nil if it is gone already.
+func (c *Client) lostOf(k string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.eph[k]; ok {
+		return e.lost
+	}
+	return nil
 }
 
 // renewed notes a write of one of the client's ephemeral nodes.
-func (c *Client) renewed(k string, _ uint64) {
+func (c *Client) renewed(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.eph[k]; ok {
@@ -418,7 +400,3 @@ func (c *Client) renewOne(ctx context.Context, k string) {
 		c.log.Warn("renew an ephemeral node (tried again in a third of the lease)", zap.String("key", k), zap.Error(err))
 	}
 }
-
-// sameContent reports whether two stored values are equal: a write of an
-// equal value (a renewal) is not a change.
-func sameContent(a, b []byte) bool { return a != nil && b != nil && bytes.Equal(a, b) }

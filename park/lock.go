@@ -48,8 +48,11 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // this client lives (its ephemeral node: see Options.Lease) or until
 // Unlock.
 func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
-	domain := lockDomain(name)
-	node := uuid.NewString()
+	domain, node := lockDomain(name), uuid.NewString()
+	k, err := key(domain, node)
+	if err != nil {
+		return nil, err
+	}
 	n, err := c.Create(ctx, domain, node, nil, Ephemeral())
 	if err != nil {
 		return nil, err
@@ -61,12 +64,7 @@ func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
 		l.abandon()
 		return nil, err
 	}
-	c.mu.Lock()
-	if e, ok := c.eph[mustKey(domain, node)]; ok {
-		l.lost = e.lost
-	}
-	c.mu.Unlock()
-	if l.lost == nil {
+	if l.lost = c.lostOf(k); l.lost == nil {
 		return nil, fmt.Errorf("park: lock %s: lost as it was taken", name)
 	}
 	if err := l.wait(ctx); err != nil {
@@ -101,7 +99,10 @@ func (l *Lock) wait(ctx context.Context) error {
 				return fmt.Errorf("park: lock %s: this client's place in line was lost", l.domain)
 			case ev, ok := <-ch:
 				if !ok {
-					return ctx.Err()
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					return ErrClosed // the client was closed
 				}
 				gone = ev.Op == Delete
 			}
@@ -139,13 +140,4 @@ func (l *Lock) abandon() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = l.c.Delete(ctx, l.domain, l.node)
-}
-
-// mustKey is key for names known to be valid.
-func mustKey(domain, node string) string {
-	k, err := key(domain, node)
-	if err != nil {
-		panic(err)
-	}
-	return k
 }

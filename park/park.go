@@ -4,7 +4,7 @@
 //
 // A node is a value under a domain and a name, both any UTF-8 string. It
 // is kept in one KV bucket, under "n.<domain>.<node>" (names encoded: see
-// names.go), with its history. An ephemeral node carries a per-message TTL
+// names.go), its latest revision only. An ephemeral node carries a per-message TTL
 // (the client's lease) and its client writes it again every third of the
 // lease: if the client dies, the node is gone within a lease, and watchers
 // see it go (the bucket keeps delete markers). A change whose content
@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -57,7 +57,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	if err != nil {
 		return fmt.Errorf("park: create bucket: %w", err)
 	}
-	if err := registry.LeaderReads(ctx, js, "KV_"+Bucket, replicas); err != nil {
+	if err := streams.LeaderReads(ctx, js, "KV_"+Bucket, replicas); err != nil {
 		return fmt.Errorf("park: %w", err)
 	}
 	return nil
@@ -115,8 +115,8 @@ func parseKey(k string) (domain, node string, err error) {
 	return domain, node, err
 }
 
-// ephemeralFlag is the first byte of a stored value: whether the node is
-// ephemeral (its content follows).
+// The first byte of a stored value says whether the node is ephemeral
+// (its content follows).
 const (
 	flagPersistent byte = 'p'
 	flagEphemeral  byte = 'e'

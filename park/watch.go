@@ -1,6 +1,7 @@
 package park
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -44,9 +45,8 @@ func FromRevision(rev uint64) WatchOption { return func(o *watchOpts) { o.from =
 
 // Watch reports the changes of a domain's nodes (name "") or of one node,
 // in order, until ctx ends or the client is closed (then the channel is
-// closed). A write whose
-// content equals the node's previous content (an ephemeral node's
-// renewal) is not a change.
+// closed). A write whose content equals the node's previous content (an
+// ephemeral node's renewal) is not a change.
 func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOption) (<-chan Event, error) {
 	var o watchOpts
 	for _, f := range opts {
@@ -63,15 +63,20 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 	if o.from > 0 {
 		wopts = append(wopts, jetstream.ResumeFromRevision(o.from+1))
 	}
-	ctx, cancel := context.WithCancel(ctx) // the watch's own: its subscription ends with it
+	// The watch's own context, ended by the client's Close too: its
+	// subscription ends with it.
+	ctx, cancel := context.WithCancel(ctx)
+	unlink := context.AfterFunc(c.life, cancel)
 	w, err := c.kv.Watch(ctx, k, wopts...)
 	if err != nil {
+		unlink()
 		cancel()
 		return nil, fmt.Errorf("park: watch %s/%s: %w", domain, name, err)
 	}
 	out := make(chan Event)
 	go func() {
 		defer close(out)
+		defer unlink()
 		defer cancel()
 		defer w.Stop()
 		last := map[string][]byte{} // each node's content as last seen (nil: deleted)
@@ -82,8 +87,6 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 			select {
 			case <-ctx.Done():
 				return
-			case <-c.life.Done():
-				return
 			case e, ok = <-w.Updates():
 			}
 			if !ok {
@@ -93,14 +96,12 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 				current = false
 				continue
 			}
-			ev, changed := c.event(e, last)
+			ev, changed := event(e, last)
 			if !changed || current {
 				continue
 			}
 			select {
 			case <-ctx.Done():
-				return
-			case <-c.life.Done():
 				return
 			case out <- ev:
 			}
@@ -111,7 +112,7 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 
 // event turns an entry into an Event, and reports whether it is a change
 // from the node's content in last (which it updates).
-func (c *Client) event(e jetstream.KeyValueEntry, last map[string][]byte) (Event, bool) {
+func event(e jetstream.KeyValueEntry, last map[string][]byte) (Event, bool) {
 	prev, seen := last[e.Key()]
 	if e.Operation() != jetstream.KeyValuePut {
 		last[e.Key()] = nil
@@ -122,7 +123,7 @@ func (c *Client) event(e jetstream.KeyValueEntry, last map[string][]byte) (Event
 		return Event{Op: Delete, Node: &Node{Domain: domain, Name: name, Revision: e.Revision(), Written: e.Created()}}, true
 	}
 	last[e.Key()] = e.Value()
-	if sameContent(prev, e.Value()) {
+	if prev != nil && bytes.Equal(prev, e.Value()) { // a renewal, say
 		return Event{}, false
 	}
 	n, err := nodeOf(e.Key(), e.Value(), e.Revision(), e.Created())

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -148,7 +149,7 @@ func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, 
 		return nil, fmt.Errorf("registry: create bucket: %w", err)
 	}
 	if cfg.Replicas > 1 {
-		if err := LeaderReads(ctx, js, "KV_"+Bucket, cfg.Replicas); err != nil {
+		if err := streams.LeaderReads(ctx, js, "KV_"+Bucket, cfg.Replicas); err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
 		if kv, err = js.KeyValue(ctx, Bucket); err != nil { // bound again: reads from the leader
@@ -156,31 +157,6 @@ func Create(ctx context.Context, js jetstream.JetStream, set Setup) (*Registry, 
 		}
 	}
 	return &Registry{nc: js.Conn(), kv: kv, lease: set.Lease, now: time.Now, replicas: cfg.Replicas}, nil
-}
-
-// LeaderReads makes a replicated stream answer reads from its leader only
-// (no direct gets): any replica answers a direct get, and one that lags
-// answers with an older record (nats-server issues #4162, #4710). The
-// registry and the job center read records to compare-and-set them, and
-// a Status read after a Wait must not go back in time. One server's
-// store is the truth: it keeps its direct gets.
-func LeaderReads(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
-	if replicas < 2 {
-		return nil
-	}
-	st, err := js.Stream(ctx, name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	cfg := st.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
-	}
-	cfg.AllowDirect = false
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("%s: read from the leader: %w", name, err)
-	}
-	return nil
 }
 
 // replicasOf returns how many servers keep the bucket.
@@ -506,7 +482,7 @@ func (r *Registry) update(ctx context.Context, workmanID string, change func(h h
 		default:
 			_, err = r.kv.Update(ctx, key, b, rev)
 		}
-		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLast(err) {
+		if streams.IsConflict(err) {
 			continue // someone else changed it first: read again
 		}
 		if err != nil {
@@ -613,11 +589,6 @@ func (r *Registry) Release(ctx context.Context, c Claim, foremanID string) error
 		delete(h, foremanID)
 		return true, nil
 	})
-}
-
-func isWrongLast(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // age returns how long the bucket has existed on the park's clock, and

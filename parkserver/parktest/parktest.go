@@ -194,6 +194,6 @@ func Claim(t testing.TB, f *foreman.Foreman, typ string, n int) []*foreman.Workm
 func NeedCluster(t testing.TB) {
 	t.Helper()
 	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
-		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -p 1 -run Cluster ./e2e ./parkserver ./jobcenter (.ci/run runs them alone)")
+		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -p 1 -run Cluster ./e2e ./parkserver ./jobcenter ./park (.ci/run runs them alone)")
 	}
 }
