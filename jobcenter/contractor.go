@@ -264,7 +264,7 @@ func (q *queues) fetch(n int, give func(jetstream.Msg) bool) (int, error) {
 // workerHold is how long a contractor keeps the workers it claimed while
 // Works keep coming; then it gives them back (and waits a quarter of it
 // before it claims again), so other contractors get a share.
-const workerHold = time.Hour
+const workerHold = time.Second
 
 // pool is the workers a contractor's slots share: claimed when a slot
 // needs them, given back once no slot uses them and the queue was idle or

@@ -34,7 +34,7 @@ func main() {
 	flag.IntVar(&o.Claim, "claim", 500, "workmen a foreman claims of them")
 	flag.IntVar(&o.Works, "works", 5000, "durable no-op Works for the job-center throughput measurement")
 	flag.IntVar(&o.WaitingWorks, "waiting-works", 100000, "Works left waiting for the park's memory measurement")
-	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip and claiming again on a 3-server park cluster")
+	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
 	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry or jobcenter")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")

@@ -41,7 +41,7 @@ type Options struct {
 	WaitingWorks int   // Works left waiting, for the park's memory
 	Only         string
 	TLS          bool // every link over TLS (certificates made for the run)
-	Cluster      bool // run the hub round trip and the registry again on a 3-server cluster
+	Cluster      bool // run the hub round trip, the registry and the job center again on a 3-server cluster
 }
 
 // row is one line of the report.
@@ -534,8 +534,9 @@ func rssOf(pid int) (int64, error) {
 }
 
 // onCluster starts three park servers as one cluster and measures again,
-// on it, what depends on the park: the hub round trip and claiming (each
-// row named so, next to the single server's).
+// on it, what depends on the park: the hub round trip, the registry
+// (claiming, memory, the heartbeats' load) and the job center (each row
+// named so, next to the single server's).
 func (s *suite) onCluster(ctx context.Context) error {
 	var addrs, routes []string
 	for range 3 {
