@@ -428,7 +428,7 @@ func (s *store) watch(id string, changed func(*Info)) (stop func(), err error) {
 }
 
 // settleTries is how many times settle reads a record (1 ms apart at
-// first, doubling: 63 ms in all) before it takes the stored one as it is.
+// first, doubling: 31 ms in all) before it takes the stored one as it is.
 const settleTries = 6
 
 // settle reads the stored record after a notified write until it shows
@@ -439,6 +439,9 @@ func (s *store) settle(notified *Info) *Info {
 	defer cancel()
 	var stored *Info
 	for i := range settleTries {
+		if i > 0 {
+			time.Sleep(time.Millisecond << (i - 1)) // the write is on its way to the disk
+		}
 		info, _, _, err := s.get(ctx, notified.ID)
 		if err == nil {
 			stored = info
@@ -446,7 +449,6 @@ func (s *store) settle(notified *Info) *Info {
 				return info
 			}
 		}
-		time.Sleep(time.Millisecond << i) // the write is on its way to the disk
 	}
 	return stored
 }
