@@ -197,10 +197,11 @@ func (s *Server) Start(ctx context.Context) error {
 	// delete its streams (they are not the cluster's), so it is moved
 	// aside and imported once the cluster's are there.
 	standalone := ""
-	if s.cfg.Cluster != "" && restarted {
+	if s.cfg.Cluster != "" && s.cfg.StoreDir != "" {
 		if standalone, err = setAsideStandalone(dir); err != nil {
 			return err
 		}
+		restarted = restarted || standalone != ""
 	}
 	var trust *security.Trust
 	own := wire.ConnOptions{Name: "parkserver", Security: security.Config{Token: s.cfg.Token}}
@@ -293,7 +294,10 @@ const standaloneDir = "standalone"
 func setAsideStandalone(dir string) (string, error) {
 	aside := filepath.Join(dir, standaloneDir)
 	if _, err := os.Stat(aside); err == nil {
-		return aside, nil
+		return aside, nil // even before the cluster's store is there: a stop right after the move
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil {
+		return "", nil // a new store
 	}
 	metas, err := filepath.Glob(filepath.Join(dir, "jetstream", "*", "_js_", "_meta_"))
 	if err != nil || len(metas) > 0 {
