@@ -388,7 +388,7 @@ func TestClusterConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := client(t, urls, park.Options{})
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second) // beyond a lease: the holder renews
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second) // the holder holds it all along
 	defer cancel()
 	if _, err := other.Lock(wctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a second Lock while the first is held: %v, want to wait until its context ends", err)
