@@ -95,6 +95,9 @@ func withAuth(bin string, args []string) []string {
 			args = append(args, "-id", id)
 		}
 		return append(args, "-creds", credsFile(security.RoleForeman, id))
+	case "lock", "leader", "config":
+		// The least role: every member may use the park's coordination.
+		return append([]string{"-creds", credsFile(security.RoleWorkman, bin+"-"+uuid.NewString()[:8])}, args...)
 	case "wordcount", "jobs":
 		if flagValue("-park") == "" {
 			return args // its own embedded park

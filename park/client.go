@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/streams"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -33,6 +35,8 @@ type Client struct {
 	lease time.Duration
 	log   *zap.Logger
 
+	nc   *nats.Conn // closed by Close if the client dialed it
+
 	mu   sync.Mutex
 	eph  map[string]*ephemeral // this client's ephemeral nodes, by key; nil once it is closed
 	life context.Context       // ends when the client is closed
@@ -42,8 +46,9 @@ type Client struct {
 
 // ephemeral is one of the client's ephemeral nodes.
 type ephemeral struct {
-	sent time.Time     // when its last write that succeeded was sent: it lives until sent + lease at least
-	lost chan struct{} // closed when it is gone (or may be)
+	sent  time.Time     // when its last write that succeeded was sent: it lives until sent + lease at least
+	lost  chan struct{} // closed when it is gone (or may be)
+	timer *time.Timer   // closes lost at sent + lease
 }
 
 // New returns a Client of the park that nc is connected to, waiting for
@@ -86,8 +91,38 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Client, error) {
 	return c, nil
 }
 
-// Close deletes the client's ephemeral nodes and stops renewing them.
+// Dial connects to the park at url (several, comma-separated, for a
+// cluster), with sec's credentials, and returns a Client of it that owns
+// the connection: Close closes it. The connection is retried for ever
+// when it drops (a park restart).
+func Dial(ctx context.Context, url string, sec security.Config, o Options) (*Client, error) {
+	member := ""
+	if sec.Creds != "" {
+		who, err := security.ReadIdentity(sec.Creds)
+		if err != nil {
+			return nil, fmt.Errorf("park: %w", err)
+		}
+		member = who.Name // its replies come to its own inboxes
+	}
+	nc, err := wire.Connect(url, wire.ConnOptions{Security: sec, Name: "park client", Member: member})
+	if err != nil {
+		return nil, fmt.Errorf("park: %w", err)
+	}
+	c, err := New(ctx, nc, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.nc = nc
+	return c, nil
+}
+
+// Close deletes the client's ephemeral nodes and stops renewing them (and
+// closes the connection, if Dial made it).
 func (c *Client) Close() error {
+	if c.nc != nil {
+		defer c.nc.Close()
+	}
 	c.mu.Lock()
 	if c.eph == nil {
 		c.mu.Unlock()
@@ -96,6 +131,7 @@ func (c *Client) Close() error {
 	keys := make([]string, 0, len(c.eph))
 	for k, e := range c.eph {
 		keys = append(keys, k)
+		e.timer.Stop()
 		close(e.lost)
 	}
 	c.eph = nil
@@ -106,7 +142,7 @@ func (c *Client) Close() error {
 	defer cancel()
 	var errs []error
 	for _, k := range keys {
-		if err := c.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := c.kv.Purge(ctx, k, jetstream.PurgeTTL(deletedTTL)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -119,6 +155,7 @@ type WriteOption func(*writeOpts)
 type writeOpts struct {
 	ephemeral bool
 	revision  *uint64
+	marker    time.Duration // how long a deletion's marker is kept, if not deletedTTL
 }
 
 // Ephemeral makes Create's node go with this client: when it is closed,
@@ -154,22 +191,18 @@ func (c *Client) Create(ctx context.Context, domain, name string, value []byte, 
 	if err != nil {
 		return nil, err
 	}
-	var copts []jetstream.KVCreateOpt
-	if o.ephemeral {
-		copts = append(copts, jetstream.KeyTTL(c.lease))
-	}
-	// The KV's create writes over a delete marker too.
-	rev, err := c.kv.Create(ctx, k, encodeValue(o.ephemeral, value), copts...)
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	sent := time.Now()
+	rev, err := c.create(ctx, k, o.ephemeral, value)
+	if errors.Is(err, ErrExists) {
 		return nil, fmt.Errorf("%w: %s/%s", ErrExists, domain, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("park: create %s/%s: %w", domain, name, err)
 	}
 	if o.ephemeral {
-		c.own(k)
+		c.own(k, sent)
 	}
-	return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: time.Now(), Ephemeral: o.ephemeral}, nil
+	return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: sent, Ephemeral: o.ephemeral}, nil
 }
 
 // Update writes a node's value (it keeps being ephemeral or not), and
@@ -187,6 +220,7 @@ func (c *Client) Update(ctx context.Context, domain, name string, value []byte, 
 		if o.revision != nil && cur.Revision != *o.revision {
 			return nil, fmt.Errorf("%w: %s/%s is at %d", ErrChanged, domain, name, cur.Revision)
 		}
+		sent := time.Now()
 		rev, err := c.put(ctx, k, cur.Ephemeral, value, &cur.Revision)
 		if errors.Is(err, ErrChanged) && o.revision == nil {
 			continue // written meanwhile: write on the latest
@@ -194,22 +228,70 @@ func (c *Client) Update(ctx context.Context, domain, name string, value []byte, 
 		if err != nil {
 			return nil, err
 		}
-		c.renewed(k)
-		return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: time.Now(), Ephemeral: cur.Ephemeral}, nil
+		if cur.Ephemeral {
+			c.renewed(k, sent)
+		}
+		return &Node{Domain: domain, Name: name, Value: value, Revision: rev, Written: sent, Ephemeral: cur.Ephemeral}, nil
 	}
 }
 
-// put writes a value on a key: with the lease as its TTL if ephemeral,
-// and only if the key's last revision is *last (if last is not nil).
+// deletedTTL is how long the marker of a deleted node is kept (for
+// watchers to see it go, or to resume after); then the node leaves no
+// trace. Kept for ever, markers made List slower with every lock ever
+// taken (List reads each key the server has, and each waiter's node is
+// new): 24 ms for an uncontended Lock and Unlock after 200 of them. A
+// lock's waiters keep theirs a second (see Lock.wait).
+const deletedTTL = time.Minute
+
+// ttl is the TTL an ephemeral node is written with: the lease rounded up
+// to a second, as the server keeps TTLs in whole seconds (cut down, a
+// 1.5 s lease let the server drop a node while its client still held it).
+func (c *Client) ttl() time.Duration {
+	return (c.lease + time.Second - 1).Truncate(time.Second)
+}
+
+// create writes a key that has no value (none, or a deletion's marker
+// last): the KV's create, but through put.
+func (c *Client) create(ctx context.Context, k string, eph bool, value []byte) (uint64, error) {
+	var last uint64
+	for range 10 {
+		rev, err := c.put(ctx, k, eph, value, &last)
+		if !errors.Is(err, ErrChanged) {
+			return rev, err
+		}
+		m, err := c.st.GetLastMsgForSubject(ctx, "$KV."+Bucket+"."+k)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			last = 0 // its marker went meanwhile
+		case err != nil:
+			return 0, err
+		case m.Header.Get(kvOperation) == "" && m.Header.Get(jetstream.MarkerReasonHeader) == "":
+			return 0, ErrExists
+		default:
+			last = m.Sequence // written over the marker
+		}
+	}
+	return 0, errors.New("the key kept changing")
+}
+
+// kvOperation is the header of a KV's deletion markers.
+const kvOperation = "KV-Operation"
+
+// put writes a value on a key, only if the key's last revision is *last
+// (if last is not nil). An ephemeral node is written with the lease as
+// its TTL, and rolls up its older revisions (see history).
 func (c *Client) put(ctx context.Context, k string, eph bool, value []byte, last *uint64) (uint64, error) {
-	popts := []jetstream.PublishOpt{}
+	var popts []jetstream.PublishOpt
+	m := nats.NewMsg("$KV." + Bucket + "." + k)
+	m.Data = encodeValue(eph, value)
 	if eph {
-		popts = append(popts, jetstream.WithMsgTTL(c.lease))
+		popts = append(popts, jetstream.WithMsgTTL(c.ttl()))
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	}
 	if last != nil {
 		popts = append(popts, jetstream.WithExpectLastSequencePerSubject(*last))
 	}
-	ack, err := c.js.Publish(ctx, "$KV."+Bucket+"."+k, encodeValue(eph, value), popts...)
+	ack, err := c.js.PublishMsg(ctx, m, popts...)
 	if streams.IsConflict(err) {
 		return 0, fmt.Errorf("%w: %s", ErrChanged, k)
 	}
@@ -287,21 +369,22 @@ func (c *Client) Delete(ctx context.Context, domain, name string, opts ...WriteO
 	if o.revision != nil && cur.Revision != *o.revision {
 		return fmt.Errorf("%w: %s/%s is at %d", ErrChanged, domain, name, cur.Revision)
 	}
-	var kvOpts []jetstream.KVDeleteOpt
+	marker := deletedTTL
+	if o.marker > 0 {
+		marker = o.marker
+	}
+	kvOpts := []jetstream.KVDeleteOpt{jetstream.PurgeTTL(marker)}
 	if o.revision != nil {
 		kvOpts = append(kvOpts, jetstream.LastRevision(*o.revision))
 	}
-	if err := c.kv.Delete(ctx, k, kvOpts...); err != nil {
+	if err := c.kv.Purge(ctx, k, kvOpts...); err != nil {
 		if streams.IsConflict(err) {
 			return fmt.Errorf("%w: %s/%s", ErrChanged, domain, name)
 		}
 		return fmt.Errorf("park: delete %s/%s: %w", domain, name, err)
 	}
 	c.mu.Lock()
-	if e, ok := c.eph[k]; ok {
-		close(e.lost)
-		delete(c.eph, k)
-	}
+	c.dropLocked(k)
 	c.mu.Unlock()
 	return nil
 }
@@ -315,12 +398,42 @@ func (c *Client) open() error {
 	return nil
 }
 
-// own records an ephemeral node this client created.
-func (c *Client) own(k string) {
+// own records an ephemeral node this client created, its write sent at
+// sent.
+func (c *Client) own(k string, sent time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.eph != nil {
-		c.eph[k] = &ephemeral{sent: time.Now(), lost: make(chan struct{})}
+	if c.eph == nil {
+		return
+	}
+	e := &ephemeral{sent: sent, lost: make(chan struct{})}
+	e.timer = time.AfterFunc(time.Until(sent.Add(c.lease)), func() { c.expire(k, e) })
+	c.eph[k] = e
+}
+
+// expire gives up an ephemeral node whose lease ran out unrenewed (the
+// process was paused, or cut off from the park): it may be gone, and
+// taken by another.
+func (c *Client) expire(k string, e *ephemeral) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.eph[k] != e {
+		return
+	}
+	if d := time.Until(e.sent.Add(c.lease)); d > 0 {
+		e.timer.Reset(d) // renewed meanwhile
+		return
+	}
+	c.dropLocked(k)
+}
+
+// dropLocked forgets an ephemeral node and tells its holders; c.mu is
+// held.
+func (c *Client) dropLocked(k string) {
+	if e, ok := c.eph[k]; ok {
+		e.timer.Stop()
+		close(e.lost)
+		delete(c.eph, k)
 	}
 }
 
@@ -335,12 +448,31 @@ func (c *Client) lostOf(k string) <-chan struct{} {
 	return nil
 }
 
-// renewed notes a write of one of the client's ephemeral nodes.
-func (c *Client) renewed(k string) {
+// owns reports whether one of the client's ephemeral nodes is kept.
+func (c *Client) owns(k string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.eph[k]; ok {
-		e.sent = time.Now()
+	_, ok := c.eph[k]
+	return ok
+}
+
+// valid reports whether one of the client's ephemeral nodes is surely
+// still there: its last renewal was sent less than a lease ago (by the
+// monotonic clock, which counts the time a process was stopped).
+func (c *Client) valid(k string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.eph[k]
+	return ok && time.Since(e.sent) < c.lease
+}
+
+// renewed notes a write of one of the client's ephemeral nodes, sent at
+// sent.
+func (c *Client) renewed(k string, sent time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.eph[k]; ok && sent.After(e.sent) {
+		e.sent = sent
 	}
 }
 
@@ -358,13 +490,7 @@ func (c *Client) renew(ctx context.Context) {
 		}
 		c.mu.Lock()
 		keys := make([]string, 0, len(c.eph))
-		for k, e := range c.eph {
-			if time.Since(e.sent) >= c.lease {
-				// Paused past the lease: the node may be gone and taken.
-				close(e.lost)
-				delete(c.eph, k)
-				continue
-			}
+		for k := range c.eph {
 			keys = append(keys, k)
 		}
 		c.mu.Unlock()
@@ -379,21 +505,19 @@ func (c *Client) renewOne(ctx context.Context, k string) {
 	defer cancel()
 	sent := time.Now()
 	cur, err := c.get(wctx, k)
+	if !c.owns(k) {
+		return // given up meanwhile (its lease ran out): not written again
+	}
 	if err == nil && cur.Ephemeral {
 		_, err = c.put(wctx, k, true, cur.Value, &cur.Revision)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.eph[k]
-	if !ok {
-		return
-	}
 	switch {
 	case err == nil && cur.Ephemeral:
-		e.sent = sent
+		c.renewed(k, sent)
 	case errors.Is(err, ErrNotFound) || err == nil:
-		close(e.lost) // deleted by another, or no longer ephemeral
-		delete(c.eph, k)
+		c.mu.Lock()
+		c.dropLocked(k) // deleted by another, or no longer ephemeral
+		c.mu.Unlock()
 	case errors.Is(err, ErrChanged):
 		// Written meanwhile: it is renewed by that write.
 	default:

@@ -5,20 +5,22 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
 )
 
-// lockDomain is the domain of a lock's waiters.
-func lockDomain(name string) string { return "lock:" + name }
+// lockDomain is the domain of a lock's waiters; electDomain an election's
+// candidates.
+func lockDomain(name string) string   { return "lock:" + name }
+func electDomain(group string) string { return "elect:" + group }
 
 // Lock is a held lock.
 type Lock struct {
 	c      *Client
 	domain string
 	node   string
+	key    string
 	token  uint64
 	lost   <-chan struct{}
 }
@@ -34,9 +36,15 @@ func (l *Lock) Token() uint64 { return l.token }
 // its lease (it was paused, or cut off from the park).
 func (l *Lock) Done() <-chan struct{} { return l.lost }
 
+// Valid reports whether the lock is surely still held: it was renewed
+// less than a lease ago. It is exact the moment a paused process resumes
+// (Done may be closed a moment later): check it just before acting as
+// the holder, and give the resource the token as well.
+func (l *Lock) Valid() bool { return l.c.valid(l.key) }
+
 // Unlock releases the lock: the next waiter, in arrival order, holds it.
 func (l *Lock) Unlock(ctx context.Context) error {
-	err := l.c.Delete(ctx, l.domain, l.node)
+	err := l.c.Delete(ctx, l.domain, l.node, keepMarker)
 	if errors.Is(err, ErrNotFound) {
 		return nil // lost already
 	}
@@ -48,7 +56,13 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // this client lives (its ephemeral node: see Options.Lease) or until
 // Unlock.
 func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
-	domain, node := lockDomain(name), uuid.NewString()
+	return c.acquire(ctx, lockDomain(name), nil)
+}
+
+// acquire joins the line of domain with an ephemeral node holding value,
+// and waits until it is first.
+func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Lock, error) {
+	node := uuid.NewString()
 	k, err := key(domain, node)
 	if err != nil {
 		return nil, err
@@ -57,15 +71,15 @@ func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lock{c: c, domain: domain, node: node, token: n.Revision}
-	// The node's content is its place in line: renewals (new revisions)
-	// keep it.
-	if _, err := c.Update(ctx, domain, node, binary.BigEndian.AppendUint64(nil, n.Revision)); err != nil {
+	l := &Lock{c: c, domain: domain, node: node, key: k, token: n.Revision}
+	// The node's content is its place in line and value: renewals (new
+	// revisions) keep them.
+	if _, err := c.Update(ctx, domain, node, append(binary.BigEndian.AppendUint64(nil, n.Revision), value...)); err != nil {
 		l.abandon()
 		return nil, err
 	}
 	if l.lost = c.lostOf(k); l.lost == nil {
-		return nil, fmt.Errorf("park: lock %s: lost as it was taken", name)
+		return nil, fmt.Errorf("park: %s: lost as it was taken", domain)
 	}
 	if err := l.wait(ctx); err != nil {
 		l.abandon()
@@ -74,62 +88,75 @@ func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
 	return l, nil
 }
 
-// wait waits until the lock's node is first in line.
+// wait waits until the lock's node is first in line: until every node
+// ahead of it (asked earlier; none can come ahead later) has gone. It
+// watches the domain for deletions, and lists it again every lease in
+// case one went unseen (a watcher paused longer than a deletion's marker
+// is kept).
 func (l *Lock) wait(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the watch
+	// Watched before listed: a deletion after the list is seen.
 	ch, err := l.c.Watch(ctx, l.domain, "")
 	if err != nil {
 		return err
 	}
-	for {
-		first, err := l.first(ctx)
-		if err != nil {
-			return err
-		}
-		if first {
-			return nil
-		}
-		// Wait for one ahead to go (a deletion), then look again.
-		for gone := false; !gone; {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-l.lost:
-				return fmt.Errorf("park: lock %s: this client's place in line was lost", l.domain)
-			case ev, ok := <-ch:
-				if !ok {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					return ErrClosed // the client was closed
+	ahead, err := l.ahead(ctx)
+	if err != nil {
+		return err
+	}
+	recheck := time.NewTicker(l.c.lease)
+	defer recheck.Stop()
+	for len(ahead) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.lost:
+			return fmt.Errorf("park: %s: this client's place in line was lost", l.domain)
+		case ev, ok := <-ch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				gone = ev.Op == Delete
+				return ErrClosed // the client was closed
+			}
+			if ev.Op == Delete {
+				delete(ahead, ev.Node.Name)
+			}
+		case <-recheck.C:
+			if ahead, err = l.ahead(ctx); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
 }
 
-// first reports whether the lock's node is first in line.
-func (l *Lock) first(ctx context.Context) (bool, error) {
+// ahead returns the nodes ahead of the lock's in line, by name.
+func (l *Lock) ahead(ctx context.Context) (map[string]bool, error) {
 	nodes, err := l.c.List(ctx, l.domain)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if !slices.ContainsFunc(nodes, func(n *Node) bool { return n.Name == l.node }) {
-		return false, fmt.Errorf("park: lock %s: this client's place in line is gone", l.domain)
-	}
+	ahead := map[string]bool{}
+	mine := false
 	for _, n := range nodes {
-		if n.Name != l.node && place(n) < l.token {
-			return false, nil
+		switch {
+		case n.Name == l.node:
+			mine = true
+		case place(n) < l.token:
+			ahead[n.Name] = true
 		}
 	}
-	return true, nil
+	if !mine {
+		return nil, fmt.Errorf("park: %s: this client's place in line is gone", l.domain)
+	}
+	return ahead, nil
 }
 
 // place is a waiter's place in line: the revision it asked at.
 func place(n *Node) uint64 {
-	if len(n.Value) == 8 {
+	if len(n.Value) >= 8 {
 		return binary.BigEndian.Uint64(n.Value)
 	}
 	return n.Revision // not yet written with its place: it is its first revision
@@ -139,5 +166,63 @@ func place(n *Node) uint64 {
 func (l *Lock) abandon() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = l.c.Delete(ctx, l.domain, l.node)
+	_ = l.c.Delete(ctx, l.domain, l.node, keepMarker)
+}
+
+// keepMarker keeps the marker of a waiter's deleted node a second only
+// (the least): waiters watch, and List reads every marker still kept.
+func keepMarker(o *writeOpts) { o.marker = time.Second }
+
+// Leadership is a won election: its candidate leads until it resigns, or
+// its client closes or cannot renew within its lease.
+type Leadership struct{ l *Lock }
+
+// Elect waits until this candidate leads group (any string), or ctx ends.
+// Candidates lead in the order they stood; value (the candidate's
+// address, say) is what Leader tells others.
+func (c *Client) Elect(ctx context.Context, group string, value []byte) (*Leadership, error) {
+	l, err := c.acquire(ctx, electDomain(group), value)
+	if err != nil {
+		return nil, err
+	}
+	return &Leadership{l}, nil
+}
+
+// Token is the leadership's fencing token: every later leader's is
+// greater.
+func (ld *Leadership) Token() uint64 { return ld.l.Token() }
+
+// Done is closed when the leadership ends or may have ended (see
+// Lock.Done): a new leader may be elected from then on.
+func (ld *Leadership) Done() <-chan struct{} { return ld.l.Done() }
+
+// Valid reports whether the candidate surely still leads (see Lock.Valid):
+// a leader paused past its lease finds it false the moment it resumes,
+// before it could act on the old leadership, and before any new leader
+// could have been elected.
+func (ld *Leadership) Valid() bool { return ld.l.Valid() }
+
+// Resign ends the leadership: the next candidate leads.
+func (ld *Leadership) Resign(ctx context.Context) error { return ld.l.Unlock(ctx) }
+
+// Leader returns the value and token of group's leader (ErrNotFound if
+// no candidate stands).
+func (c *Client) Leader(ctx context.Context, group string) (value []byte, token uint64, err error) {
+	nodes, err := c.List(ctx, electDomain(group))
+	if err != nil {
+		return nil, 0, err
+	}
+	var first *Node
+	for _, n := range nodes {
+		if first == nil || place(n) < place(first) {
+			first = n
+		}
+	}
+	if first == nil {
+		return nil, 0, fmt.Errorf("%w: no candidate in group %s", ErrNotFound, group)
+	}
+	if len(first.Value) < 8 {
+		return nil, place(first), nil // standing, its value not written yet
+	}
+	return first.Value[8:], place(first), nil
 }

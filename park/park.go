@@ -25,13 +25,14 @@ import (
 // Bucket is the KV bucket that holds the nodes.
 const Bucket = "fourinone_park"
 
-// history is how many revisions of a node the bucket keeps: one. With
-// more, the older revisions of an ephemeral node (its renewals) expire
-// one by one, and with the server's delete markers on (2.15.2) a lock's
-// waiter lost its place in line: its node was gone while it renewed it.
-// So a watcher that resumes from a revision sees each node changed since
-// at its latest content (changes in between are folded into it).
-const history = 1
+// history is how many revisions of a node the bucket keeps: a watcher
+// that resumes from a revision (after a park restart, say) sees each
+// change since, up to this many per node. An ephemeral node keeps one:
+// its writes roll up the older revisions (see Client.put), because the
+// server (2.15.2) let an older revision's TTL run out into a delete
+// marker for the node (a lock's waiter lost its place in line with
+// older revisions kept).
+const history = 64
 
 // DefaultLease is how long an ephemeral node outlives its client's last
 // renewal, if the client is not told otherwise.

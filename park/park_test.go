@@ -401,3 +401,65 @@ func TestClusterConflicts(t *testing.T) {
 		t.Fatalf("Lock after Unlock: %v (token %d after %d)", err, l2.Token(), l.Token())
 	}
 }
+
+// TestConfig: Config gives the current value (nil: none), then each new
+// one, and nil when the node is deleted; a write of equal content is not
+// a new value.
+func TestConfig(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	c := client(t, p.ClientURL(), park.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	values, err := c.Config(ctx, "app", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextValue := func() []byte {
+		t.Helper()
+		select {
+		case v, ok := <-values:
+			if !ok {
+				t.Fatal("Config's channel closed")
+			}
+			return v
+		case <-time.After(10 * time.Second):
+			t.Fatal("no value within 10s")
+			return nil
+		}
+	}
+	if v := nextValue(); v != nil {
+		t.Fatalf("first value %q, want nil (no node)", v)
+	}
+	for _, v := range []string{"a", "a", "b"} {
+		if _, err := c.Update(ctx, "app", "db", []byte(v)); errors.Is(err, park.ErrNotFound) {
+			_, err = c.Create(ctx, "app", "db", []byte(v))
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reader may fall behind: it gets "a" then "b", or "b" only.
+	if v := nextValue(); string(v) == "a" {
+		if v := nextValue(); string(v) != "b" {
+			t.Fatalf("value after a %q, want b", v)
+		}
+	} else if string(v) != "b" {
+		t.Fatalf("value %q, want a or b", v)
+	}
+	if err := c.Delete(ctx, "app", "db"); err != nil {
+		t.Fatal(err)
+	}
+	if v := nextValue(); v != nil {
+		t.Fatalf("value after Delete %q, want nil", v)
+	}
+	// A second Config sees the node as it is.
+	if _, err := c.Create(ctx, "app", "db", []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Config(ctx, "app", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := <-again; string(v) != "c" {
+		t.Fatalf("a new Config's first value %q, want c", v)
+	}
+}

@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/park"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/nats-io/nats.go"
+)
+
+// Coordination tests: the park server and the examples' lock, leader and
+// config programs as processes.
+
+// parkClient is a client of the park's coordination service, closed at
+// cleanup.
+func parkClient(t *testing.T, url string) *park.Client {
+	t.Helper()
+	c := openOnPark(t, url, func(ctx context.Context, nc *nats.Conn) (*park.Client, error) {
+		return park.New(ctx, nc, park.Options{})
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestParkLockContenders: 20 processes add one to a counter file 50 times
+// each under one lock: the count is exact, and the holders' fencing tokens
+// (each appended under the lock) strictly increase.
+func TestParkLockContenders(t *testing.T) {
+	url := startPark(t)
+	file := filepath.Join(t.TempDir(), "counter")
+	const procs, each = 20, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, procs)
+	t0 := time.Now()
+	for range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, stderr, err := runCmd(t, "lock", "-park", url, "-n", strconv.Itoa(each), file); err != nil {
+				errs <- fmt.Errorf("%v: %s", err, stderr)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d processes x %d increments under one lock: %v", procs, each, time.Since(t0).Round(time.Millisecond))
+	tokens := readTokens(t, file+".tokens")
+	if len(tokens) != procs*each {
+		t.Fatalf("%d holds logged, want %d", len(tokens), procs*each)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("hold %d has token %d after %d", i, tokens[i], tokens[i-1])
+		}
+	}
+	if got, want := readFile(t, file), fmt.Sprintf("%d %d\n", procs*each, tokens[len(tokens)-1]); got != want {
+		t.Fatalf("counter file %q, want %q", got, want)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func readTokens(t *testing.T, path string) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, f := range strings.Fields(readFile(t, path)) {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestParkLockHolderKilled: the holder of a lock is killed (-9) with
+// another process waiting: the waiter holds the lock once the holder's
+// lease (1 s) has run out, with a greater token.
+func TestParkLockHolderKilled(t *testing.T) {
+	url := startPark(t)
+	file := filepath.Join(t.TempDir(), "counter")
+	a, line := start(t, "held ", "lock", "-park", url, "-lease", "1s", "-n", "1", "-hold", file)
+	tokA, _ := strconv.ParseUint(strings.TrimPrefix(line, "held "), 10, 64)
+	b, _ := start(t, "started", "lock", "-park", url, "-lease", "1s", "-n", "1", file)
+	// b is in line once the lock has two waiters.
+	c := parkClient(t, url)
+	waitFor(t, 10*time.Second, "b in line", func() bool {
+		nodes, err := c.List(context.Background(), "lock:counter")
+		return err == nil && len(nodes) == 2
+	})
+	select {
+	case l := <-b.lines:
+		t.Fatalf("b printed %q while a held the lock", l)
+	default:
+	}
+	killed := time.Now()
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	l := waitLine(t, b, "held ")
+	t.Logf("holder killed: the waiter held the lock %v after (lease 1s)", time.Since(killed).Round(time.Millisecond))
+	tokB, _ := strconv.ParseUint(strings.TrimPrefix(l, "held "), 10, 64)
+	if tokB <= tokA {
+		t.Fatalf("the waiter's token %d after the killed holder's %d", tokB, tokA)
+	}
+	<-b.done
+	if got, want := readFile(t, file), fmt.Sprintf("2 %d\n", tokB); got != want {
+		t.Fatalf("counter file %q, want %q", got, want)
+	}
+}
+
+// waitFor waits until cond holds, checking every 10 ms, for up to within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// candidateLine is a line one of the election's candidates printed.
+type candidateLine struct {
+	who  int
+	line string
+}
+
+// TestParkElection: 5 candidates stand for one group; the leader is
+// killed (-9), then the next one is paused (SIGSTOP) past its lease and
+// resumed. Each leader logs the times it led (taken before checking its
+// leadership is valid): no two leaders' times overlap, and the paused one
+// says it lost as it resumes.
+func TestParkElection(t *testing.T) {
+	url := startPark(t)
+	log := filepath.Join(t.TempDir(), "leaders.log")
+	const n = 5
+	procs := make([]*proc, n)
+	lines := make(chan candidateLine, 100)
+	for i := range procs {
+		procs[i], _ = start(t, "standing as", "leader", "-park", url, "-lease", "1s", "-every", "10ms", "-name", fmt.Sprint("c", i), log)
+		go func() {
+			for l := range procs[i].lines {
+				lines <- candidateLine{i, l}
+			}
+		}()
+	}
+	// nextLeader waits for a candidate not in skip to lead.
+	nextLeader := func(skip ...int) int {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if strings.HasPrefix(l.line, "leader ") && !slices.Contains(skip, l.who) {
+					return l.who
+				}
+			case <-deadline:
+				t.Fatal("no new leader within 20s")
+			}
+		}
+	}
+	first := nextLeader()
+	killed := time.Now()
+	_ = procs[first].cmd.Process.Signal(syscall.SIGKILL)
+	second := nextLeader(first)
+	t.Logf("leader killed: a new one %v after (lease 1s)", time.Since(killed).Round(time.Millisecond))
+	stopped := time.Now()
+	if err := procs[second].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	third := nextLeader(first, second)
+	t.Logf("leader paused: a new one %v after", time.Since(stopped).Round(time.Millisecond))
+	_ = procs[second].cmd.Process.Signal(syscall.SIGCONT)
+	for lost := false; !lost; {
+		select {
+		case l := <-lines:
+			lost = l.who == second && strings.HasPrefix(l.line, "lost ")
+		case <-time.After(10 * time.Second):
+			t.Fatal("the paused leader did not say it lost its leadership after it resumed")
+		}
+	}
+	for _, p := range procs {
+		p.stop(t)
+	}
+	checkLeaders(t, log, third)
+}
+
+// checkLeaders reads the leaders' log and checks that no two leaders' times
+// overlap: each token's lines all come before the next token's.
+func checkLeaders(t *testing.T, log string, atLeast int) {
+	t.Helper()
+	f, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	type span struct{ from, to int64 }
+	spans := map[uint64]*span{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		var tok uint64
+		var at int64
+		if _, err := fmt.Sscan(s.Text(), &tok, &at); err != nil {
+			t.Fatalf("log line %q: %v", s.Text(), err)
+		}
+		if sp, ok := spans[tok]; ok {
+			sp.from, sp.to = min(sp.from, at), max(sp.to, at)
+		} else {
+			spans[tok] = &span{at, at}
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tokens := slices.Sorted(func(yield func(uint64) bool) {
+		for k := range spans {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if len(tokens) < 3 {
+		t.Fatalf("%d leaders logged, want at least 3", len(tokens))
+	}
+	for i := 1; i < len(tokens); i++ {
+		a, b := spans[tokens[i-1]], spans[tokens[i]]
+		if a.to >= b.from {
+			t.Fatalf("leader %d led until %d, after leader %d began at %d (%v overlap)", tokens[i-1], a.to, tokens[i], b.from, time.Duration(a.to-b.from))
+		}
+	}
+	t.Logf("%d leaders, none overlapping", len(tokens))
+}
+
+// TestParkConfigAcrossRestart: a config watcher sees every value in order
+// exactly once, across a kill (-9) and restart of the park on its store.
+func TestParkConfigAcrossRestart(t *testing.T) {
+	addr, store := parktest.FreeAddr(t), t.TempDir()
+	const ready = "park server ready at "
+	p, _ := start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	url := "nats://" + addr
+	w, _ := start(t, "absent", "config", "-park", url, "-domain", "app", "db")
+	c := parkClient(t, url)
+	ctx := context.Background()
+	set := func(v string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := c.Update(ctx, "app", "db", []byte(v))
+			if errors.Is(err, park.ErrNotFound) {
+				_, err = c.Create(ctx, "app", "db", []byte(v))
+			}
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("set %s: %v", v, err)
+			}
+			time.Sleep(50 * time.Millisecond) // the park restarts
+		}
+	}
+	want := []string{"value v1", "value v2", "value v3", "value v4"}
+	set("v1")
+	set("v2")
+	if got := []string{waitLine(t, w, ""), waitLine(t, w, "")}; !slices.Equal(got, want[:2]) {
+		t.Fatalf("before the restart the watcher printed %q, want %q", got, want[:2])
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	start(t, ready, "parkserver", "-listen", addr, "-store", store)
+	restarted := time.Now()
+	set("v3")
+	set("v4")
+	got := []string{waitLine(t, w, ""), waitLine(t, w, "")}
+	t.Logf("park restarted: the watcher had v3 and v4 %v after", time.Since(restarted).Round(time.Millisecond))
+	w.stop(t)
+	for l := range w.lines {
+		got = append(got, l)
+	}
+	if !slices.Equal(got, want[2:]) {
+		t.Fatalf("after the restart the watcher printed %q, want %q", got, want[2:])
+	}
+}
