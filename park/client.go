@@ -35,7 +35,7 @@ type Client struct {
 	lease time.Duration
 	log   *zap.Logger
 
-	nc   *nats.Conn // closed by Close if the client dialed it
+	nc *nats.Conn // closed by Close if the client dialed it
 
 	mu   sync.Mutex
 	eph  map[string]*ephemeral // this client's ephemeral nodes, by key; nil once it is closed
