@@ -1,10 +1,13 @@
 package park
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -322,17 +325,30 @@ func (c *Client) get(ctx context.Context, k string) (*Node, error) {
 	return nodeOf(k, e.Value(), e.Revision(), e.Created())
 }
 
-// List returns a domain's nodes, in the order of their keys. It asks the
-// server which of the domain's keys it has, then reads each: a node
-// written before List began is in it unless it was deleted since. (A KV
-// watch's first values are not that: a node rewritten while they come
-// is skipped until its new revision comes, after them.)
+// List returns a domain's nodes, in the order of their keys: the latest
+// revision of each as the server has them at one point in time (one
+// request, answered with the last message of each of the domain's keys).
+// A cluster, whose reads go to each stream's leader, has no such request:
+// there List asks which of the domain's keys the leader has and reads
+// each. (A KV watch's first values are not a point in time: a node
+// rewritten while they come is skipped until its new revision comes,
+// after them, and a lock built on that gave two waiters the lock.)
 func (c *Client) List(ctx context.Context, domain string) ([]*Node, error) {
 	prefix, err := key(domain, "")
 	if err != nil {
 		return nil, err
 	}
-	info, err := c.st.Info(ctx, jetstream.WithSubjectFilter("$KV."+Bucket+"."+prefix+"*"))
+	filter := "$KV." + Bucket + "." + prefix + "*"
+	if c.st.CachedInfo().Config.AllowDirect {
+		nodes, ok, err := c.lastOf(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("park: list %s: %w", domain, err)
+		}
+		if ok {
+			return nodes, nil
+		}
+	}
+	info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return nil, fmt.Errorf("park: list %s: %w", domain, err)
 	}
@@ -354,6 +370,64 @@ func (c *Client) List(ctx context.Context, domain string) ([]*Node, error) {
 	}
 	return out, nil
 }
+
+// lastOf reads the last message of each key matching filter with one
+// direct get, in key order, skipping deletions' markers. It reports false
+// if the server gave only part of them (too many, or too big).
+func (c *Client) lastOf(ctx context.Context, filter string) ([]*Node, bool, error) {
+	nc := c.js.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	req, err := json.Marshal(map[string]any{"multi_last": []string{filter}})
+	if err != nil {
+		return nil, false, err
+	}
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+Bucket, inbox, req); err != nil {
+		return nil, false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	var out []*Node
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		switch m.Header.Get("Status") {
+		case "":
+		case "404": // no key
+			return nil, true, nil
+		case "204": // the end
+			whole := m.Header.Get("Nats-Num-Pending") == "0"
+			slices.SortFunc(out, func(a, b *Node) int {
+				return cmp.Or(strings.Compare(a.Domain, b.Domain), strings.Compare(a.Name, b.Name))
+			})
+			return out, whole, nil
+		default: // too many, or no direct gets: read them one by one
+			return nil, false, nil
+		}
+		if m.Header.Get(kvOperation) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
+			continue
+		}
+		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return nil, false, fmt.Errorf("malformed direct get reply: %w", err)
+		}
+		ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+		n, err := nodeOf(strings.TrimPrefix(m.Header.Get("Nats-Subject"), "$KV."+Bucket+"."), m.Data, seq, ts)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, n)
+	}
+}
+
+// readTimeout bounds a read that the server answers in parts.
+const readTimeout = 5 * time.Second
 
 // Delete deletes a node (ErrNotFound if there is none).
 func (c *Client) Delete(ctx context.Context, domain, name string, opts ...WriteOption) error {

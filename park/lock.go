@@ -94,9 +94,12 @@ func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Loc
 // case one went unseen (a watcher paused longer than a deletion's marker
 // is kept).
 func (l *Lock) wait(ctx context.Context) error {
+	if ahead, err := l.ahead(ctx); err != nil || len(ahead) == 0 {
+		return err // first (no watch needed), or gone
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the watch
-	// Watched before listed: a deletion after the list is seen.
+	// Watched before listed again: a deletion after the list is seen.
 	ch, err := l.c.Watch(ctx, l.domain, "")
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ var jobCenter = []string{
 // needs: every member may use it.
 var coordination = []string{
 	"$KV.fourinone_park.>", "$JS.API.STREAM.INFO.KV_fourinone_park",
-	"$JS.API.DIRECT.GET.KV_fourinone_park.>", "$JS.API.STREAM.MSG.GET.KV_fourinone_park",
+	"$JS.API.DIRECT.GET.KV_fourinone_park", "$JS.API.DIRECT.GET.KV_fourinone_park.>", "$JS.API.STREAM.MSG.GET.KV_fourinone_park",
 	"$JS.API.CONSUMER.CREATE.KV_fourinone_park", "$JS.API.CONSUMER.CREATE.KV_fourinone_park.>",
 	"$JS.API.CONSUMER.DELETE.KV_fourinone_park.>",
 	"$JS.FC.KV_fourinone_park.>",

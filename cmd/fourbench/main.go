@@ -2,7 +2,7 @@
 // NATS between the same processes, a single-threaded count) and prints a
 // table. See docs/performance.md.
 //
-//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|wordcount|registry|jobcenter]
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|wordcount|registry|jobcenter|park]
 package main
 
 import (
@@ -36,7 +36,7 @@ func main() {
 	flag.IntVar(&o.WaitingWorks, "waiting-works", 100000, "Works left waiting for the park's memory measurement")
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
-	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry or jobcenter")
+	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
 	flag.Parse()
 	if *cpuProfile != "" {

@@ -79,6 +79,7 @@ func Suite(ctx context.Context, o Options, out io.Writer) error {
 		{"wordcount", s.wordCount},
 		{"registry", s.registry},
 		{"jobcenter", s.jobCenter},
+		{"park", s.coordination},
 	}
 	for _, st := range steps {
 		if o.Only != "" && o.Only != st.name {
@@ -585,6 +586,7 @@ func (s *suite) onCluster(ctx context.Context) error {
 		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "hub") }},
 		{"registry", s.registry},
 		{"jobcenter", s.jobCenter},
+		{"park", s.coordination},
 	} {
 		if o.Only != "" && o.Only != st.name {
 			continue
