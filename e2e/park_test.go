@@ -147,6 +147,79 @@ type candidateLine struct {
 	line string
 }
 
+// election is candidates standing for one group, as processes.
+type election struct {
+	t     *testing.T
+	procs []*proc
+	lines chan candidateLine
+	seen  []candidateLine // read so far
+}
+
+// read returns the next line a candidate printed, within a minute.
+func (e *election) read(what string) candidateLine {
+	e.t.Helper()
+	select {
+	case l := <-e.lines:
+		e.seen = append(e.seen, l)
+		return l
+	case <-time.After(time.Minute):
+		var errs []string
+		for i, p := range e.procs {
+			if txt := p.errText(); txt != "" {
+				errs = append(errs, fmt.Sprintf("candidate %d: %s", i, txt))
+			}
+		}
+		e.t.Fatalf("no candidate printed %q within a minute (%s)", what, strings.Join(errs, "; "))
+		return candidateLine{}
+	}
+}
+
+// stand starts a candidate for each URL, with lease; each logs the times
+// it leads to log.
+func stand(t *testing.T, urls []string, lease, log string) *election {
+	e := &election{t: t, procs: make([]*proc, len(urls)), lines: make(chan candidateLine, 100)}
+	for i, url := range urls {
+		e.procs[i], _ = start(t, "standing as", "leader", "-park", url, "-lease", lease, "-every", "10ms", "-name", fmt.Sprint("c", i), log)
+		go func() {
+			for l := range e.procs[i].lines {
+				e.lines <- candidateLine{i, l}
+			}
+		}()
+	}
+	return e
+}
+
+// next waits for a candidate not in skip to lead, and returns it.
+func (e *election) next(skip ...int) int {
+	e.t.Helper()
+	for {
+		if l := e.read("leader"); strings.HasPrefix(l.line, "leader ") && !slices.Contains(skip, l.who) {
+			return l.who
+		}
+	}
+}
+
+// lost waits until candidate who says it lost its leadership (or has).
+func (e *election) lost(who int) {
+	e.t.Helper()
+	for _, l := range e.seen {
+		if l.who == who && strings.HasPrefix(l.line, "lost ") {
+			return
+		}
+	}
+	for {
+		if l := e.read("lost"); l.who == who && strings.HasPrefix(l.line, "lost ") {
+			return
+		}
+	}
+}
+
+func (e *election) stop() {
+	for _, p := range e.procs {
+		p.stop(e.t)
+	}
+}
+
 // TestParkElection: 5 candidates stand for one group; the leader is
 // killed (-9), then the next one is paused (SIGSTOP) past its lease and
 // resumed. Each leader logs the times it led (taken before checking its
@@ -155,56 +228,85 @@ type candidateLine struct {
 func TestParkElection(t *testing.T) {
 	url := startPark(t)
 	log := filepath.Join(t.TempDir(), "leaders.log")
-	const n = 5
-	procs := make([]*proc, n)
-	lines := make(chan candidateLine, 100)
-	for i := range procs {
-		procs[i], _ = start(t, "standing as", "leader", "-park", url, "-lease", "1s", "-every", "10ms", "-name", fmt.Sprint("c", i), log)
-		go func() {
-			for l := range procs[i].lines {
-				lines <- candidateLine{i, l}
-			}
-		}()
-	}
-	// nextLeader waits for a candidate not in skip to lead.
-	nextLeader := func(skip ...int) int {
-		t.Helper()
-		deadline := time.After(20 * time.Second)
-		for {
-			select {
-			case l := <-lines:
-				if strings.HasPrefix(l.line, "leader ") && !slices.Contains(skip, l.who) {
-					return l.who
-				}
-			case <-deadline:
-				t.Fatal("no new leader within 20s")
-			}
-		}
-	}
-	first := nextLeader()
+	e := stand(t, []string{url, url, url, url, url}, "1s", log)
+	first := e.next()
 	killed := time.Now()
-	_ = procs[first].cmd.Process.Signal(syscall.SIGKILL)
-	second := nextLeader(first)
+	_ = e.procs[first].cmd.Process.Signal(syscall.SIGKILL)
+	second := e.next(first)
 	t.Logf("leader killed: a new one %v after (lease 1s)", time.Since(killed).Round(time.Millisecond))
 	stopped := time.Now()
-	if err := procs[second].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := e.procs[second].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	third := nextLeader(first, second)
+	e.next(first, second)
 	t.Logf("leader paused: a new one %v after", time.Since(stopped).Round(time.Millisecond))
-	_ = procs[second].cmd.Process.Signal(syscall.SIGCONT)
-	for lost := false; !lost; {
-		select {
-		case l := <-lines:
-			lost = l.who == second && strings.HasPrefix(l.line, "lost ")
-		case <-time.After(10 * time.Second):
-			t.Fatal("the paused leader did not say it lost its leadership after it resumed")
+	_ = e.procs[second].cmd.Process.Signal(syscall.SIGCONT)
+	e.lost(second)
+	e.stop()
+	checkLeaders(t, log, 3)
+}
+
+// TestClusterParkElection: 6 candidates, two on each server of a 3-server
+// park cluster (each given that server's URL). The server of the leader
+// is killed (-9): the group leads again (the leader's client fails over
+// to another server within its lease, as NATS clients learn the cluster's
+// servers, or another candidate is elected), and the server restarts on
+// its store. Then each server in turn is paused (SIGSTOP) for a while, a
+// partition: its clients are cut off (they do not fail over before their
+// pings go unanswered), so a leader among them loses its lease and
+// another leads. No two leaders' times ever overlap.
+func TestClusterParkElection(t *testing.T) {
+	parks, _ := startCluster(t, 3)
+	log := filepath.Join(t.TempDir(), "leaders.log")
+	var urls []string
+	for i := range 6 {
+		urls = append(urls, parks[i%3].url)
+	}
+	e := stand(t, urls, "2s", log)
+	first := e.next()
+	cut := parks[first%3]
+	killed := time.Now()
+	_ = cut.p.cmd.Process.Signal(syscall.SIGKILL)
+	<-cut.p.done
+	t.Logf("the leader's park server killed: the group led again %v after", leadsAfter(t, log, killed))
+	p, _, err := startProcWithin(2*time.Minute, t.TempDir(), "park server ready at ", "parkserver", cut.args...)
+	if p != nil {
+		t.Cleanup(func() { p.stop(t) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut.p = p
+	for _, paused := range parks {
+		stopped := time.Now()
+		if err := paused.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
 		}
+		t.Logf("park server %s paused: the group led again %v after", paused.name, leadsAfter(t, log, stopped))
+		_ = paused.p.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	for _, p := range procs {
-		p.stop(t)
-	}
-	checkLeaders(t, log, third)
+	e.stop()
+	checkLeaders(t, log, 2)
+}
+
+// leadsAfter waits until a leader logs a time more than two leases (4 s)
+// after t0, and returns how long after t0 it was.
+func leadsAfter(t *testing.T, log string, t0 time.Time) time.Duration {
+	t.Helper()
+	after := t0.Add(4 * time.Second)
+	var at time.Time
+	waitFor(t, time.Minute, "a leader after "+after.Format(time.StampMilli), func() bool {
+		b, _ := os.ReadFile(log)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var tok uint64
+		var ns int64
+		if _, err := fmt.Sscan(lines[len(lines)-1], &tok, &ns); err != nil {
+			return false
+		}
+		at = time.Unix(0, ns)
+		return at.After(after)
+	})
+	return at.Sub(t0).Round(time.Millisecond)
 }
 
 // checkLeaders reads the leaders' log and checks that no two leaders' times

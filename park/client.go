@@ -359,16 +359,55 @@ func (c *Client) List(ctx context.Context, domain string) ([]*Node, error) {
 	slices.Sort(keys)
 	var out []*Node
 	for _, k := range keys {
-		n, err := c.get(ctx, k)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted (its marker is kept a while)
+		m, err := c.st.GetLastMsgForSubject(ctx, "$KV."+Bucket+"."+k)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // its marker went meanwhile
 		}
+		if err != nil {
+			return nil, fmt.Errorf("park: read %s: %w", k, err)
+		}
+		n, err := c.live(ctx, k, m.Header, m.Data, m.Sequence, m.Time)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		if n != nil {
+			out = append(out, n)
+		}
 	}
 	return out, nil
+}
+
+// staleAfter is how long past its TTL a List takes an ephemeral node the
+// server has not removed for gone (and deletes it): the most the clocks
+// of the park and its clients may differ. A cluster's stream leader that
+// took over from a failed one (nats-server 2.15.2) never removed the
+// expired messages the failed one had stored: a lock's waiters waited
+// for ever for a holder killed with its server.
+const staleAfter = time.Second
+
+// live decodes a key's last message for List: nil if it is a deletion's
+// marker, or an ephemeral node whose TTL ran out more than staleAfter ago
+// (deleted then, unless it was written again meanwhile).
+func (c *Client) live(ctx context.Context, k string, h nats.Header, data []byte, rev uint64, written time.Time) (*Node, error) {
+	if h.Get(kvOperation) != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
+		return nil, nil
+	}
+	if ttl := h.Get(jetstream.MsgTTLHeader); ttl != "" {
+		d, err := time.ParseDuration(ttl)
+		if err != nil {
+			var secs int64
+			secs, err = strconv.ParseInt(ttl, 10, 64)
+			d = time.Duration(secs) * time.Second
+		}
+		if err == nil && d > 0 && time.Since(written) > d+staleAfter {
+			err := c.kv.Purge(ctx, k, jetstream.LastRevision(rev), jetstream.PurgeTTL(time.Second))
+			if err == nil || !streams.IsConflict(err) {
+				return nil, nil // gone (or going: its owner cannot write it again on rev)
+			}
+			// Written again meanwhile: alive. It is listed as it was.
+		}
+	}
+	return nodeOf(k, data, rev, written)
 }
 
 // lastOf reads the last message of each key matching filter with one
@@ -410,19 +449,18 @@ func (c *Client) lastOf(ctx context.Context, filter string) ([]*Node, bool, erro
 		default: // too many, or no direct gets: read them one by one
 			return nil, false, nil
 		}
-		if m.Header.Get(kvOperation) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
-			continue
-		}
 		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 		if err != nil {
 			return nil, false, fmt.Errorf("malformed direct get reply: %w", err)
 		}
 		ts, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
-		n, err := nodeOf(strings.TrimPrefix(m.Header.Get("Nats-Subject"), "$KV."+Bucket+"."), m.Data, seq, ts)
+		n, err := c.live(ctx, strings.TrimPrefix(m.Header.Get("Nats-Subject"), "$KV."+Bucket+"."), m.Header, m.Data, seq, ts)
 		if err != nil {
 			return nil, false, err
 		}
-		out = append(out, n)
+		if n != nil {
+			out = append(out, n)
+		}
 	}
 }
 

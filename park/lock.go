@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
 // lockDomain is the domain of a lock's waiters; electDomain an election's
@@ -60,8 +61,32 @@ func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
 }
 
 // acquire joins the line of domain with an ephemeral node holding value,
-// and waits until it is first.
+// and waits until it is first. A failure on the way (the park failing
+// over, this client's place lost while it was paused) makes it join the
+// line again, at its end, until ctx ends.
 func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Lock, error) {
+	for {
+		l, err := c.join(ctx, domain, value)
+		if err == nil {
+			if err = l.wait(ctx); err == nil {
+				return l, nil
+			}
+			l.abandon()
+		}
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrName) || ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Warn("join the line again", zap.String("domain", domain), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(c.lease / 3):
+		}
+	}
+}
+
+// join puts an ephemeral node at the end of domain's line.
+func (c *Client) join(ctx context.Context, domain string, value []byte) (*Lock, error) {
 	node := uuid.NewString()
 	k, err := key(domain, node)
 	if err != nil {
@@ -80,10 +105,6 @@ func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Loc
 	}
 	if l.lost = c.lostOf(k); l.lost == nil {
 		return nil, fmt.Errorf("park: %s: lost as it was taken", domain)
-	}
-	if err := l.wait(ctx); err != nil {
-		l.abandon()
-		return nil, err
 	}
 	return l, nil
 }

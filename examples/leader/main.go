@@ -23,6 +23,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/park"
 	"github.com/fourinone-go/fourinone/security"
+	"go.uber.org/zap"
 )
 
 func main() {
@@ -47,13 +48,17 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, url string, sec security.Config, lease time.Duration, group, name string, every time.Duration, log string) error {
-	c, err := park.Dial(ctx, url, sec, park.Options{Lease: lease})
+func run(ctx context.Context, url string, sec security.Config, lease time.Duration, group, name string, every time.Duration, logFile string) error {
+	log, err := zap.NewProduction(zap.IncreaseLevel(zap.WarnLevel))
+	if err != nil {
+		return err
+	}
+	c, err := park.Dial(ctx, url, sec, park.Options{Lease: lease, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
