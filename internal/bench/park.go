@@ -172,5 +172,3 @@ func watchLatency(ctx context.Context, n int, watch func(context.Context) (<-cha
 	}
 	return out, nil
 }
-
-
