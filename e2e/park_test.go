@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/park"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 )
 
@@ -402,5 +404,79 @@ func TestParkConfigAcrossRestart(t *testing.T) {
 	}
 	if !slices.Equal(got, want[2:]) {
 		t.Fatalf("after the restart the watcher printed %q, want %q", got, want[2:])
+	}
+}
+
+// TestParkDomainPermissions: a member whose credential may write the
+// domains "app" and lock:x only writes there (the server refuses the
+// rest) and reads everywhere.
+func TestParkDomainPermissions(t *testing.T) {
+	url := startPark(t)
+	var subjects []string
+	for _, d := range []string{"app", park.LockDomain("x")} {
+		s, err := park.DomainSubject(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, s)
+	}
+	b, err := security.NewUser(authDir, security.RoleWorkman, "limited", security.ParkWrites(subjects...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(t.TempDir(), "limited.creds")
+	if err := os.WriteFile(creds, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := park.Dial(ctx, url, security.Config{Creds: creds}, park.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	admin := parkClient(t, url)
+	if _, err := admin.Create(ctx, "other", "n", []byte("by admin")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "app", "n", []byte("v")); err != nil {
+		t.Fatalf("a write of a granted domain: %v", err)
+	}
+	l, err := c.Lock(ctx, "x")
+	if err != nil {
+		t.Fatalf("a granted lock: %v", err)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Get(ctx, "other", "n"); err != nil || string(n.Value) != "by admin" {
+		t.Fatalf("a read of another domain: %v, %v", n, err)
+	}
+	t0 := time.Now()
+	_, err = c.Update(ctx, "other", "n", []byte("by limited"))
+	t.Logf("a write of another domain: %v (after %v)", err, time.Since(t0).Round(time.Millisecond))
+	if !errors.Is(err, park.ErrPermission) {
+		t.Fatalf("a write of another domain: %v, want a permissions violation", err)
+	}
+	// The server refuses it too: written past the client's check, on a
+	// connection with the same credential, it is dropped.
+	nc, err := wire.Connect(url, wire.ConnOptions{Security: security.Config{Creds: creds}, Member: "limited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("$KV."+park.Bucket+".n.other.n", []byte("pby limited")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // the server has read the publish
+		t.Fatal(err)
+	}
+	if n, err := admin.Get(ctx, "other", "n"); err != nil || string(n.Value) != "by admin" {
+		t.Fatalf("the node after the refused writes: %v, %v", n, err)
+	}
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer lcancel()
+	if _, err := c.Lock(lctx, "y"); !errors.Is(err, park.ErrPermission) {
+		t.Fatalf("a lock not granted: %v, want a permissions violation", err)
 	}
 }

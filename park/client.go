@@ -38,7 +38,8 @@ type Client struct {
 	lease time.Duration
 	log   *zap.Logger
 
-	nc *nats.Conn // closed by Close if the client dialed it
+	nc  *nats.Conn        // closed by Close if the client dialed it
+	who security.Identity // its credential's, if it dialed with one
 
 	mu   sync.Mutex
 	eph  map[string]*ephemeral // this client's ephemeral nodes, by key; nil once it is closed
@@ -99,14 +100,14 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Client, error) {
 // the connection: Close closes it. The connection is retried for ever
 // when it drops (a park restart).
 func Dial(ctx context.Context, url string, sec security.Config, o Options) (*Client, error) {
-	member := ""
+	var who security.Identity
 	if sec.Creds != "" {
-		who, err := security.ReadIdentity(sec.Creds)
-		if err != nil {
+		var err error
+		if who, err = security.ReadIdentity(sec.Creds); err != nil {
 			return nil, fmt.Errorf("park: %w", err)
 		}
-		member = who.Name // its replies come to its own inboxes
 	}
+	member := who.Name // its replies come to its own inboxes
 	nc, err := wire.Connect(url, wire.ConnOptions{Security: sec, Name: "park client", Member: member})
 	if err != nil {
 		return nil, fmt.Errorf("park: %w", err)
@@ -116,7 +117,7 @@ func Dial(ctx context.Context, url string, sec security.Config, o Options) (*Cli
 		nc.Close()
 		return nil, err
 	}
-	c.nc = nc
+	c.nc, c.who = nc, who
 	return c, nil
 }
 
@@ -246,6 +247,21 @@ func (c *Client) Update(ctx context.Context, domain, name string, value []byte, 
 // lock's waiters keep theirs a second (see Lock.wait).
 const deletedTTL = time.Minute
 
+// ErrPermission is returned for a write the client's credential does not
+// allow (see security.ParkWrites): the server would refuse it.
+var ErrPermission = errors.New("park: the credential may not write this domain")
+
+// mayWrite checks a write of key k against the client's credential, if
+// it dialed with one: the server drops a refused write without a reply,
+// and the writer would wait for one until its context ended.
+func (c *Client) mayWrite(k string) error {
+	if c.who.MayPublish("$KV." + Bucket + "." + k) {
+		return nil
+	}
+	d, _, _ := parseKey(k)
+	return fmt.Errorf("%w: %q (its credential is %s's)", ErrPermission, d, c.who.Name)
+}
+
 // ttl is the TTL an ephemeral node is written with: the lease rounded up
 // to a second, as the server keeps TTLs in whole seconds (cut down, a
 // 1.5 s lease let the server drop a node while its client still held it).
@@ -284,6 +300,9 @@ const kvOperation = "KV-Operation"
 // (if last is not nil). An ephemeral node is written with the lease as
 // its TTL, and rolls up its older revisions (see history).
 func (c *Client) put(ctx context.Context, k string, eph bool, value []byte, last *uint64) (uint64, error) {
+	if err := c.mayWrite(k); err != nil {
+		return 0, err
+	}
 	var popts []jetstream.PublishOpt
 	m := nats.NewMsg("$KV." + Bucket + "." + k)
 	m.Data = encodeValue(eph, value)
@@ -480,6 +499,9 @@ func (c *Client) Delete(ctx context.Context, domain, name string, opts ...WriteO
 	}
 	if o.revision != nil && cur.Revision != *o.revision {
 		return fmt.Errorf("%w: %s/%s is at %d", ErrChanged, domain, name, cur.Revision)
+	}
+	if err := c.mayWrite(k); err != nil {
+		return err
 	}
 	marker := deletedTTL
 	if o.marker > 0 {

@@ -11,10 +11,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// lockDomain is the domain of a lock's waiters; electDomain an election's
-// candidates.
-func lockDomain(name string) string   { return "lock:" + name }
-func electDomain(group string) string { return "elect:" + group }
+// LockDomain is the domain of lock name's waiters (to grant a member
+// writes to it: see DomainSubject); ElectDomain an election's candidates.
+func LockDomain(name string) string   { return "lock:" + name }
+func ElectDomain(group string) string { return "elect:" + group }
 
 // Lock is a held lock.
 type Lock struct {
@@ -57,7 +57,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // this client lives (its ephemeral node: see Options.Lease) or until
 // Unlock.
 func (c *Client) Lock(ctx context.Context, name string) (*Lock, error) {
-	return c.acquire(ctx, lockDomain(name), nil)
+	return c.acquire(ctx, LockDomain(name), nil)
 }
 
 // acquire joins the line of domain with an ephemeral node holding value,
@@ -73,7 +73,7 @@ func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Loc
 			}
 			l.abandon()
 		}
-		if errors.Is(err, ErrClosed) || errors.Is(err, ErrName) || ctx.Err() != nil {
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrName) || errors.Is(err, ErrPermission) || ctx.Err() != nil {
 			return nil, err
 		}
 		c.log.Warn("join the line again", zap.String("domain", domain), zap.Error(err))
@@ -205,7 +205,7 @@ type Leadership struct{ l *Lock }
 // Candidates lead in the order they stood; value (the candidate's
 // address, say) is what Leader tells others.
 func (c *Client) Elect(ctx context.Context, group string, value []byte) (*Leadership, error) {
-	l, err := c.acquire(ctx, electDomain(group), value)
+	l, err := c.acquire(ctx, ElectDomain(group), value)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (ld *Leadership) Resign(ctx context.Context) error { return ld.l.Unlock(ctx
 // Leader returns the value and token of group's leader (ErrNotFound if
 // no candidate stands).
 func (c *Client) Leader(ctx context.Context, group string) (value []byte, token uint64, err error) {
-	nodes, err := c.List(ctx, electDomain(group))
+	nodes, err := c.List(ctx, ElectDomain(group))
 	if err != nil {
 		return nil, 0, err
 	}

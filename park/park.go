@@ -102,6 +102,16 @@ func key(domain, node string) (string, error) {
 	return "n." + d + "." + n, nil
 }
 
+// DomainSubject returns the subject of a domain's nodes, for a credential
+// that may write only some domains (see security.ParkWrites).
+func DomainSubject(domain string) (string, error) {
+	k, err := key(domain, "")
+	if err != nil {
+		return "", err
+	}
+	return "$KV." + Bucket + "." + k + "*", nil
+}
+
 // parseKey returns the names of a node's key.
 func parseKey(k string) (domain, node string, err error) {
 	rest, ok := strings.CutPrefix(k, "n.")

@@ -115,7 +115,11 @@ func Init(dir string) error {
 // NewUser returns a .creds file for member name in role, signed with the
 // account seed in dir. The member must run under that name (its workman or
 // foreman ID): the permissions name it.
-func NewUser(dir, role, name string) ([]byte, error) {
+func NewUser(dir, role, name string, opts ...UserOption) ([]byte, error) {
+	var o userOpts
+	for _, f := range opts {
+		f(&o)
+	}
 	if !slices.Contains(Roles, role) {
 		return nil, fmt.Errorf("%w: role %q: one of %q", ErrConfig, role, Roles)
 	}
@@ -138,7 +142,7 @@ func NewUser(dir, role, name string) ([]byte, error) {
 	uc := jwt.NewUserClaims(userPub)
 	uc.Name = name
 	uc.Tags.Add("role:" + role)
-	uc.Permissions = Permissions(role, name)
+	uc.Permissions = Permissions(role, name, o.parkWrites...)
 	userJWT, err := uc.Encode(acc)
 	if err != nil {
 		return nil, err
@@ -147,9 +151,47 @@ func NewUser(dir, role, name string) ([]byte, error) {
 	return jwt.FormatUserConfig(userJWT, userSeed)
 }
 
+// UserOption qualifies a credential NewUser makes.
+type UserOption func(*userOpts)
+
+type userOpts struct{ parkWrites []string }
+
+// ParkWrites limits the coordination nodes (package park) the user may
+// write to those whose subjects match one of subjects (park.DomainSubject
+// gives a domain's): it may create, update and delete nodes, take locks
+// and stand in elections there only, and read everywhere. Without it, a
+// user may write every node.
+func ParkWrites(subjects ...string) UserOption {
+	return func(o *userOpts) { o.parkWrites = append(o.parkWrites, subjects...) }
+}
+
 // Identity is who a .creds file says its holder is.
 type Identity struct {
 	Name, Role string
+	// Publish is what it may publish to (subjects, with wildcards); nil
+	// is everything. The server enforces it; a client may check first,
+	// to fail at once where the server would drop a message silently.
+	Publish []string
+}
+
+// MayPublish reports whether the identity may publish to subject.
+func (id Identity) MayPublish(subject string) bool {
+	return id.Publish == nil || slices.ContainsFunc(id.Publish, func(p string) bool { return subjectMatch(p, subject) })
+}
+
+// subjectMatch reports whether subject matches pattern (NATS wildcards:
+// "*" a token, ">" the rest).
+func subjectMatch(pattern, subject string) bool {
+	ps, ss := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, p := range ps {
+		if p == ">" {
+			return len(ss) > i
+		}
+		if i >= len(ss) || p != "*" && p != ss[i] {
+			return false
+		}
+	}
+	return len(ps) == len(ss)
 }
 
 // ReadIdentity reads the name and role of the user in a .creds file.
@@ -167,6 +209,9 @@ func ReadIdentity(path string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: credentials %s: the user JWT does not decode", ErrConfig, path)
 	}
 	id := Identity{Name: uc.Name}
+	if allow := uc.Permissions.Pub.Allow; len(allow) > 0 {
+		id.Publish = allow
+	}
 	for _, t := range uc.Tags {
 		if r, ok := strings.CutPrefix(t, "role:"); ok {
 			id.Role = r

@@ -33,10 +33,13 @@ var jobCenter = []string{
 	"$JS.API.STREAM.PURGE.OBJ_fourinone_blobs",
 }
 
+// parkNodes is where the park's coordination nodes are written.
+const parkNodes = "$KV.fourinone_park.>"
+
 // coordination is what the park's coordination service (package park)
-// needs: every member may use it.
+// needs: every member may use it (writing nodes: see parkNodes).
 var coordination = []string{
-	"$KV.fourinone_park.>", "$JS.API.STREAM.INFO.KV_fourinone_park",
+	"$JS.API.STREAM.INFO.KV_fourinone_park",
 	"$JS.API.DIRECT.GET.KV_fourinone_park", "$JS.API.DIRECT.GET.KV_fourinone_park.>", "$JS.API.STREAM.MSG.GET.KV_fourinone_park",
 	"$JS.API.CONSUMER.CREATE.KV_fourinone_park", "$JS.API.CONSUMER.CREATE.KV_fourinone_park.>",
 	"$JS.API.CONSUMER.DELETE.KV_fourinone_park.>",
@@ -45,8 +48,10 @@ var coordination = []string{
 
 // Permissions returns what a user of role named name may publish and
 // subscribe to: the least its role needs, with its own name wherever a
-// subject names a member. An admin has no limits.
-func Permissions(role, name string) jwt.Permissions {
+// subject names a member. It may write the park's coordination nodes under
+// parkWrites (see ParkWrites), or all of them if there are none. An admin
+// has no limits.
+func Permissions(role, name string, parkWrites ...string) jwt.Permissions {
 	if role == RoleAdmin {
 		return jwt.Permissions{}
 	}
@@ -68,6 +73,10 @@ func Permissions(role, name string) jwt.Permissions {
 		WorkmanPrefix + "*.cancel." + name,
 	}
 	pub = append(pub, coordination...)
+	if len(parkWrites) == 0 {
+		parkWrites = []string{parkNodes}
+	}
+	pub = append(pub, parkWrites...)
 	sub := []string{inbox}
 	switch role {
 	case RoleWorkman:

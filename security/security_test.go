@@ -89,3 +89,18 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("foreman permissions %+v: serving or deleting", f)
 	}
 }
+
+func TestMayPublish(t *testing.T) {
+	id := Identity{Publish: []string{"$KV.fourinone_park.n.app.*", "a.>", "x.*.z"}}
+	for subj, want := range map[string]bool{
+		"$KV.fourinone_park.n.app.n": true, "$KV.fourinone_park.n.app.n.m": false, "$KV.fourinone_park.n.other.n": false,
+		"a.b": true, "a.b.c": true, "a": false, "x.y.z": true, "x.y": false, "x.y.z.w": false,
+	} {
+		if got := id.MayPublish(subj); got != want {
+			t.Errorf("MayPublish(%q) = %v, want %v", subj, got, want)
+		}
+	}
+	if !(Identity{}).MayPublish("anything") {
+		t.Error("an identity without limits may not publish")
+	}
+}

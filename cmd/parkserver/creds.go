@@ -7,15 +7,18 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fourinone-go/fourinone/park"
 	"github.com/fourinone-go/fourinone/security"
 )
 
 const credsUsage = `usage:
   parkserver creds init -dir DIR
       make an operator, the account and the park server's credential in DIR
-  parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE]
+  parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE] [-park-domain D]...
       make a credential for member NAME (its workman or foreman ID) in a role
-      (written to FILE, default NAME.creds in the working directory)
+      (written to FILE, default NAME.creds in the working directory); with
+      -park-domain, it may write the park's coordination nodes of those
+      domains only (lock:NAME for lock NAME, elect:GROUP for an election)
   parkserver creds tls -dir DIR [-hosts 127.0.0.1,host.example]
       make a development CA (ca.pem) and a certificate it signs for the hosts
       (cert.pem, key.pem), for servers and clients alike`
@@ -31,6 +34,15 @@ func creds(args []string) int {
 	role := fs.String("role", "", "user: admin, foreman or workman")
 	name := fs.String("name", "", "user: the member's name (its -id)")
 	out := fs.String("out", "", "user: the file to write (default NAME.creds)")
+	var domains []string
+	fs.Func("park-domain", "user: a coordination domain it may write (repeat for more; default: all)", func(d string) error {
+		subj, err := park.DomainSubject(d)
+		if err != nil {
+			return err
+		}
+		domains = append(domains, subj)
+		return nil
+	})
 	hosts := fs.String("hosts", "127.0.0.1,localhost", "tls: the names and addresses the certificate is for, comma-separated")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -48,7 +60,7 @@ func creds(args []string) int {
 		fmt.Printf("auth directory %s: give the park server -auth %s; keep %s and %s secret\n",
 			*dir, *dir, filepath.Join(*dir, security.AccountKeyFile), filepath.Join(*dir, security.OperatorKeyFile))
 	case "user":
-		b, err := security.NewUser(*dir, *role, *name)
+		b, err := security.NewUser(*dir, *role, *name, security.ParkWrites(domains...))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "parkserver creds user:", err)
 			return 2
