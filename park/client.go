@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -189,8 +190,17 @@ func (c *Client) prepare(domain, name string, opts []WriteOption) (writeOpts, st
 }
 
 // Create creates a node if there is none under that name (ErrExists if
-// there is), and returns it.
+// there is), and returns it. A node created without a name (Fourinone's
+// anonymous node) is given a new one, later nodes' greater (a time-ordered
+// UUID): List returns them in the order they were made.
 func (c *Client) Create(ctx context.Context, domain, name string, value []byte, opts ...WriteOption) (*Node, error) {
+	if name == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("park: create %s: %w", domain, err)
+		}
+		name = id.String()
+	}
 	o, k, err := c.prepare(domain, name, opts)
 	if err != nil {
 		return nil, err

@@ -463,3 +463,28 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("a new Config's first value %q, want c", v)
 	}
 }
+
+// TestAnonymousNodes: nodes created without names (a queue, as Fourinone's
+// mqDemo makes one) are listed in the order they were made.
+func TestAnonymousNodes(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	c := client(t, p.ClientURL(), park.Options{})
+	ctx := context.Background()
+	for i := range 20 {
+		if _, err := c.Create(ctx, "queue", "", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes, err := c.List(ctx, "queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 20 {
+		t.Fatalf("%d nodes listed, want 20", len(nodes))
+	}
+	for i, n := range nodes {
+		if string(n.Value) != strconv.Itoa(i) {
+			t.Fatalf("node %d of the list holds %q, want %d", i, n.Value, i)
+		}
+	}
+}
