@@ -645,6 +645,13 @@ func (c *Client) renew(ctx context.Context) {
 }
 
 func (c *Client) renewOne(ctx context.Context, k string) {
+	c.mu.Lock()
+	e, ok := c.eph[k]
+	fresh := ok && time.Since(e.sent) < c.lease/6
+	c.mu.Unlock()
+	if !ok || fresh {
+		return // gone, or written a moment ago (a lock's node, before its place is)
+	}
 	wctx, cancel := context.WithTimeout(ctx, c.lease/3)
 	defer cancel()
 	sent := time.Now()

@@ -168,7 +168,10 @@ func (l *Lock) ahead(ctx context.Context) (map[string]bool, error) {
 		switch {
 		case n.Name == l.node:
 			mine = true
-		case place(n) < l.token:
+		case len(n.Value) < 8 || place(n) < l.token:
+			// A node without its place yet may have been created before
+			// this one (a renewal before its place was written makes its
+			// revision greater): ahead, until a list shows its place.
 			ahead[n.Name] = true
 		}
 	}
@@ -178,12 +181,13 @@ func (l *Lock) ahead(ctx context.Context) (map[string]bool, error) {
 	return ahead, nil
 }
 
-// place is a waiter's place in line: the revision it asked at.
+// place is a waiter's place in line: the revision it asked at (if not
+// written yet, its revision: its first, unless renewed since).
 func place(n *Node) uint64 {
 	if len(n.Value) >= 8 {
 		return binary.BigEndian.Uint64(n.Value)
 	}
-	return n.Revision // not yet written with its place: it is its first revision
+	return n.Revision
 }
 
 // abandon deletes the lock's node after a failed wait.
