@@ -240,7 +240,13 @@ func runForeman(t *testing.T, args ...string) (stdout, stderr string, err error)
 // runCmd runs one of our commands to its end (two minutes at most).
 func runCmd(t *testing.T, bin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runCmdWithin(t, 2*time.Minute, bin, args...)
+}
+
+// runCmdWithin is runCmd with its own limit.
+func runCmdWithin(t *testing.T, within time.Duration, bin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin), withAuth(bin, args)...)
 	var out, errb bytes.Buffer

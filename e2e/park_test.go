@@ -50,7 +50,8 @@ func TestParkLockContenders(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, stderr, err := runCmd(t, "lock", "-park", url, "-n", strconv.Itoa(each), file); err != nil {
+			// 20-30 s alone; the limit is for a machine busy with other tests.
+			if _, stderr, err := runCmdWithin(t, 6*time.Minute, "lock", "-park", url, "-n", strconv.Itoa(each), file); err != nil {
 				errs <- fmt.Errorf("%v: %s", err, stderr)
 			}
 		}()

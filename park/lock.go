@@ -111,9 +111,10 @@ func (c *Client) join(ctx context.Context, domain string, value []byte) (*Lock, 
 
 // wait waits until the lock's node is first in line: until every node
 // ahead of it (asked earlier; none can come ahead later) has gone. It
-// watches the domain for deletions, and lists it again every lease in
-// case one went unseen (a watcher paused longer than a deletion's marker
-// is kept).
+// watches the domain for deletions (and for places written: a node taken
+// as ahead before its place was may turn out behind), and lists it again
+// every lease in case one went unseen (a watcher paused longer than a
+// deletion's marker is kept).
 func (l *Lock) wait(ctx context.Context) error {
 	if ahead, err := l.ahead(ctx); err != nil || len(ahead) == 0 {
 		return err // first (no watch needed), or gone
@@ -144,8 +145,11 @@ func (l *Lock) wait(ctx context.Context) error {
 				}
 				return ErrClosed // the client was closed
 			}
-			if ev.Op == Delete {
-				delete(ahead, ev.Node.Name)
+			switch n := ev.Node; {
+			case ev.Op == Delete:
+				delete(ahead, n.Name)
+			case len(n.Value) >= 8 && place(n) > l.token:
+				delete(ahead, n.Name) // its place written: behind, after all
 			}
 		case <-recheck.C:
 			if ahead, err = l.ahead(ctx); err != nil {
