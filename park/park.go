@@ -1,14 +1,16 @@
 // Package park is the park as a coordination service: Fourinone's
-// ParkLocal (nodes in domains, watches, ephemeral nodes, locks) on the
-// park server's JetStream.
+// ParkLocal (nodes in domains, watches, ephemeral nodes, locks, leader
+// election, configuration) on the park server's JetStream. See
+// docs/coordination.md.
 //
 // A node is a value under a domain and a name, both any UTF-8 string. It
 // is kept in one KV bucket, under "n.<domain>.<node>" (names encoded: see
-// names.go), its latest revision only. An ephemeral node carries a per-message TTL
-// (the client's lease) and its client writes it again every third of the
-// lease: if the client dies, the node is gone within a lease, and watchers
-// see it go (the bucket keeps delete markers). A change whose content
-// equals the node's previous content (such a renewal) is not an event.
+// names.go), with its last revisions (see history). An ephemeral node
+// carries a per-message TTL (the client's lease) and its client writes it
+// again every third of the lease: if the client dies, the node is gone
+// within a lease, and watchers see it go (deletions leave markers for a
+// while). A change whose content equals the node's previous content (such
+// a renewal) is not an event.
 package park
 
 import (
