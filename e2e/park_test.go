@@ -346,8 +346,8 @@ func checkLeaders(t *testing.T, log string, atLeast int) {
 			}
 		}
 	})
-	if len(tokens) < 3 {
-		t.Fatalf("%d leaders logged, want at least 3", len(tokens))
+	if len(tokens) < atLeast {
+		t.Fatalf("%d leaders logged, want at least %d", len(tokens), atLeast)
 	}
 	for i := 1; i < len(tokens); i++ {
 		a, b := spans[tokens[i-1]], spans[tokens[i]]
