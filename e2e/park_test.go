@@ -181,14 +181,20 @@ func (e *election) read(what string) candidateLine {
 // it leads to log.
 func stand(t *testing.T, urls []string, lease, log string) *election {
 	e := &election{t: t, procs: make([]*proc, len(urls)), lines: make(chan candidateLine, 100)}
+	over := make(chan struct{}) // the forwarders end with the test, even if nobody reads
 	for i, url := range urls {
 		e.procs[i], _ = start(t, "standing as", "leader", "-park", url, "-lease", lease, "-every", "10ms", "-name", fmt.Sprint("c", i), log)
 		go func() {
 			for l := range e.procs[i].lines {
-				e.lines <- candidateLine{i, l}
+				select {
+				case e.lines <- candidateLine{i, l}:
+				case <-over:
+					return
+				}
 			}
 		}()
 	}
+	t.Cleanup(func() { close(over) }) // before the processes' own cleanups
 	return e
 }
 
