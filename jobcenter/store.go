@@ -269,15 +269,25 @@ func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.Ke
 const readTimeout = 5 * time.Second
 
 // getEntry reads key from kv, trying again while ctx lasts when a try
-// times out.
+// times out or the cluster says it is unavailable for now (503, while it
+// fails over: a Wait's read of a result failed with it).
 func getEntry(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, readTimeout)
 		e, err := kv.Get(rctx, key)
 		timedOut := rctx.Err() != nil
 		cancel()
-		if err == nil || !timedOut || ctx.Err() != nil {
+		var apiErr *jetstream.APIError
+		unavailable := errors.As(err, &apiErr) && apiErr.Code == 503
+		if err == nil || !timedOut && !unavailable || ctx.Err() != nil {
 			return e, err
+		}
+		if unavailable {
+			select { // the cluster elects a leader meanwhile
+			case <-ctx.Done():
+				return e, err
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
 }
