@@ -208,7 +208,7 @@ func rogueWorkman(t *testing.T, parkURL string, reply []byte) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); reg.Heartbeat(ctx, m, zap.NewNop(), nil) }()
+	go func() { defer close(done); reg.Heartbeat(ctx, func() registry.Member { return m }, zap.NewNop(), nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 

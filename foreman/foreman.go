@@ -17,6 +17,7 @@ import (
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -67,6 +68,7 @@ type Foreman struct {
 	cfg     Config
 	idBytes []byte     // cfg.ID, the meta of every task
 	nc      *nats.Conn // the park connection
+	js      jetstream.JetStream
 	ownsNC  bool
 	reg     *registry.Registry
 	hub     *wire.Client // calls to hub-mode workers, on nc
@@ -81,6 +83,7 @@ type Foreman struct {
 
 	mu     sync.Mutex       // guards the fields below
 	claims map[string]*held // held claims by workman id
+	jobs   []string         // the jobs Run runs
 	alive  time.Time        // when the last registration that succeeded started
 	closed bool
 }
@@ -123,8 +126,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	if err != nil {
 		return nil, fmt.Errorf("foreman: %w", err)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		hub.Close()
+		return nil, fmt.Errorf("foreman: %w", err)
+	}
 	host, _ := os.Hostname()
-	f := &Foreman{
+	f := &Foreman{js: js,
 		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
 		pool:   wire.NewPool(wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID}, cfg.MaxWarehouseSize),
 		claims: make(map[string]*held),
@@ -140,7 +148,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	f.hbStop, f.hbDone = stop, make(chan struct{})
 	go func() {
 		defer close(f.hbDone)
-		reg.Heartbeat(hbCtx, f.self, f.log, f.refreshClaims)
+		reg.Heartbeat(hbCtx, f.state, f.log, f.refreshClaims)
 	}()
 	return f, nil
 }

@@ -57,6 +57,8 @@ type runConfig struct {
 	backups     bool
 	maxAttempts int
 	stats       *RunStats
+	name        string
+	progress    func(Progress)
 }
 
 // RunStats counts what a Run did besides running each task once.
@@ -193,9 +195,10 @@ type worker struct {
 }
 
 type outcome struct {
-	a   *attempt
-	out *warehouse.Warehouse
-	err error
+	a    *attempt
+	out  *warehouse.Warehouse
+	size int // of the encoded result
+	err  error
 }
 
 // run is one job's scheduler. Its fields belong to the loop goroutine.
@@ -212,6 +215,9 @@ type run struct {
 	failed  []*TaskError
 	emitted int
 	stats   RunStats
+	job     *jobTrack
+	// splitting is set until the Splitter has emitted its last task.
+	splitting bool
 
 	mu     sync.Mutex // guards inbox
 	inbox  []outcome  // outcomes not yet handled, delivered by reply callbacks
@@ -235,9 +241,11 @@ func (r *run) add(w *Workman, joined bool) {
 	r.workers = append(r.workers, &worker{w: w, free: max(w.Slots, 1), joined: joined, lastHeard: time.Now()})
 }
 
-func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]bool) (*warehouse.Warehouse, error) {
+func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]bool) (_ *warehouse.Warehouse, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	r.notify = make(chan struct{}, 1)
+	r.splitting = true
+	r.startJob(s, cancel)
 	// The splitter runs ahead of the slots by at most one task per slot:
 	// memory stays bounded and the hand-over rarely waits.
 	slots := 0
@@ -297,14 +305,14 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			}
 		}
 		r.f.Release(context.Background(), joined...)
+		r.endJob(err)
 	}()
 
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	splitting := true
 	var noWorkersSince time.Time
 	// Tasks still in newTasks after the split ended are part of the job.
-	for splitting || len(newTasks) > 0 || len(r.tasks) > 0 {
+	for r.splitting || len(newTasks) > 0 || len(r.tasks) > 0 {
 		var in chan *task
 		if len(r.retry) == 0 && r.hasFree() {
 			in = newTasks
@@ -316,7 +324,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			r.tasks[t.n] = t
 			r.dispatch(t, nil)
 		case err := <-splitDone:
-			splitting = false
+			r.splitting = false
 			if err != nil {
 				return nil, fmt.Errorf("foreman: split after %d tasks: %w", r.emitted, err)
 			}
@@ -340,11 +348,12 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			for _, w := range ws {
 				r.join(w)
 			}
-		case <-tick.C:
+		case now := <-tick.C:
 			r.resume()
-			if !splitting && len(newTasks) == 0 && len(r.retry) == 0 {
+			if !r.splitting && len(newTasks) == 0 && len(r.retry) == 0 {
 				r.backup()
 			}
+			r.job.tick(now)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("foreman: job stopped with %d tasks unfinished: %w", len(r.tasks), context.Cause(ctx))
 		}
@@ -444,9 +453,10 @@ func (r *run) dispatch(t *task, not *worker) {
 	a := &attempt{t: t, w: w, start: time.Now()}
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
-	p, err := w.w.start(t.n, t.body, func(out *warehouse.Warehouse, err error) { r.deliver(outcome{a, out, err}) })
+	r.job.bytesOut += int64(len(t.body))
+	p, err := w.w.start(t.n, t.body, func(out *warehouse.Warehouse, size int, err error) { r.deliver(outcome{a, out, size, err}) })
 	if err != nil {
-		r.deliver(outcome{a, nil, err})
+		r.deliver(outcome{a, nil, 0, err})
 		return
 	}
 	a.p = p
@@ -470,6 +480,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	t.running = remove(t.running, a)
 	w.running = remove(w.running, a)
+	r.job.bytesIn += int64(o.size)
 	if !w.dead && !w.paused {
 		w.free++
 	}
@@ -493,6 +504,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		if r.acc, err = r.comb.Combine(r.acc, o.out); err != nil {
 			return false, fmt.Errorf("foreman: combine the result of task %d: %w", t.n, err)
 		}
+		r.job.done++
 		return r.cfg.stopWhen != nil && r.cfg.stopWhen(o.out), nil
 	case te != nil:
 		if len(t.running) > 0 {

@@ -438,7 +438,10 @@ func TestClaimTheft(t *testing.T) {
 		t.Fatal(err)
 	}
 	hb := make(chan struct{})
-	go func() { defer close(hb); reg.Heartbeat(ctx, thief, zap.NewNop(), nil) }()
+	go func() {
+		defer close(hb)
+		reg.Heartbeat(ctx, func() registry.Member { return thief }, zap.NewNop(), nil)
+	}()
 	defer func() { cancel(); <-hb }()
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -38,8 +38,8 @@ func (w *Workman) client() (*wire.Client, error) {
 }
 
 // start sends one DoTask of task number task (-1 outside Run) and returns
-// at once; done gets the result as result decodes it.
-func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, error)) (wire.Pending, error) {
+// at once; done gets the result as result decodes it, and its encoded size.
+func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, int, error)) (wire.Pending, error) {
 	c, err := w.client()
 	if err != nil {
 		return wire.Pending{}, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
@@ -47,7 +47,10 @@ func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, e
 	// The meta names the foreman, so the worker can tell its tasks from
 	// those of a foreman whose claim has gone.
 	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), w.f.idBytes, body,
-		func(out []byte, err error) { done(w.result(task, out, err)) }), nil
+		func(out []byte, err error) {
+			res, err := w.result(task, out, err)
+			done(res, len(out), err)
+		}), nil
 }
 
 // result decodes a reply; an exception result comes back as the exception
@@ -84,7 +87,7 @@ func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
 // doTask is DoTask of an encoded Warehouse.
 func (w *Workman) doTask(ctx context.Context, body []byte) *Result {
 	r := &Result{done: make(chan struct{})}
-	p, err := w.start(-1, body, r.finish)
+	p, err := w.start(-1, body, func(out *warehouse.Warehouse, _ int, err error) { r.finish(out, err) })
 	if err != nil {
 		r.finish(nil, err)
 		return r

@@ -3,10 +3,11 @@ package parkserver
 import (
 	"context"
 	"crypto/subtle"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"io/fs"
 	"net"
 	"net/http"
 	"time"
@@ -17,13 +18,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// startHTTP serves the dashboard on addr: / (an HTML table of members),
-// /api/registry (the same as JSON), /metrics (Prometheus text) and
-// /healthz.
+// webFiles are the dashboard's page, script and style.
+//
+//go:embed web
+var webFiles embed.FS
+
+// startHTTP serves the dashboard on addr: / (the live page, from files
+// embedded in the binary), /api/events (its server-sent events),
+// /api/state (the same view once, as JSON), /api/registry (members as
+// JSON), /api/cluster, /metrics (Prometheus text) and /healthz.
 //
 // It listens on loopback unless addr names another host, which needs
 // Config.HTTPToken; with a token, everything but /healthz requires it as a
-// bearer token.
+// bearer token or as the cookie that opening /?token=TOKEN once sets.
 func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -65,16 +72,20 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(registryCollector{s})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		view, err := s.view(r.Context())
+	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.live.view(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := dashboard.Execute(w, view); err != nil {
-			s.log.Warn("dashboard", zap.Error(err))
-		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	})
+	mux.HandleFunc("GET /api/events", s.live.serveEvents)
+	static, _ := fs.Sub(webFiles, "web")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "index.html")
 	})
 	var h http.Handler = mux
 	if s.cfg.HTTPToken != "" {
@@ -109,12 +120,26 @@ func (s *Server) ClusterView() ClusterView {
 	return v
 }
 
+// tokenCookie holds the dashboard's token in a browser.
+const tokenCookie = "fourinone_token"
+
 // requireToken serves /healthz to anyone and the rest to requests with
-// "Authorization: Bearer <token>".
+// "Authorization: Bearer <token>" or the token's cookie. A request with
+// ?token=<token> gets the cookie (HttpOnly, this site only) and is sent
+// back to its path without the token, so that it leaves the address bar
+// and the history.
 func requireToken(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
+	equal := func(s string) bool { return subtle.ConstantTimeCompare([]byte(s), []byte(token)) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if q := r.URL.Query().Get("token"); q != "" && equal(q) {
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+			return
+		}
+		c, err := r.Cookie(tokenCookie)
+		cookieOK := err == nil && equal(c.Value)
+		if r.URL.Path != "/healthz" && !cookieOK && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fourinone"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -210,14 +235,3 @@ func (s *Server) view(ctx context.Context) (*registryView, error) {
 	}
 	return v, nil
 }
-
-var dashboard = template.Must(template.New("dashboard").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>fourinone park</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>
-</head><body>
-<h1>fourinone park server</h1>
-<p>{{.URL}} &middot; lease {{.Lease}} &middot; {{len .Members}} members</p>
-<table><tr><th>role</th><th>type</th><th>id</th><th>state</th><th>claimed / capacity</th><th>endpoint</th><th>host</th><th>last heartbeat (s ago)</th></tr>
-{{range .Members}}<tr><td>{{.Role}}</td><td>{{.Type}}</td><td>{{.ID}}</td><td>{{.State}}</td><td>{{if eq .Role "workman"}}{{.Claimed}} / {{.Capacity}}{{end}}</td><td>{{.Endpoint.Mode}} {{.Endpoint.URL}}</td><td>{{.Host}} pid {{.PID}}</td><td>{{.LastSeen}}</td></tr>
-{{end}}</table></body></html>
-`))

@@ -127,8 +127,9 @@ type Server struct {
 	httpAdr net.Addr
 	stopped bool
 
-	stopJanitor context.CancelFunc
+	stopJanitor context.CancelFunc // stops the janitor and the live view
 	janitorDone chan struct{}
+	live        *live
 }
 
 // janitor deletes the job center's final Works past their retention, every
@@ -250,6 +251,9 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := registry.SetupJobs(ctx, js, replicas); err != nil {
+			return err
+		}
 		if err := jobcenter.Setup(ctx, js, replicas); err != nil {
 			return err
 		}
@@ -267,7 +271,15 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	jctx, stopJanitor := context.WithCancel(context.Background())
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
-	go func() { defer close(s.janitorDone); s.janitor(jctx, js) }()
+	s.live = newLive(jctx, s)
+	go func() {
+		defer close(s.janitorDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); s.live.watch(jctx, js) }()
+		s.janitor(jctx, js)
+		wg.Wait()
+	}()
 	if s.cfg.HTTP != "" {
 		if s.http, s.httpAdr, err = s.startHTTP(s.cfg.HTTP); err != nil {
 			s.stopLocked()

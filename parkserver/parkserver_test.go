@@ -1,18 +1,23 @@
 package parkserver_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 	"github.com/nats-io/nats.go"
@@ -72,6 +77,28 @@ func TestDashboardAccess(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
+	// A browser opens /?token=...: it gets a cookie and the address
+	// without the token; the cookie lets it in.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(base + "/?token=adm1n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.RawQuery != "" {
+		t.Fatalf("/?token= = %d at %s, want 200 at / without the token", resp.StatusCode, resp.Request.URL)
+	}
+	if resp, err = browser.Get(base + "/api/state"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/api/state with the cookie = %d, want 200", resp.StatusCode)
+	}
+	if code, _ := get(t, base+"/?token=wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("/?token=wrong = %d, want 401", code)
+	}
 	nc, err := nats.Connect(park.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -113,12 +140,56 @@ func TestDashboard(t *testing.T) {
 		view.Members[0].Capacity != 3 || view.Members[0].State != "waiting" {
 		t.Fatalf("registry = %+v, want workman w1", view.Members)
 	}
-	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "<td>w1</td>") {
-		t.Fatalf("/ = %d, without w1: %q", code, body)
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, `<script src="/static/app.js"`) {
+		t.Fatalf("/ = %d, not the page: %q", code, body)
 	}
-	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{})
-	if ws, err := f.GetWaitingWorkers(context.Background(), "noop", 1); err != nil || len(ws) != 1 {
+	if code, body := get(t, base+"/static/app.js"); code != 200 || !strings.Contains(body, `new EventSource("/api/events")`) {
+		t.Fatalf("/static/app.js = %d %q", code, body)
+	}
+	f := parktest.NewForeman(t, park.ClientURL(), foreman.Config{ID: "f1"})
+	ws, err := f.GetWaitingWorkers(context.Background(), "noop", 1)
+	if err != nil || len(ws) != 1 {
 		t.Fatal(len(ws), err)
+	}
+	// A job run: the park keeps its end.
+	tasks := []*warehouse.Warehouse{warehouse.New(), warehouse.New(), warehouse.New(), warehouse.New(), warehouse.New()}
+	keep := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { return acc, nil })
+	var last foreman.Progress
+	if _, err := f.Run(context.Background(), ws, splitter.Tasks(tasks...), keep, foreman.JobName("dash"),
+		foreman.OnProgress(func(p foreman.Progress) { last = p })); err != nil {
+		t.Fatal(err)
+	}
+	if !last.Final || last.Done != 5 || last.Total != 5 || last.Split != 5 || last.Running != 0 || last.Name != "dash" {
+		t.Fatalf("last progress = %+v, want final, 5 of 5 done", last)
+	}
+	var state struct {
+		Jobs []registry.Job `json:"jobs"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(state.Jobs) == 0 && time.Now().Before(deadline) {
+		_, body := get(t, base+"/api/state")
+		if err := json.Unmarshal([]byte(body), &state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(state.Jobs) != 1 {
+		t.Fatalf("/api/state jobs = %+v, want the one job", state.Jobs)
+	}
+	j := state.Jobs[0]
+	if j.ID != last.JobID || j.Name != "dash" || j.Foreman != "f1" || j.State != registry.JobDone || j.Done != 5 || j.Total != 5 ||
+		j.BytesOut != last.BytesOut || j.BytesOut == 0 || j.Finished.IsZero() {
+		t.Fatalf("job = %+v, want dash by f1 done with 5 of 5 (progress %+v)", j, last)
+	}
+	// The live stream's first event is the same view.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/api/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "event: state\n" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("/api/events: %q %v (%s)", line, err, resp.Header.Get("Content-Type"))
 	}
 	_, metrics := get(t, base+"/metrics")
 	for _, want := range []string{

@@ -85,7 +85,8 @@ func Permissions(role, name string, parkWrites ...string) jwt.Permissions {
 	case RoleForeman:
 		pub = append(pub, WorkmanPrefix+"*.task", registryKV+"claim.*", registryKV+"contractor."+name)
 		pub = append(pub, jobCenter...)
-		sub = append(sub, "$KV.fourinone_works.w.*", "$KV.fourinone_works_mem.w.*")
+		pub = append(pub, "fourinone.job."+name+".*") // its jobs' state
+		sub = append(sub, "$KV.fourinone_works.w.*", "$KV.fourinone_works_mem.w.*", "fourinone.jobcancel."+name+".*")
 	}
 	return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: sub}}
 }

@@ -45,12 +45,30 @@ func Seq(seq iter.Seq[*warehouse.Warehouse]) Splitter {
 
 // Tasks returns a Splitter that emits the given tasks.
 func Tasks(tasks ...*warehouse.Warehouse) Splitter {
-	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+	return WithSize(Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 		for _, t := range tasks {
 			if err := emit(t); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}), len(tasks))
 }
+
+// Sized is a Splitter that knows how many tasks it will emit, so that a
+// job's progress has a total (and an estimate of the time left) before it
+// has split them all. Size may be an estimate, and 0 for unknown.
+type Sized interface {
+	Splitter
+	Size() int
+}
+
+// WithSize returns s telling that it emits n tasks (see Sized).
+func WithSize(s Splitter, n int) Splitter { return sized{s, func() int { return n }} }
+
+type sized struct {
+	Splitter
+	size func() int
+}
+
+func (s sized) Size() int { return s.size() }

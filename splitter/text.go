@@ -102,7 +102,17 @@ func ShippedTextFiles(paths []string, partSize int64) Splitter {
 }
 
 func textFiles(paths []string, partSize int64, ship bool) Splitter {
-	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+	// About one task per partSize bytes of each file (ranges end at lines).
+	size := func() int {
+		n := 0
+		for _, p := range paths {
+			if st, err := os.Stat(p); err == nil && partSize > 0 {
+				n += int(max(1, (st.Size()+partSize-1)/partSize))
+			}
+		}
+		return n
+	}
+	return sized{Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 		if partSize < 1 {
 			return fmt.Errorf("splitter: part size %d", partSize)
 		}
@@ -133,7 +143,7 @@ func textFiles(paths []string, partSize int64, ship bool) Splitter {
 			}
 		}
 		return nil
-	})
+	}), size}
 }
 
 func readRange(r Range) ([]byte, error) {
@@ -247,7 +257,11 @@ const (
 // IntRange splits [lo, hi) into tasks of step numbers each (the last may be
 // shorter), carried under KeyLo and KeyHi.
 func IntRange(lo, hi, step int64) Splitter {
-	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+	n := 0
+	if step > 0 && hi > lo {
+		n = int((hi - lo + step - 1) / step)
+	}
+	return WithSize(Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 		if step < 1 {
 			return fmt.Errorf("splitter: step %d", step)
 		}
@@ -265,5 +279,5 @@ func IntRange(lo, hi, step int64) Splitter {
 			a = b
 		}
 		return nil
-	})
+	}), n)
 }

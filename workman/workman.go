@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -161,6 +164,8 @@ type Workman struct {
 	worker Worker
 	log    *zap.Logger
 	slots  chan struct{} // one token per running DoTask
+	done   atomic.Int64  // DoTasks answered
+	failed atomic.Int64  // of which exceptions
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -325,9 +330,10 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	}
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
+	self := wm.self
 	go func() {
 		defer close(wm.hbDone)
-		wm.reg.Heartbeat(hbCtx, wm.self, wm.log, wm.checkOrphans)
+		wm.reg.Heartbeat(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, wm.checkOrphans)
 	}()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
@@ -406,12 +412,29 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 	}
 	ctx = splitter.WithDataDir(withMesh(ctx, wm.newMesh()), wm.cfg.DataDir)
 	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
+	wm.done.Add(1)
+	if out.Status() == warehouse.StatusException {
+		wm.failed.Add(1)
+	}
 	if ctx.Err() != nil {
 		// Cancelled by the caller or by Shutdown: whatever the task made of
 		// it is not its result. The caller may run it elsewhere.
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
 	}
 	return wm.encode(out), nil
+}
+
+// state is the workman's registry entry m as of now: busy with how many
+// tasks for which foremen, and how many it has done.
+func (wm *Workman) state(m registry.Member) registry.Member {
+	m.Busy, m.Done, m.Failed = len(wm.slots), wm.done.Load(), wm.failed.Load()
+	wm.tmu.Lock()
+	m.For = slices.Sorted(maps.Keys(wm.running))
+	wm.tmu.Unlock()
+	if m.Busy > 0 {
+		m.State = registry.StateBusy
+	}
+	return m
 }
 
 // track records a running task of a foreman, so that it can be cancelled

@@ -43,9 +43,15 @@ const (
 	RoleContractor = "contractor" // a job-center contractor; Type is its Work type
 )
 
-// StateWaiting is the state of a workman that serves and may be claimed.
-// A workman that shuts down leaves the registry instead of changing state.
-const StateWaiting = "waiting"
+// States of a member. A member that shuts down leaves the registry
+// instead of changing state.
+const (
+	// StateWaiting: a workman with no task running, a foreman with no job.
+	StateWaiting = "waiting"
+	// StateBusy: a workman running tasks (Busy of its Capacity, for the
+	// foremen in For), a foreman running jobs (Jobs).
+	StateBusy = "busy"
+)
 
 // Modes of a workman's endpoint.
 const (
@@ -75,6 +81,15 @@ type Member struct {
 	Host     string    `json:"host,omitempty"`
 	PID      int       `json:"pid,omitempty"`
 	Started  time.Time `json:"started"`
+	// Busy is how many tasks a workman runs, For the foremen they are for,
+	// Jobs the jobs a foreman runs (as of the last heartbeat).
+	Busy int      `json:"busy,omitempty"`
+	For  []string `json:"for,omitempty"`
+	Jobs []string `json:"jobs,omitempty"`
+	// Done counts the tasks a workman finished (results and exceptions),
+	// Failed the exceptions among them, since it started.
+	Done   int64 `json:"done,omitempty"`
+	Failed int64 `json:"failed,omitempty"`
 	// Updated is the park server's time of the last heartbeat; it is not
 	// part of the stored JSON.
 	Updated time.Time `json:"-"`
@@ -233,14 +248,15 @@ func (r *Registry) unavailable(err error) error {
 	return err
 }
 
-// Heartbeat refreshes m's entry every HeartbeatInterval until ctx ends,
-// then calls each (if not nil) with a context bounded by the interval and,
+// Heartbeat refreshes the entry self returns every HeartbeatInterval
+// (so that it shows the member's state as of then) until ctx ends, then
+// calls each (if not nil) with a context bounded by the interval and,
 // if the refresh succeeded, the time it started (m's entry lives at least
 // until then plus the lease), else the zero time. A
 // park server that cannot be reached is logged once ("park unreachable,
 // retrying") and again when it is back; each tick retries, which
 // re-registers m once the park is back.
-func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, each func(ctx context.Context, alive time.Time)) {
+func (r *Registry) Heartbeat(ctx context.Context, self func() Member, log *zap.Logger, each func(ctx context.Context, alive time.Time)) {
 	t := time.NewTicker(r.HeartbeatInterval())
 	defer t.Stop()
 	down := false
@@ -252,6 +268,7 @@ func (r *Registry) Heartbeat(ctx context.Context, m Member, log *zap.Logger, eac
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.HeartbeatInterval())
 		start := time.Now()
+		m := self()
 		err := r.Put(pctx, &m)
 		switch {
 		case ctx.Err() != nil:

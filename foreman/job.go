@@ -1,0 +1,235 @@
+package foreman
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// ErrJobCancelled is the cause of a job stopped by a cancel sent to the
+// park (`fourinone cancel JOB`).
+var ErrJobCancelled = errors.New("foreman: job cancelled through the park")
+
+// Progress is how far a job is: what Run reports to an OnProgress function
+// and writes to the park, where the dashboard and `fourinone jobs` show it.
+type Progress struct {
+	JobID string
+	Name  string
+	// Total is the job's number of tasks once known: from a splitter.Sized
+	// Splitter, else once the split has ended; 0 until then.
+	Total int
+	// Split counts the tasks taken from the Splitter so far; Done those
+	// whose result is combined; Running the attempts in flight; Failed the
+	// tasks that failed for good (with ContinueOnError); Retried,
+	// Reassigned and Backups the extra attempts of each kind.
+	Split, Done, Running, Failed, Retried, Reassigned, Backups int
+	// BytesOut is the size of the tasks sent, BytesIn of the results
+	// received.
+	BytesOut, BytesIn int64
+	// Rate is tasks done per second over the last few seconds; ETA the time
+	// left at that rate, if Total is known (else 0).
+	Rate    float64
+	ETA     time.Duration
+	Elapsed time.Duration
+	// Final is set on the last report, when Run returns.
+	Final bool
+}
+
+// JobName names the job a Run runs, on the dashboard and in `fourinone
+// jobs`; the default is the program's name.
+func JobName(name string) RunOption { return func(c *runConfig) { c.name = name } }
+
+// OnProgress makes Run call fn with the job's progress about five times a
+// second while it runs, and once more, Final, when it ends. fn runs on
+// Run's own goroutine: it must return quickly.
+func OnProgress(fn func(Progress)) RunOption { return func(c *runConfig) { c.progress = fn } }
+
+// Report intervals: to the OnProgress function and to the park.
+const (
+	progressEvery = 200 * time.Millisecond
+	publishEvery  = time.Second
+	rateWindow    = 5 * time.Second
+)
+
+// jobTrack is a Run's job as the park sees it.
+type jobTrack struct {
+	r        *run
+	rec      registry.Job
+	size     func() int // the Splitter's estimate, if it has one
+	bytesOut int64
+	bytesIn  int64
+	done     int
+	samples  []sample // done over time, for the rate
+	lastProg time.Time
+	lastPub  time.Time
+	cancel   *nats.Subscription
+}
+
+type sample struct {
+	at   time.Time
+	done int
+}
+
+// startJob registers a Run's job: written to the park as running, and
+// cancelled (with ErrJobCancelled) when a cancel for it arrives.
+func (r *run) startJob(s splitter.Splitter, cancel context.CancelCauseFunc) {
+	name := r.cfg.name
+	if name == "" {
+		name = filepath.Base(os.Args[0])
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	now := time.Now().UTC()
+	j := &jobTrack{r: r, rec: registry.Job{ID: id.String(), Name: name, Foreman: r.f.cfg.ID, Host: r.f.self.Host,
+		PID: r.f.self.PID, State: registry.JobRunning, Started: now}}
+	if sz, ok := s.(splitter.Sized); ok {
+		j.size = sz.Size
+	}
+	r.job = j
+	r.f.addJob(j.rec.ID)
+	j.cancel, err = r.f.nc.Subscribe(registry.JobCancelSubject(r.f.cfg.ID, j.rec.ID), func(m *nats.Msg) {
+		r.f.log.Info("job cancelled through the park", zap.String("job", j.rec.ID))
+		_ = m.Respond([]byte("ok"))
+		cancel(ErrJobCancelled)
+	})
+	if err != nil {
+		r.f.log.Warn("cannot take cancels of the job", zap.String("job", j.rec.ID), zap.Error(err))
+	}
+	r.f.log.Info("job started", zap.String("job", j.rec.ID), zap.String("name", name), zap.Int("workers", len(r.workers)))
+	j.report(now, false)
+}
+
+// endJob writes the job's last state: done, failed or cancelled.
+func (r *run) endJob(err error) {
+	j := r.job
+	if j.cancel != nil {
+		_ = j.cancel.Unsubscribe()
+	}
+	r.f.dropJob(j.rec.ID)
+	switch {
+	case err == nil:
+		j.rec.State = registry.JobDone
+	case errors.Is(err, context.Canceled) || errors.Is(err, ErrJobCancelled):
+		j.rec.State, j.rec.Error = registry.JobCancelled, err.Error()
+	default:
+		j.rec.State, j.rec.Error = registry.JobFailed, err.Error()
+	}
+	if jerr := (*JobError)(nil); errors.As(err, &jerr) {
+		j.rec.State = registry.JobDone // the others' results are in
+	}
+	now := time.Now()
+	j.rec.Finished = now.UTC()
+	if !r.splitting {
+		j.rec.Total = r.emitted
+	}
+	j.report(now, true)
+	log := r.f.log.Info
+	if j.rec.State == registry.JobFailed {
+		log = r.f.log.Warn
+	}
+	log("job finished", zap.String("job", j.rec.ID), zap.String("state", j.rec.State),
+		zap.Duration("took", now.Sub(j.rec.Started)), zap.Int("tasks", j.done), zap.String("error", j.rec.Error))
+}
+
+// tick reports the job's progress if it is time to.
+func (j *jobTrack) tick(now time.Time) {
+	if now.Sub(j.lastProg) >= progressEvery {
+		j.report(now, false)
+	}
+}
+
+// report gives the progress to the OnProgress function and, once a second
+// (and at the start and end), to the park.
+func (j *jobTrack) report(now time.Time, final bool) {
+	r := j.r
+	j.samples = append(j.samples, sample{now, j.done})
+	for len(j.samples) > 2 && now.Sub(j.samples[1].at) >= rateWindow {
+		j.samples = j.samples[1:]
+	}
+	p := Progress{JobID: j.rec.ID, Name: j.rec.Name, Split: r.emitted, Done: j.done, Failed: len(r.failed),
+		Retried: r.stats.Retried, Reassigned: r.stats.Reassigned, Backups: r.stats.Backups,
+		BytesOut: j.bytesOut, BytesIn: j.bytesIn, Elapsed: now.Sub(j.rec.Started), Final: final}
+	for _, w := range r.workers {
+		p.Running += len(w.running)
+	}
+	switch {
+	case !r.splitting:
+		p.Total = r.emitted
+	case j.size != nil:
+		p.Total = max(j.size(), r.emitted)
+	}
+	if first := j.samples[0]; now.Sub(first.at) > 0 {
+		p.Rate = float64(j.done-first.done) / now.Sub(first.at).Seconds()
+	}
+	if final && p.Elapsed > 0 {
+		p.Rate = float64(j.done) / p.Elapsed.Seconds()
+	}
+	if p.Total > 0 && p.Rate > 0 && !final {
+		p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
+	}
+	j.lastProg = now
+	if r.cfg.progress != nil {
+		r.cfg.progress(p)
+	}
+	if !final && j.rec.Updated.After(j.rec.Started) && now.Sub(j.lastPub) < publishEvery {
+		return
+	}
+	j.lastPub = now
+	rec := &j.rec
+	rec.Updated, rec.Workers = now.UTC(), r.live()
+	rec.Total, rec.Split, rec.Done, rec.Running, rec.Failed = p.Total, p.Split, p.Done, p.Running, p.Failed
+	rec.Retried, rec.Reassigned, rec.Backups = p.Retried, p.Reassigned, p.Backups
+	rec.BytesOut, rec.BytesIn, rec.Rate, rec.ETA = p.BytesOut, p.BytesIn, p.Rate, p.ETA.Seconds()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	subj := registry.JobSubject(r.f.cfg.ID, rec.ID)
+	if !final {
+		// Fire and forget: the next one comes in a second.
+		_ = r.f.nc.Publish(subj, data)
+		return
+	}
+	// The last one is kept: wait for the park to have it (a while).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := r.f.js.Publish(ctx, subj, data); err != nil {
+		r.f.log.Warn("cannot write the job's end to the park", zap.String("job", rec.ID), zap.Error(err))
+	}
+}
+
+// addJob and dropJob keep the jobs the foreman's registry entry shows.
+func (f *Foreman) addJob(id string) {
+	f.mu.Lock()
+	f.jobs = append(f.jobs, id)
+	f.mu.Unlock()
+}
+
+func (f *Foreman) dropJob(id string) {
+	f.mu.Lock()
+	f.jobs = slices.DeleteFunc(f.jobs, func(j string) bool { return j == id })
+	f.mu.Unlock()
+}
+
+// state is the foreman's registry entry as of now: busy with its jobs.
+func (f *Foreman) state() registry.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.self
+	if len(f.jobs) > 0 {
+		m.State, m.Jobs = registry.StateBusy, slices.Clone(f.jobs)
+	}
+	return m
+}

@@ -1,0 +1,179 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Jobs: each foreman's jobs, one subject per job holding its latest state
+// (JobSubject), in a stream that keeps the last KeepJobs jobs for up to
+// KeepJobsFor. A running job's state is written when it starts, about
+// every second while it runs, and when it ends.
+const (
+	JobsStream  = "FOURINONE_JOBS"
+	jobsPrefix  = "fourinone.job."
+	KeepJobs    = 1000
+	KeepJobsFor = 24 * time.Hour
+	// JobCancelPrefix + foreman + "." + job is where a running job is
+	// cancelled: its foreman answers "ok" and stops it.
+	JobCancelPrefix = "fourinone.jobcancel."
+)
+
+// JobSubject is where foreman writes the state of its job id.
+func JobSubject(foreman, id string) string { return jobsPrefix + foreman + "." + id }
+
+// JobCancelSubject is where job id of foreman is cancelled.
+func JobCancelSubject(foreman, id string) string { return JobCancelPrefix + foreman + "." + id }
+
+// Job states.
+const (
+	JobRunning   = "running"
+	JobDone      = "done"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// Job is a job's state as its foreman last wrote it.
+type Job struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Foreman  string    `json:"foreman"`
+	Host     string    `json:"host,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	State    string    `json:"state"`
+	Error    string    `json:"error,omitempty"`
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
+	Finished time.Time `json:"finished,omitzero"`
+	Workers  int       `json:"workers"`
+	// Tasks: Total is the job's task count once known (the Splitter said
+	// it, or it finished splitting), else 0; Split how many it has split.
+	Total      int   `json:"total,omitempty"`
+	Split      int   `json:"split"`
+	Done       int   `json:"done"`
+	Running    int   `json:"running"`
+	Failed     int   `json:"failed"`
+	Retried    int   `json:"retried"`
+	Reassigned int   `json:"reassigned"`
+	Backups    int   `json:"backups"`
+	BytesOut   int64 `json:"bytes_out"` // tasks sent
+	BytesIn    int64 `json:"bytes_in"`  // results received
+	// Rate is tasks done per second over the last few seconds; ETA the
+	// seconds left at that rate, if the total is known.
+	Rate float64 `json:"rate"`
+	ETA  float64 `json:"eta_seconds,omitempty"`
+}
+
+// Final reports whether the job has ended.
+func (j *Job) Final() bool { return j.State != JobRunning }
+
+// SetupJobs creates (or updates) the jobs stream, kept by replicas servers
+// (0 is 1); the park server calls it at start.
+func SetupJobs(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: JobsStream, Description: "fourinone jobs: the latest state of each",
+		Subjects: []string{jobsPrefix + ">"}, MaxMsgsPerSubject: 1, MaxMsgs: KeepJobs, MaxAge: KeepJobsFor,
+		Discard: jetstream.DiscardOld, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return fmt.Errorf("registry: create jobs stream: %w", err)
+	}
+	return nil
+}
+
+// maxJob bounds a job record read from the stream: anything bigger is not
+// one a foreman wrote.
+const maxJob = 64 << 10
+
+// DecodeJob decodes a job record, refusing one that is too big or
+// malformed.
+func DecodeJob(data []byte) (*Job, error) {
+	if len(data) > maxJob {
+		return nil, fmt.Errorf("registry: job record of %d bytes (at most %d)", len(data), maxJob)
+	}
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("registry: malformed job record: %w", err)
+	}
+	if j.ID == "" || j.Foreman == "" {
+		return nil, errors.New("registry: job record without an id or foreman")
+	}
+	return &j, nil
+}
+
+// WatchJobs calls each with every job's latest state, then with each new
+// state as it is written, until ctx ends; caughtUp (if not nil) is called
+// once the jobs kept when it began were all given. Malformed records are
+// skipped.
+func WatchJobs(ctx context.Context, js jetstream.JetStream, each func(*Job), caughtUp func()) error {
+	cons, err := js.OrderedConsumer(ctx, JobsStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("registry: read jobs: %w", err)
+	}
+	pending := cons.CachedInfo().NumPending
+	if pending == 0 && caughtUp != nil {
+		caughtUp()
+		caughtUp = nil
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("registry: read jobs: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		msgs.Stop()
+	}()
+	for {
+		m, err := msgs.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("registry: read jobs: %w", err)
+		}
+		if j, err := DecodeJob(m.Data()); err == nil && strings.HasSuffix(m.Subject(), "."+j.ID) {
+			each(j)
+		}
+		if md, err := m.Metadata(); err == nil && caughtUp != nil && md.NumPending == 0 {
+			caughtUp()
+			caughtUp = nil
+		}
+	}
+}
+
+// Jobs returns the kept jobs, the most recently started first.
+func Jobs(ctx context.Context, js jetstream.JetStream) ([]*Job, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	byID := map[string]*Job{}
+	caught := false
+	err := WatchJobs(ctx, js, func(j *Job) { byID[j.ID] = j }, func() { caught = true; cancel() })
+	if !caught {
+		return nil, err
+	}
+	jobs := make([]*Job, 0, len(byID))
+	for _, j := range byID {
+		jobs = append(jobs, j)
+	}
+	SortJobs(jobs)
+	return jobs, nil
+}
+
+// SortJobs sorts jobs the most recently started first.
+func SortJobs(jobs []*Job) {
+	slices.SortFunc(jobs, func(a, b *Job) int {
+		if c := b.Started.Compare(a.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}

@@ -1,0 +1,234 @@
+package parkserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// What the live dashboard keeps: the jobs the park knows (the running ones
+// and the last finishedShown finished ones) and the tasks done in each of
+// the last throughputSeconds seconds, summed over the jobs.
+const (
+	finishedShown     = 50
+	throughputSeconds = 300
+	pushEvery         = time.Second
+)
+
+// live is the park's view of the cluster for the dashboard: jobs as their
+// foremen write them (pushed to it by a JetStream watch) and, read once a
+// second while a browser watches, the registry. Each browser gets the
+// same view over server-sent events; none reads the registry itself.
+type live struct {
+	s   *Server
+	ctx context.Context // ends when the park stops
+
+	mu        sync.Mutex
+	jobs      map[string]*registry.Job
+	done      map[string]int // tasks done by job, as last seen
+	second    int64          // the unix second tput[0] is for
+	tput      []int          // tasks done per second, newest first
+	watchers  map[chan []byte]struct{}
+	broadcast bool // the broadcaster runs
+}
+
+func newLive(ctx context.Context, s *Server) *live {
+	return &live{s: s, ctx: ctx, jobs: map[string]*registry.Job{}, done: map[string]int{}, watchers: map[chan []byte]struct{}{}}
+}
+
+// watch keeps the jobs up to date until ctx ends, reading them again after
+// a failure (a cluster's leader change).
+func (l *live) watch(ctx context.Context, js jetstream.JetStream) {
+	for ctx.Err() == nil {
+		err := registry.WatchJobs(ctx, js, l.job, nil)
+		if ctx.Err() != nil {
+			return
+		}
+		l.s.log.Warn("dashboard: watch the jobs (again in a second)", zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// job takes a job's new state.
+func (l *live) job(j *registry.Job) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Tasks done since the job's last state, for a job seen before (not
+	// those of jobs found when the park started).
+	if last, seen := l.done[j.ID]; seen && j.Done > last {
+		l.count(time.Now().Unix(), j.Done-last)
+	}
+	l.done[j.ID], l.jobs[j.ID] = j.Done, j
+	// Bounded: the running jobs and the most recent finished ones.
+	if len(l.jobs) > 2*registry.KeepJobs {
+		all := make([]*registry.Job, 0, len(l.jobs))
+		for _, j := range l.jobs {
+			all = append(all, j)
+		}
+		registry.SortJobs(all)
+		for _, j := range all[registry.KeepJobs:] {
+			if j.Final() {
+				delete(l.jobs, j.ID)
+				delete(l.done, j.ID)
+			}
+		}
+	}
+}
+
+// count adds n tasks done at unix second sec.
+func (l *live) count(sec int64, n int) {
+	l.shift(sec)
+	l.tput[0] += n
+}
+
+// shift moves the throughput window to end at sec.
+func (l *live) shift(sec int64) {
+	if l.tput == nil {
+		l.tput, l.second = make([]int, throughputSeconds), sec
+	}
+	if gap := sec - l.second; gap > 0 {
+		n := int(min(gap, throughputSeconds))
+		copy(l.tput[n:], l.tput[:throughputSeconds-n])
+		clear(l.tput[:n])
+		l.second = sec
+	}
+}
+
+// liveView is what the dashboard shows.
+type liveView struct {
+	*registryView
+	Jobs []*registry.Job `json:"jobs"`
+	// Throughput is tasks done per second, oldest first, the last
+	// second's last (Second is its unix time).
+	Throughput []int `json:"throughput"`
+	Second     int64 `json:"second"`
+	Now        int64 `json:"now_ms"`
+}
+
+// view returns the current view.
+func (l *live) view(ctx context.Context) (*liveView, error) {
+	reg, err := l.s.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &liveView{registryView: reg, Now: time.Now().UnixMilli()}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var finished []*registry.Job
+	for _, j := range l.jobs {
+		if j.Final() {
+			finished = append(finished, j)
+		} else {
+			v.Jobs = append(v.Jobs, j)
+		}
+	}
+	registry.SortJobs(v.Jobs)
+	registry.SortJobs(finished)
+	v.Jobs = append(v.Jobs, finished[:min(len(finished), finishedShown)]...)
+	if v.Jobs == nil {
+		v.Jobs = []*registry.Job{}
+	}
+	l.shift(time.Now().Unix())
+	v.Second = l.second
+	v.Throughput = make([]int, len(l.tput))
+	for i, n := range l.tput {
+		v.Throughput[len(l.tput)-1-i] = n
+	}
+	return v, nil
+}
+
+// serveEvents streams the view to a browser as server-sent events, one
+// "state" event a second, until it goes away.
+func (l *live) serveEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ch := make(chan []byte, 1)
+	l.mu.Lock()
+	l.watchers[ch] = struct{}{}
+	if !l.broadcast {
+		l.broadcast = true
+		go l.broadcaster()
+	}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.watchers, ch)
+		l.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if v, err := l.view(r.Context()); err == nil {
+		if b, err := json.Marshal(v); err == nil {
+			_, _ = fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
+		}
+	}
+	flusher.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case b := <-ch:
+			if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", b); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
+
+// broadcaster sends the view to every watcher once a second while there
+// are any: one registry read and one encoding for all of them. A watcher
+// that has not taken the last one skips this one.
+func (l *live) broadcaster() {
+	t := time.NewTicker(pushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			l.mu.Lock()
+			l.broadcast = false
+			l.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		if len(l.watchers) == 0 {
+			l.broadcast = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), pushEvery)
+		v, err := l.view(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			continue
+		}
+		l.mu.Lock()
+		for ch := range l.watchers {
+			select {
+			case ch <- b:
+			default:
+			}
+		}
+		l.mu.Unlock()
+	}
+}
