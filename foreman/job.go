@@ -131,9 +131,6 @@ func (r *run) endJob(err error) {
 	}
 	now := time.Now()
 	j.rec.Finished = now.UTC()
-	if !r.splitting {
-		j.rec.Total = r.emitted
-	}
 	j.report(now, true)
 	log := r.f.log.Info
 	if j.rec.State == registry.JobFailed {
@@ -158,7 +155,8 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	for len(j.samples) > 2 && now.Sub(j.samples[1].at) >= rateWindow {
 		j.samples = j.samples[1:]
 	}
-	p := Progress{JobID: j.rec.ID, Name: j.rec.Name, Split: r.emitted, Done: j.done, Failed: len(r.failed),
+	split := int(r.split.Load())
+	p := Progress{JobID: j.rec.ID, Name: j.rec.Name, Split: split, Done: j.done, Failed: len(r.failed),
 		Retried: r.stats.Retried, Reassigned: r.stats.Reassigned, Backups: r.stats.Backups,
 		BytesOut: j.bytesOut, BytesIn: j.bytesIn, Elapsed: now.Sub(j.rec.Started), Final: final}
 	for _, w := range r.workers {
@@ -166,9 +164,9 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	}
 	switch {
 	case !r.splitting:
-		p.Total = r.emitted
+		p.Total = split
 	case j.size != nil:
-		p.Total = max(j.size(), r.emitted)
+		p.Total = max(j.size(), split)
 	}
 	if first := j.samples[0]; now.Sub(first.at) > 0 {
 		p.Rate = float64(j.done-first.done) / now.Sub(first.at).Seconds()

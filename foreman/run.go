@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fourinone-go/fourinone/combiner"
@@ -216,8 +217,10 @@ type run struct {
 	emitted int
 	stats   RunStats
 	job     *jobTrack
-	// splitting is set until the Splitter has emitted its last task.
+	// splitting is set until the Splitter has emitted its last task;
+	// split counts the tasks it emitted.
 	splitting bool
+	split     atomic.Int64
 
 	mu     sync.Mutex // guards inbox
 	inbox  []outcome  // outcomes not yet handled, delivered by reply callbacks
@@ -270,6 +273,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			}
 			select {
 			case newTasks <- &task{body: body}:
+				r.split.Add(1)
 				return nil
 			case <-ctx.Done():
 				return context.Cause(ctx)

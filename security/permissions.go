@@ -46,6 +46,12 @@ var coordination = []string{
 	"$JS.FC.KV_fourinone_park.>",
 }
 
+// jobsRead is reading the jobs' states (fourinone status, jobs).
+var jobsRead = []string{
+	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>",
+	"$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>", "$JS.FC.FOURINONE_JOBS.>",
+}
+
 // Permissions returns what a user of role named name may publish and
 // subscribe to: the least its role needs, with its own name wherever a
 // subject names a member. It may write the park's coordination nodes under
@@ -73,6 +79,7 @@ func Permissions(role, name string, parkWrites ...string) jwt.Permissions {
 		WorkmanPrefix + "*.cancel." + name,
 	}
 	pub = append(pub, coordination...)
+	pub = append(pub, jobsRead...)
 	if len(parkWrites) == 0 {
 		parkWrites = []string{parkNodes}
 	}

@@ -1,0 +1,504 @@
+// Command fourinone shows what a park's cluster is doing and acts on it.
+//
+//	fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [ARGS]
+//
+// Commands:
+//
+//	status              the park, its members by role and type, capacity and busy slots, jobs
+//	workers [-type T]   the workmen: state, busy/capacity, claimed, tasks done, heartbeat
+//	jobs [-running]     the jobs the park keeps (the last 1,000, a day at most), newest first
+//	job ID              one job (an ID or a unique prefix of one), with its failure if it failed
+//	watch [-every D] [-n N]
+//	                    status and running jobs, refreshed every D (N times; 0: until interrupted)
+//	cancel ID           cancel a running job: its foreman stops it
+//
+// Exit status: 0 done, 1 failed (the park unreachable, a job not running,
+// ...), 2 a usage error, 3 no such job.
+//
+// Works of the job center have their own command, jobs (cmd/jobs).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/security"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/term"
+)
+
+const usage = `usage: fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [ARGS]
+commands:
+  status             the park, its members by role and type, capacity and busy slots, jobs
+  workers [-type T]  the workmen
+  jobs [-running]    the jobs the park keeps, newest first
+  job ID             one job (an ID or a unique prefix of one)
+  watch [-every D] [-n N]  status and running jobs, refreshed
+  cancel ID          cancel a running job
+exit status: 0 done, 1 failed, 2 usage error, 3 no such job`
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitNotFound = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errNotFound marks an unknown job.
+var errNotFound = errors.New("no such job")
+
+type usageError struct{ error }
+
+// run runs one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fourinone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	park := fs.String("park", "nats://127.0.0.1:4222", "park server URL")
+	out := fs.String("o", "table", "output: table or json")
+	var sec security.Config
+	sec.ClientFlags(fs)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	err := func() error {
+		if fs.NArg() == 0 {
+			return usageError{errors.New("no command")}
+		}
+		if *out != "table" && *out != "json" {
+			return usageError{fmt.Errorf("-o %q: want table or json", *out)}
+		}
+		c := &cli{out: stdout, json: *out == "json"}
+		return c.run(ctx, *park, sec, fs.Arg(0), fs.Args()[1:])
+	}()
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "fourinone: %v\n%s\n", err, usage)
+		return exitUsage
+	case errors.Is(err, errNotFound):
+		fmt.Fprintln(stderr, "fourinone:", err)
+		return exitNotFound
+	default:
+		fmt.Fprintln(stderr, "fourinone:", err)
+		return exitFailed
+	}
+}
+
+type cli struct {
+	out  io.Writer
+	json bool
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	reg  *registry.Registry
+	url  string
+}
+
+func (c *cli) run(ctx context.Context, park string, sec security.Config, cmd string, args []string) error {
+	fs := flag.NewFlagSet("fourinone "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	typ := fs.String("type", "", "workers: only workmen of this type")
+	running := fs.Bool("running", false, "jobs: only running jobs")
+	every := fs.Duration("every", time.Second, "watch: refresh interval")
+	times := fs.Int("n", 0, "watch: refreshes before it ends (0: until interrupted)")
+	wantArg := false
+	switch cmd {
+	case "status", "workers", "jobs", "watch":
+	case "job", "cancel":
+		wantArg = true
+	default:
+		return usageError{fmt.Errorf("unknown command %q", cmd)}
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError{fmt.Errorf("%s: %v", cmd, err)}
+	}
+	if wantArg != (fs.NArg() == 1) || fs.NArg() > 1 {
+		if wantArg {
+			return usageError{fmt.Errorf("%s wants one job ID", cmd)}
+		}
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd, fs.Args())}
+	}
+	if *every <= 0 {
+		return usageError{fmt.Errorf("-every %v: want a positive interval", *every)}
+	}
+	if err := c.connect(ctx, park, sec); err != nil {
+		return err
+	}
+	defer c.nc.Close()
+	switch cmd {
+	case "status":
+		return c.status(ctx)
+	case "workers":
+		return c.workers(ctx, *typ)
+	case "jobs":
+		return c.jobs(ctx, *running)
+	case "job":
+		return c.job(ctx, fs.Arg(0))
+	case "cancel":
+		return c.cancel(ctx, fs.Arg(0))
+	default: // watch
+		return c.watch(ctx, *every, *times)
+	}
+}
+
+func (c *cli) connect(ctx context.Context, park string, sec security.Config) error {
+	if err := sec.Check(); err != nil {
+		return err
+	}
+	member := ""
+	if sec.Creds != "" {
+		who, err := security.ReadIdentity(sec.Creds)
+		if err != nil {
+			return err
+		}
+		member = who.Name
+	}
+	url, err := sec.TakeURL(park)
+	if err != nil {
+		return err
+	}
+	nc, err := wire.Connect(url, wire.ConnOptions{Security: sec, Name: "fourinone", Member: member, MaxReconnects: 10})
+	if err != nil {
+		return fmt.Errorf("the park at %s: %w", url, err)
+	}
+	c.nc, c.url = nc, url
+	if c.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if c.reg, err = registry.Open(cctx, nc); err != nil {
+		nc.Close()
+		return err
+	}
+	return nil
+}
+
+// read returns the registry and the jobs, within 10 s.
+func (c *cli) read(ctx context.Context) (*registry.Snapshot, []*registry.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	snap, err := c.reg.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := registry.Jobs(ctx, c.js)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, jobs, nil
+}
+
+// group is the members of one role and type.
+type group struct {
+	Role     string `json:"role"`
+	Type     string `json:"type"`
+	Members  int    `json:"members"`
+	Capacity int    `json:"capacity"`
+	Busy     int    `json:"busy"`
+	Claimed  int    `json:"claimed"`
+}
+
+type statusView struct {
+	Park     string  `json:"park"`
+	Groups   []group `json:"members"`
+	Running  int     `json:"jobs_running"`
+	Finished int     `json:"jobs_finished"`
+}
+
+func (c *cli) statusView(snap *registry.Snapshot, jobs []*registry.Job) statusView {
+	v := statusView{Park: security.Redact(c.url)}
+	at := map[[2]string]int{}
+	for _, m := range snap.Members {
+		k := [2]string{m.Role, m.Type}
+		i, ok := at[k]
+		if !ok {
+			i = len(v.Groups)
+			at[k] = i
+			v.Groups = append(v.Groups, group{Role: m.Role, Type: m.Type})
+		}
+		g := &v.Groups[i]
+		g.Members++
+		if m.Role == registry.RoleWorkman {
+			g.Capacity += m.Capacity
+			g.Busy += m.Busy
+			g.Claimed += snap.Claimed(m.ID)
+		}
+	}
+	slices.SortFunc(v.Groups, func(a, b group) int {
+		return strings.Compare(a.Role+"\x00"+a.Type, b.Role+"\x00"+b.Type)
+	})
+	for _, j := range jobs {
+		if j.Final() {
+			v.Finished++
+		} else {
+			v.Running++
+		}
+	}
+	return v
+}
+
+func (c *cli) status(ctx context.Context) error {
+	snap, jobs, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	v := c.statusView(snap, jobs)
+	if c.json {
+		return c.emit(v)
+	}
+	c.printStatus(v)
+	return nil
+}
+
+func (c *cli) printStatus(v statusView) {
+	fmt.Fprintf(c.out, "park %s: %d jobs running, %d finished kept\n\n", v.Park, v.Running, v.Finished)
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tTYPE\tMEMBERS\tCAPACITY\tBUSY\tCLAIMED")
+	for _, g := range v.Groups {
+		if g.Role == registry.RoleWorkman {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", g.Role, g.Type, g.Members, g.Capacity, g.Busy, g.Claimed)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t\t\t\n", g.Role, g.Type, g.Members)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// worker is a workman as `workers` shows it.
+type worker struct {
+	registry.Member
+	Claimed  int     `json:"claimed"`
+	LastSeen float64 `json:"last_seen_seconds"`
+}
+
+func (c *cli) workers(ctx context.Context, typ string) error {
+	snap, _, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	ws := []worker{}
+	now := time.Now()
+	for _, m := range snap.Workmen(typ) {
+		ws = append(ws, worker{Member: m, Claimed: snap.Claimed(m.ID), LastSeen: now.Sub(m.Updated).Seconds()})
+	}
+	slices.SortFunc(ws, func(a, b worker) int { return strings.Compare(a.Type+"\x00"+a.ID, b.Type+"\x00"+b.ID) })
+	if c.json {
+		return c.emit(ws)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tBUSY/CAP\tCLAIMED\tDONE\tFAILED\tFOR\tHOST\tENDPOINT\tHEARTBEAT")
+	for _, w := range ws {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s %s\t%.1fs ago\n", w.ID, w.Type, w.State, w.Busy, w.Capacity,
+			w.Claimed, w.Done, w.Failed, strings.Join(w.For, ","), hostPID(w.Host, w.PID), w.Endpoint.Mode, w.Endpoint.URL, w.LastSeen)
+	}
+	return tw.Flush()
+}
+
+func hostPID(host string, pid int) string {
+	if pid == 0 {
+		return host
+	}
+	return fmt.Sprintf("%s:%d", host, pid)
+}
+
+func (c *cli) jobs(ctx context.Context, running bool) error {
+	_, jobs, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	if running {
+		jobs = slices.DeleteFunc(jobs, func(j *registry.Job) bool { return j.Final() })
+	}
+	if jobs == nil {
+		jobs = []*registry.Job{}
+	}
+	if c.json {
+		return c.emit(jobs)
+	}
+	c.printJobs(jobs)
+	return nil
+}
+
+func (c *cli) printJobs(jobs []*registry.Job) {
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tFOREMAN\tSTATE\tTASKS\tRATE\tETA\tTIME\tSTARTED")
+	now := time.Now()
+	for _, j := range jobs {
+		took, eta := now.Sub(j.Started), ""
+		if j.Final() {
+			took = j.Finished.Sub(j.Started)
+		} else if j.ETA > 0 {
+			eta = seconds(j.ETA)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f/s\t%s\t%s\t%s\n", j.ID, j.Name, j.Foreman, j.State, tasks(j), j.Rate, eta,
+			took.Round(time.Millisecond), j.Started.Local().Format(time.DateTime))
+	}
+	_ = tw.Flush()
+}
+
+// tasks is a job's "done/total" (the total, while it is not known, as
+// the tasks split so far and a +).
+func tasks(j *registry.Job) string {
+	if j.Total > 0 {
+		return fmt.Sprintf("%d/%d", j.Done, j.Total)
+	}
+	return fmt.Sprintf("%d/%d+", j.Done, j.Split)
+}
+
+func seconds(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Second).String() }
+
+// find returns the job with id, or the only one whose id starts with it.
+func (c *cli) find(ctx context.Context, id string) (*registry.Job, error) {
+	_, jobs, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var found []*registry.Job
+	for _, j := range jobs {
+		if j.ID == id {
+			return j, nil
+		}
+		if strings.HasPrefix(j.ID, id) {
+			found = append(found, j)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: %s", errNotFound, id)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%q is the start of %d jobs' IDs: give more of it", id, len(found))
+}
+
+func (c *cli) job(ctx context.Context, id string) error {
+	j, err := c.find(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(j)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
+	row("id", j.ID)
+	row("name", j.Name)
+	row("foreman", fmt.Sprintf("%s (%s)", j.Foreman, hostPID(j.Host, j.PID)))
+	row("state", j.State)
+	row("started", j.Started.Local().Format(time.RFC3339))
+	if j.Final() {
+		row("finished", fmt.Sprintf("%s (took %s)", j.Finished.Local().Format(time.RFC3339), j.Finished.Sub(j.Started).Round(time.Millisecond)))
+	} else {
+		row("updated", fmt.Sprintf("%s ago", time.Since(j.Updated).Round(time.Millisecond)))
+	}
+	row("tasks", fmt.Sprintf("%s done, %d split, %d running, %d failed", tasks(j), j.Split, j.Running, j.Failed))
+	row("retried / reassigned / backups", fmt.Sprintf("%d / %d / %d", j.Retried, j.Reassigned, j.Backups))
+	row("workers", j.Workers)
+	row("rate", fmt.Sprintf("%.1f tasks/s", j.Rate))
+	if !j.Final() && j.ETA > 0 {
+		row("eta", seconds(j.ETA))
+	}
+	row("bytes out / in", fmt.Sprintf("%d / %d", j.BytesOut, j.BytesIn))
+	if j.Error != "" {
+		row("error", j.Error)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) cancel(ctx context.Context, id string) error {
+	j, err := c.find(ctx, id)
+	if err != nil {
+		return err
+	}
+	if j.Final() {
+		return fmt.Errorf("job %s is %s already", j.ID, j.State)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.nc.RequestWithContext(rctx, registry.JobCancelSubject(j.Foreman, j.ID), nil); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("job %s is not running any more (its foreman %s does not answer)", j.ID, j.Foreman)
+		}
+		return fmt.Errorf("cancel job %s: %w", j.ID, err)
+	}
+	if c.json {
+		return c.emit(map[string]string{"cancelled": j.ID})
+	}
+	fmt.Fprintf(c.out, "cancelled job %s (%s) on foreman %s\n", j.ID, j.Name, j.Foreman)
+	return nil
+}
+
+// watch prints the status and the running jobs every interval, n times
+// (0: until ctx ends), over the last print on a terminal.
+func (c *cli) watch(ctx context.Context, every time.Duration, n int) error {
+	f, isFile := c.out.(*os.File)
+	tty := isFile && term.IsTerminal(int(f.Fd()))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for i := 0; n == 0 || i < n; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+		snap, jobs, err := c.read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		running := slices.DeleteFunc(slices.Clone(jobs), func(j *registry.Job) bool { return j.Final() })
+		if c.json {
+			if err := c.emit(map[string]any{"status": c.statusView(snap, jobs), "running": running}); err != nil {
+				return err
+			}
+			continue
+		}
+		if tty {
+			fmt.Fprint(c.out, "\x1b[H\x1b[2J")
+		} else if i > 0 {
+			fmt.Fprintln(c.out)
+		}
+		fmt.Fprintf(c.out, "%s\n", time.Now().Format(time.TimeOnly))
+		c.printStatus(c.statusView(snap, jobs))
+		fmt.Fprintln(c.out)
+		c.printJobs(running)
+	}
+	return nil
+}
+
+// emit writes v as indented JSON.
+func (c *cli) emit(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/parkserver"
+	"github.com/fourinone-go/fourinone/parkserver/parktest"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cmd runs one command line and returns its exit status and output.
+func cmd(t *testing.T, park string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), append([]string{"-park", park}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// jsonOf runs a command with -o json and decodes its output into v.
+func jsonOf(t *testing.T, park string, v any, args ...string) {
+	t.Helper()
+	code, out, errOut := cmd(t, park, append([]string{"-o", "json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: %v in %q", args, err, out)
+	}
+}
+
+// until runs check until it holds, failing after 20 s.
+func until(t *testing.T, what string, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Every command against a real park with a job running on a workman, then
+// cancelled.
+func TestCommands(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{Lease: 600 * time.Millisecond})
+	url := park.ClientURL()
+	release := make(chan struct{})
+	blocking := workman.WorkerFunc(func(ctx context.Context, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		select {
+		case <-release:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	parktest.StartWorkman(t, url, workman.Config{Type: "block", ID: "w1", Capacity: 2}, blocking)
+	f := parktest.NewForeman(t, url, foreman.Config{ID: "f1"})
+	ws, err := f.GetWaitingWorkers(t.Context(), "block", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { return acc, nil })
+	runErr := make(chan error, 1)
+	go func() {
+		tasks := splitter.Tasks(warehouse.New(), warehouse.New(), warehouse.New(), warehouse.New())
+		_, err := f.Run(context.Background(), ws, tasks, keep, foreman.JobName("cli-test"), foreman.NoBackups())
+		runErr <- err
+	}()
+
+	var jobs []registry.Job
+	until(t, "the job runs with 2 tasks running", func() bool {
+		jsonOf(t, url, &jobs, "jobs", "-running")
+		return len(jobs) == 1 && jobs[0].Running == 2
+	})
+	j := jobs[0]
+	if j.Name != "cli-test" || j.Foreman != "f1" || j.State != registry.JobRunning || j.Total != 4 || j.Done != 0 || j.Workers != 1 {
+		t.Fatalf("running job = %+v", j)
+	}
+	var st statusView
+	until(t, "the workman says it is busy with 2 tasks", func() bool {
+		jsonOf(t, url, &st, "status")
+		return len(st.Groups) == 2 && st.Groups[1].Busy == 2
+	})
+	want := []group{{Role: "foreman", Members: 1}, {Role: "workman", Type: "block", Members: 1, Capacity: 2, Busy: 2, Claimed: 2}}
+	if st.Running != 1 || st.Finished != 0 || len(st.Groups) != 2 || st.Groups[0] != want[0] || st.Groups[1] != want[1] {
+		t.Fatalf("status = %+v, want %+v and one job running", st, want)
+	}
+	var wk []worker
+	jsonOf(t, url, &wk, "workers", "-type", "block")
+	if len(wk) != 1 || wk[0].ID != "w1" || wk[0].State != registry.StateBusy || wk[0].Busy != 2 || len(wk[0].For) != 1 || wk[0].For[0] != "f1" {
+		t.Fatalf("workers = %+v, want w1 busy with 2 tasks for f1", wk)
+	}
+	if code, out, _ := cmd(t, url, "workers", "-type", "other"); code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("workers -type other: %d %q, want the header alone", code, out)
+	}
+	code, out, _ := cmd(t, url, "job", j.ID[:13])
+	if code != 0 || !strings.Contains(out, "state:") || !strings.Contains(out, "running") || !strings.Contains(out, "0/4 done") {
+		t.Fatalf("job by prefix: %d %q", code, out)
+	}
+	code, out, _ = cmd(t, url, "watch", "-n", "2", "-every", "10ms")
+	if code != 0 || strings.Count(out, "ROLE") != 2 || strings.Count(out, "cli-test") != 2 {
+		t.Fatalf("watch -n 2: %d %q", code, out)
+	}
+
+	// Cancelled: the foreman stops the job, which ends cancelled.
+	code, out, errOut := cmd(t, url, "cancel", j.ID)
+	if code != 0 || !strings.Contains(out, "cancelled job "+j.ID) {
+		t.Fatalf("cancel: %d %q %q", code, out, errOut)
+	}
+	if err := <-runErr; !errors.Is(err, foreman.ErrJobCancelled) {
+		t.Fatalf("Run after cancel = %v, want ErrJobCancelled", err)
+	}
+	var done registry.Job
+	jsonOf(t, url, &done, "job", j.ID)
+	if done.State != registry.JobCancelled || done.Finished.IsZero() || !strings.Contains(done.Error, "cancelled") {
+		t.Fatalf("job after cancel = %+v", done)
+	}
+	code, out, _ = cmd(t, url, "jobs")
+	if code != 0 || !strings.Contains(out, "cancelled") || !strings.HasPrefix(out, "ID ") {
+		t.Fatalf("jobs: %d %q", code, out)
+	}
+
+	// Errors a script can tell apart.
+	if code, _, errOut := cmd(t, url, "cancel", j.ID); code != exitFailed || !strings.Contains(errOut, "cancelled already") {
+		t.Fatalf("cancel again: %d %q, want 1", code, errOut)
+	}
+	if code, _, errOut := cmd(t, url, "job", "nosuchjob"); code != exitNotFound || !strings.Contains(errOut, "no such job") {
+		t.Fatalf("job nosuchjob: %d %q, want 3", code, errOut)
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"job"}, {"status", "extra"}, {"-o", "yaml", "status"}, {}, {"watch", "-every", "0s"}} {
+		if code, _, errOut := cmd(t, url, args...); code != exitUsage || !strings.Contains(errOut, "usage:") {
+			t.Errorf("%q: %d %q, want 2 and the usage", args, code, errOut)
+		}
+	}
+	if code, _, errOut := cmd(t, "nats://127.0.0.1:1", "status"); code != exitFailed || !strings.Contains(errOut, "park") {
+		t.Fatalf("no park: %d %q, want 1", code, errOut)
+	}
+	close(release)
+}
