@@ -134,7 +134,10 @@ func (c *Contractor) Serve(ctx context.Context) error {
 	self := c.self
 	hbCtx, stopHB := context.WithCancel(context.Background())
 	hbDone := make(chan struct{})
-	go func() { defer close(hbDone); c.client.reg.Heartbeat(hbCtx, func() registry.Member { return self }, c.log, nil) }()
+	go func() {
+		defer close(hbDone)
+		c.client.reg.Heartbeat(hbCtx, func() registry.Member { return self }, c.log, nil)
+	}()
 	defer func() {
 		stopHB()
 		<-hbDone

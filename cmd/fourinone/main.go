@@ -371,7 +371,9 @@ func tasks(j *registry.Job) string {
 	return fmt.Sprintf("%d/%d+", j.Done, j.Split)
 }
 
-func seconds(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Second).String() }
+func seconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}
 
 // find returns the job with id, or the only one whose id starts with it.
 func (c *cli) find(ctx context.Context, id string) (*registry.Job, error) {
