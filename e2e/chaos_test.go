@@ -47,14 +47,19 @@ func dialForeman(t *testing.T, url string, n int, typ string) (*foreman.Foreman,
 	return f, ws
 }
 
-// sleepy makes every task of s take at least ms on its worker.
+// sleepy makes every task of s take at least ms on its worker. It tells
+// the size s tells.
 func sleepy(s splitter.Splitter, ms int64) splitter.Splitter {
-	return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+	slow := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 		return s.Split(ctx, func(w *warehouse.Warehouse) error {
 			w.SetInt64("sleep_ms", ms)
 			return emit(w)
 		})
 	})
+	if sz, ok := s.(splitter.Sized); ok {
+		return splitter.WithSize(slow, sz.Size())
+	}
+	return slow
 }
 
 // onFirst calls fault once, at the first result, then combines as c does.

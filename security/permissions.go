@@ -48,8 +48,7 @@ var coordination = []string{
 
 // jobsRead is reading the jobs' states (fourinone status, jobs).
 var jobsRead = []string{
-	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>",
-	"$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>", "$JS.FC.FOURINONE_JOBS.>",
+	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>", "$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>",
 }
 
 // Permissions returns what a user of role named name may publish and

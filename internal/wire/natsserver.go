@@ -83,8 +83,12 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		NoSigs:        true,
 		MaxPayload:    ServerMaxPayload,
 		MaxPending:    serverMaxPending,
-		JetStream:     cfg.JetStream,
-		StoreDir:      cfg.StoreDir,
+		// A member's CONNECT line carries its credential's JWT, which lists
+		// the subjects of its role: a foreman's passed NATS's default of
+		// 4 KiB once its jobs' subjects were added.
+		MaxControlLine: 16 << 10,
+		JetStream:      cfg.JetStream,
+		StoreDir:       cfg.StoreDir,
 		// One server per process, but several per test binary: keep
 		// JetStream's default resource checks off the shared disk total.
 		JetStreamMaxMemory: 1 << 30,
