@@ -36,6 +36,9 @@ type Options struct {
 	Wait time.Duration
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
+	// Progress, if set, gets the job's progress as it runs (see
+	// foreman.OnProgress).
+	Progress func(foreman.Progress)
 }
 
 // Count counts the words of the files on a cluster (or an embedded one).
@@ -94,7 +97,11 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 	if len(ws) < o.Workers {
 		o.Logger.Warn("running with fewer workers than asked", zap.Int("workers", len(ws)), zap.Int("asked", o.Workers))
 	}
-	res, err := f.Run(ctx, ws, Splitter(paths, o.PartSize, o.Ship), Combiner())
+	opts := []foreman.RunOption{foreman.JobName("wordcount")}
+	if o.Progress != nil {
+		opts = append(opts, foreman.OnProgress(o.Progress))
+	}
+	res, err := f.Run(ctx, ws, Splitter(paths, o.PartSize, o.Ship), Combiner(), opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 // Command wordcount counts the words of text files with fourinone workers.
 //
-//	wordcount [-park URL] [-workers N] [-ship] [-top N] FILE...
+//	wordcount [-park URL] [-workers N] [-ship] [-top N] [-q] FILE...
 //
 // Without -park it starts an embedded park server and N in-process workmen.
+// While it counts, it shows the job's progress on stderr (a bar on a
+// terminal, else a line every 5 s), unless -q.
 // Output: "count<TAB>word" lines, count descending, then word ascending.
 package main
 
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/progress"
 	"go.uber.org/zap"
 )
 
@@ -31,6 +34,7 @@ func main() {
 	fs.Int64Var(&o.PartSize, "part-size", wordcount.DefaultPartSize, "bytes of text per task")
 	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "with -park: how long to wait for -workers workers before running with those there are")
 	verbose := fs.Bool("v", false, "log to stderr")
+	quiet := fs.Bool("q", false, "no progress on stderr (a bar on a terminal, else a line every 5 s)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: wordcount [flags] FILE...")
 		fs.PrintDefaults()
@@ -45,6 +49,7 @@ func main() {
 	if *verbose {
 		o.Logger, _ = zap.NewDevelopment()
 	}
+	o.Progress = progress.Stderr(*quiet)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	counts, err := wordcount.Count(ctx, o, fs.Args()...)
