@@ -167,4 +167,3 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("finished job row = %q, want browser-count done with %d tasks", row, last.Done)
 	}
 }
-
