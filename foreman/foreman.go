@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/metrics"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -60,6 +62,9 @@ type Config struct {
 	MaxWarehouseSize int
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
+	// Metrics, if set, gets the foreman's Prometheus metrics (see
+	// docs/operations.md).
+	Metrics prometheus.Registerer
 }
 
 // Foreman gets workers from the park and hands them tasks. It is safe for
@@ -84,6 +89,8 @@ type Foreman struct {
 	mu     sync.Mutex       // guards the fields below
 	claims map[string]*held // held claims by workman id
 	jobs   []string         // the jobs Run runs
+	// metrics is set once, in New.
+	metrics *metrics.Foreman
 	alive  time.Time        // when the last registration that succeeded started
 	closed bool
 }
@@ -140,6 +147,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
 	}
 	f.alive = time.Now()
+	f.metrics = metrics.NewForeman(cfg.Metrics, cfg.ID, f.claimedSlots, func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.jobs)
+	})
 	if err := reg.Put(ctx, &f.self); err != nil {
 		hub.Close()
 		return nil, fmt.Errorf("foreman: register: %w", err)
@@ -148,7 +160,12 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	f.hbStop, f.hbDone = stop, make(chan struct{})
 	go func() {
 		defer close(f.hbDone)
-		reg.Heartbeat(hbCtx, f.state, f.log, f.refreshClaims)
+		reg.Heartbeat(hbCtx, f.state, f.log, func(ctx context.Context, alive time.Time) {
+			if alive.IsZero() {
+				f.metrics.HeartbeatFailed()
+			}
+			f.refreshClaims(ctx, alive)
+		})
 	}()
 	return f, nil
 }
@@ -175,6 +192,17 @@ func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
 	}
 	f.ownsNC = true
 	return f, nil
+}
+
+// claimedSlots counts the workers' slots the foreman holds.
+func (f *Foreman) claimedSlots() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, h := range f.claims {
+		n += h.Slots
+	}
+	return n
 }
 
 // ID returns the foreman's id.

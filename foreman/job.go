@@ -129,6 +129,7 @@ func (r *run) endJob(err error) {
 	if jerr := (*JobError)(nil); errors.As(err, &jerr) {
 		j.rec.State = registry.JobDone // the others' results are in
 	}
+	r.f.metrics.JobEnded(j.rec.State)
 	now := time.Now()
 	j.rec.Finished = now.UTC()
 	j.report(now, true)

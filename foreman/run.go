@@ -458,6 +458,7 @@ func (r *run) dispatch(t *task, not *worker) {
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
 	r.job.bytesOut += int64(len(t.body))
+	r.f.metrics.Sent(len(t.body))
 	p, err := w.w.start(t.n, t.body, func(out *warehouse.Warehouse, size int, err error) { r.deliver(outcome{a, out, size, err}) })
 	if err != nil {
 		r.deliver(outcome{a, nil, 0, err})
@@ -500,6 +501,16 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	switch {
 	case o.err == nil:
+		r.f.metrics.Attempt("done", time.Since(a.start), o.size)
+	case te != nil:
+		r.f.metrics.Attempt("exception", 0, o.size)
+	case errors.Is(o.err, ErrBusy):
+		r.f.metrics.Attempt("busy", 0, 0)
+	default:
+		r.f.metrics.Attempt("lost", 0, 0)
+	}
+	switch {
+	case o.err == nil:
 		r.finish(t, errDuplicate)
 		r.took = append(r.took, time.Since(a.start))
 		if len(r.took) > 256 {
@@ -520,6 +531,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 			r.f.log.Info("retrying a task", zap.Int("task", t.n), zap.String("error", te.Msg))
 			r.retry = append(r.retry, t)
 			r.stats.Retried++
+			r.f.metrics.Rerun("retry")
 		case r.cfg.keepGoing:
 			r.finish(t, errDuplicate)
 			r.failed = append(r.failed, te)
@@ -566,6 +578,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		r.f.log.Info("reassigning a task", zap.Int("task", t.n), zap.Error(o.err))
 		r.retry = append(r.retry, t)
 		r.stats.Reassigned++
+		r.f.metrics.Rerun("reassign")
 	}
 	return false, nil
 }
@@ -733,6 +746,7 @@ func (r *run) backup() {
 			zap.Duration("running", time.Since(worst.start)), zap.Duration("median", sorted[len(sorted)/2]))
 		r.dispatch(worst.t, worst.w)
 		r.stats.Backups++
+		r.f.metrics.Rerun("backup")
 	}
 }
 

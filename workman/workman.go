@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/metrics"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -106,6 +108,9 @@ type Config struct {
 	DataDir string
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
+	// Metrics, if set, gets the workman's Prometheus metrics (see
+	// docs/operations.md).
+	Metrics prometheus.Registerer
 }
 
 // Validate checks the config.
@@ -164,8 +169,9 @@ type Workman struct {
 	worker Worker
 	log    *zap.Logger
 	slots  chan struct{} // one token per running DoTask
-	done   atomic.Int64  // DoTasks answered
-	failed atomic.Int64  // of which exceptions
+	done    atomic.Int64  // DoTasks answered
+	failed  atomic.Int64  // of which exceptions
+	metrics *metrics.Workman
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -331,9 +337,17 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
 	self := wm.self
+	if wm.metrics == nil {
+		wm.metrics = metrics.NewWorkman(wm.cfg.Metrics, wm.cfg.ID, wm.cfg.Type, func() int { return len(wm.slots) }, wm.cfg.Capacity)
+	}
 	go func() {
 		defer close(wm.hbDone)
-		wm.reg.Heartbeat(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, wm.checkOrphans)
+		wm.reg.Heartbeat(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, func(ctx context.Context, alive time.Time) {
+			if alive.IsZero() {
+				wm.metrics.HeartbeatFailed()
+			}
+			wm.checkOrphans(ctx, alive)
+		})
 	}()
 	wm.log.Info("workman serving", zap.String("mode", ep.Mode), zap.String("url", ep.URL),
 		zap.Int("capacity", wm.cfg.Capacity))
@@ -401,6 +415,7 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: cancelled while queued: %w", wm.cfg.ID, ctx.Err()))
 	}
 	defer func() { <-wm.slots }()
+	start := time.Now()
 	if foreman := string(req.Meta); foreman != "" {
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
@@ -419,9 +434,16 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 	if ctx.Err() != nil {
 		// Cancelled by the caller or by Shutdown: whatever the task made of
 		// it is not its result. The caller may run it elsewhere.
+		wm.metrics.Task("cancelled", time.Since(start), len(req.Body), 0)
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
 	}
-	return wm.encode(out), nil
+	res := wm.encode(out)
+	outcome := "ok"
+	if out.Status() == warehouse.StatusException {
+		outcome = "exception"
+	}
+	wm.metrics.Task(outcome, time.Since(start), len(req.Body), len(res))
+	return res, nil
 }
 
 // state is the workman's registry entry m as of now: busy with how many

@@ -25,13 +25,14 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
-	"go.uber.org/zap"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // types are the Works this binary runs, by -type, given -workers.
@@ -60,6 +61,8 @@ func main() {
 	fs.StringVar(&cfg.ID, "id", "", "contractor id (blank: a UUID)")
 	var sec security.Config
 	sec.ClientFlags(fs)
+	logFlags := cmdflag.LogFlags(fs, "info", "json")
+	metricsFlag := cmdflag.MetricsFlag(fs, "the contractor's foreman")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -68,16 +71,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "contractor: want -type one of %q, -workers and -concurrency of at least 1, a -lease of at least 300ms\n", known)
 		os.Exit(2)
 	}
-	log, _ := zap.NewProduction()
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "contractor:", err)
+		os.Exit(2)
+	}
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log
-	if err := run(*park, sec, def(*workers), cfg); err != nil && !errors.Is(err, context.Canceled) {
+	reg, _, stopMetrics, err := metricsFlag.Serve(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "contractor:", err)
+		os.Exit(2)
+	}
+	defer stopMetrics()
+	if err := run(*park, sec, def(*workers), cfg, reg); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "contractor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(park string, sec security.Config, def jobcenter.Definition, cfg jobcenter.ContractorConfig) error {
+func run(park string, sec security.Config, def jobcenter.Definition, cfg jobcenter.ContractorConfig, reg prometheus.Registerer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -90,7 +103,7 @@ func run(park string, sec security.Config, def jobcenter.Definition, cfg jobcent
 		id = uuid.NewString()
 	}
 	cfg.ID = id
-	f, err := foreman.Dial(sctx, park, foreman.Config{ID: id, Security: sec, Logger: cfg.Logger})
+	f, err := foreman.Dial(sctx, park, foreman.Config{ID: id, Security: sec, Logger: cfg.Logger, Metrics: reg})
 	if err != nil {
 		return err
 	}

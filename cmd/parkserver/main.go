@@ -21,9 +21,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
-	"go.uber.org/zap"
 )
 
 func main() {
@@ -46,6 +46,7 @@ func main() {
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long the job center keeps a finished Work and its result (default 24h)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. :8080 (loopback) or 0.0.0.0:8080 (with -http-token) (blank: none)")
 	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("FOURINONE_HTTP_TOKEN"), "dashboard admin token, required off loopback (default $FOURINONE_HTTP_TOKEN)")
+	logFlags := cmdflag.LogFlags(fs, "info", "json")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -53,11 +54,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)
 	}
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parkserver:", err)
+		os.Exit(2)
+	}
 	cfg.TLS = sec.TLS
 	if *routes != "" {
 		cfg.Routes = strings.Split(*routes, ",")
 	}
-	log, _ := zap.NewProduction()
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log
 	s, err := parkserver.New(cfg)

@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
-	"go.uber.org/zap"
 )
 
 // types are the Workers this binary can run, by -type.
@@ -56,6 +56,8 @@ func main() {
 	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "the directory tasks' files are read in; no path outside it is read (blank: the working directory)")
 	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
+	logFlags := cmdflag.LogFlags(fs, "info", "json")
+	metricsFlag := cmdflag.MetricsFlag(fs, "the workman")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -64,9 +66,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "workman: unknown -type %q: one of %q\n", cfg.Type, known)
 		os.Exit(2)
 	}
-	log, _ := zap.NewProduction()
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workman:", err)
+		os.Exit(2)
+	}
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log
+	reg, _, stopMetrics, err := metricsFlag.Serve(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workman:", err)
+		os.Exit(2)
+	}
+	defer stopMetrics()
+	cfg.Metrics = reg
 	wm, err := workman.New(cfg, newWorker())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/park"
 	"github.com/fourinone-go/fourinone/security"
 	"go.uber.org/zap"
@@ -35,24 +36,26 @@ func main() {
 	every := flag.Duration("every", 50*time.Millisecond, "how often the leader works")
 	var sec security.Config
 	sec.ClientFlags(flag.CommandLine)
+	logFlags := cmdflag.LogFlags(flag.CommandLine, "warn", "json")
 	flag.Parse()
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "leader:", err)
+		os.Exit(2)
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: leader [flags] LOG")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *url, sec, *lease, *group, name, *every, flag.Arg(0)); err != nil && ctx.Err() == nil {
+	if err := run(ctx, log, *url, sec, *lease, *group, name, *every, flag.Arg(0)); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "leader:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, url string, sec security.Config, lease time.Duration, group, name string, every time.Duration, logFile string) error {
-	log, err := zap.NewProduction(zap.IncreaseLevel(zap.WarnLevel))
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, log *zap.Logger, url string, sec security.Config, lease time.Duration, group, name string, every time.Duration, logFile string) error {
 	c, err := park.Dial(ctx, url, sec, park.Options{Lease: lease, Logger: log})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/workman"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	Wait time.Duration
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *zap.Logger
+	// Metrics, if set, gets the foreman's and the embedded workmen's
+	// Prometheus metrics.
+	Metrics prometheus.Registerer
 	// Progress, if set, gets the job's progress as it runs (see
 	// foreman.OnProgress).
 	Progress func(foreman.Progress)
@@ -83,7 +87,7 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 		defer stop()
 		o.Park = url
 	}
-	f, err := foreman.Dial(ctx, o.Park, foreman.Config{Security: o.Security, Logger: o.Logger})
+	f, err := foreman.Dial(ctx, o.Park, foreman.Config{Security: o.Security, Logger: o.Logger, Metrics: o.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +154,7 @@ func startEmbedded(ctx context.Context, o Options, dataDir string) (stop func(),
 	}
 	for range o.Workers {
 		wm, err := workman.New(workman.Config{
-			Type: Type, ParkURL: park.ClientURL(), Security: o.Security, Mode: o.Mode, DataDir: dataDir, Logger: o.Logger,
+			Type: Type, ParkURL: park.ClientURL(), Security: o.Security, Mode: o.Mode, DataDir: dataDir, Logger: o.Logger, Metrics: o.Metrics,
 		}, Worker())
 		if err == nil {
 			err = wm.Start(ctx)

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/progress"
-	"go.uber.org/zap"
 )
 
 func main() {
@@ -33,7 +33,9 @@ func main() {
 	fs.StringVar(&o.Mode, "mode", "mesh", "mode of the embedded workers: mesh or hub")
 	fs.Int64Var(&o.PartSize, "part-size", wordcount.DefaultPartSize, "bytes of text per task")
 	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "with -park: how long to wait for -workers workers before running with those there are")
-	verbose := fs.Bool("v", false, "log to stderr")
+	verbose := fs.Bool("v", false, "log at -log-level info")
+	logFlags := cmdflag.LogFlags(fs, "warn", "console")
+	metricsFlag := cmdflag.MetricsFlag(fs, "the foreman (and embedded workmen)")
 	quiet := fs.Bool("q", false, "no progress on stderr (a bar on a terminal, else a line every 5 s)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: wordcount [flags] FILE...")
@@ -47,8 +49,22 @@ func main() {
 		os.Exit(2)
 	}
 	if *verbose {
-		o.Logger, _ = zap.NewDevelopment()
+		logFlags.SetLevel("info")
 	}
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(2)
+	}
+	defer func() { _ = log.Sync() }()
+	o.Logger = log
+	reg, _, stopMetrics, err := metricsFlag.Serve(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(2)
+	}
+	defer stopMetrics()
+	o.Metrics = reg
 	o.Progress = progress.Stderr(*quiet)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
