@@ -83,14 +83,13 @@ type Foreman struct {
 	hbStop  context.CancelFunc
 	hbDone  chan struct{}
 
+	metrics         *metrics.Foreman // nil without Config.Metrics
 	refreshFailures atomic.Int64
 	logWait         atomic.Bool // the current wait for a restarted park's claims was logged
 
 	mu     sync.Mutex       // guards the fields below
 	claims map[string]*held // held claims by workman id
 	jobs   []string         // the jobs Run runs
-	// metrics is set once, in New.
-	metrics *metrics.Foreman
 	alive  time.Time        // when the last registration that succeeded started
 	closed bool
 }

@@ -169,6 +169,10 @@ var (
 	descMembers  = prometheus.NewDesc("fourinone_members", "Live members of the registry.", []string{"role", "type"}, nil)
 	descCapacity = prometheus.NewDesc("fourinone_capacity_slots", "Task slots of live workmen.", []string{"type"}, nil)
 	descClaimed  = prometheus.NewDesc("fourinone_claimed_slots", "Task slots claimed by foremen.", []string{"type"}, nil)
+	descBusy     = prometheus.NewDesc("fourinone_busy_slots", "Task slots of live workmen running a task (as of their last heartbeat).", []string{"type"}, nil)
+	descRejected = prometheus.NewDesc("fourinone_registry_rejected_entries", "Registry entries left out as malformed or absurd.", nil, nil)
+	descJobs     = prometheus.NewDesc("fourinone_jobs", "Jobs the park keeps, by state.", []string{"state"}, nil)
+	descSlow     = prometheus.NewDesc("fourinone_slow_consumers_total", "Connections the park's NATS server cut off as slow consumers.", nil, nil)
 )
 
 // registryCollector exposes the registry, read at each scrape: live
@@ -180,6 +184,10 @@ func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descMembers
 	ch <- descCapacity
 	ch <- descClaimed
+	ch <- descBusy
+	ch <- descRejected
+	ch <- descJobs
+	ch <- descSlow
 }
 
 func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -192,13 +200,21 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	type key struct{ role, typ string }
 	members := map[key]int{}
-	capacity, claimed := map[string]int{}, map[string]int{}
+	capacity, claimed, busy := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, m := range snap.Members {
 		members[key{m.Role, m.Type}]++
 		if m.Role == registry.RoleWorkman {
 			capacity[m.Type] += m.Capacity
 			claimed[m.Type] += snap.Claimed(m.ID)
+			busy[m.Type] += m.Busy
 		}
+	}
+	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.GaugeValue, float64(snap.Rejected))
+	for state, n := range c.s.live.byState() {
+		ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(n), state)
+	}
+	if slow, ok := c.s.slowConsumers(); ok {
+		ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(slow))
 	}
 	for k, n := range members {
 		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(n), k.role, k.typ)
@@ -206,6 +222,7 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	for typ, n := range capacity {
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(n), typ)
 		ch <- prometheus.MustNewConstMetric(descClaimed, prometheus.GaugeValue, float64(claimed[typ]), typ)
+		ch <- prometheus.MustNewConstMetric(descBusy, prometheus.GaugeValue, float64(busy[typ]), typ)
 	}
 }
 

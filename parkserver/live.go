@@ -104,6 +104,17 @@ func (l *live) shift(sec int64) {
 	}
 }
 
+// byState returns how many jobs the park keeps in each state.
+func (l *live) byState() map[string]int {
+	n := map[string]int{registry.JobRunning: 0, registry.JobDone: 0, registry.JobFailed: 0, registry.JobCancelled: 0}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, j := range l.jobs {
+		n[j.State]++
+	}
+	return n
+}
+
 // liveView is what the dashboard shows.
 type liveView struct {
 	*registryView

@@ -449,6 +449,22 @@ func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }
 
+// slowConsumers returns how many connections the NATS server cut off as
+// slow consumers since it started.
+func (s *Server) slowConsumers() (int64, bool) {
+	s.mu.Lock()
+	ns := s.ns
+	s.mu.Unlock()
+	if ns == nil {
+		return 0, false
+	}
+	v, err := ns.Varz(nil)
+	if err != nil {
+		return 0, false
+	}
+	return v.SlowConsumers, true
+}
+
 // HTTPAddr returns the dashboard's address, or nil without one.
 func (s *Server) HTTPAddr() net.Addr {
 	s.mu.Lock()

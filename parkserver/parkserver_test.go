@@ -180,6 +180,10 @@ func TestDashboard(t *testing.T) {
 		j.BytesOut != last.BytesOut || j.BytesOut == 0 || j.Finished.IsZero() {
 		t.Fatalf("job = %+v, want dash by f1 done with 5 of 5 (progress %+v)", j, last)
 	}
+	if _, metrics := get(t, base+"/metrics"); !strings.Contains(metrics, `fourinone_jobs{state="done"} 1`+"\n") ||
+		!strings.Contains(metrics, `fourinone_jobs{state="running"} 0`+"\n") || !strings.Contains(metrics, "fourinone_slow_consumers_total 0\n") {
+		t.Errorf("/metrics after the job:\n%s", metrics)
+	}
 	// The live stream's first event is the same view.
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/api/events", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -197,6 +201,8 @@ func TestDashboard(t *testing.T) {
 		`fourinone_members{role="workman",type="noop"} 1`,
 		`fourinone_capacity_slots{type="noop"} 3`,
 		`fourinone_claimed_slots{type="noop"} 3`,
+		`fourinone_busy_slots{type="noop"} 0`,
+		"fourinone_registry_rejected_entries 0",
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)

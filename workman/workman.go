@@ -165,10 +165,10 @@ func (c *Config) setDefaults() {
 // Workman runs a Worker: it registers in the park, heartbeats, and serves
 // DoTask and Receive. Its methods are safe for concurrent use.
 type Workman struct {
-	cfg    Config
-	worker Worker
-	log    *zap.Logger
-	slots  chan struct{} // one token per running DoTask
+	cfg     Config
+	worker  Worker
+	log     *zap.Logger
+	slots   chan struct{} // one token per running DoTask
 	done    atomic.Int64  // DoTasks answered
 	failed  atomic.Int64  // of which exceptions
 	metrics *metrics.Workman
