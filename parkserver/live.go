@@ -59,6 +59,44 @@ func (l *live) watch(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
+// members logs members joining and leaving reg, as seen by a read every
+// lease, until ctx ends. (Not through Server.Snapshot: its lock is held
+// while the server stops and waits for this.)
+func (l *live) members(ctx context.Context, reg *registry.Registry) {
+	t := time.NewTicker(l.s.cfg.Lease)
+	defer t.Stop()
+	var known map[string]registry.Member
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, l.s.cfg.Lease)
+		snap, err := reg.Snapshot(rctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		now := make(map[string]registry.Member, len(snap.Members))
+		for _, m := range snap.Members {
+			key := m.Role + "." + m.ID
+			now[key] = m
+			if _, ok := known[key]; !ok && known != nil {
+				l.s.log.Info("member joined", zap.String("role", m.Role), zap.String("id", m.ID), zap.String("type", m.Type),
+					zap.String("host", m.Host), zap.Int("pid", m.PID))
+			}
+		}
+		for key, m := range known {
+			if _, ok := now[key]; !ok {
+				l.s.log.Info("member left", zap.String("role", m.Role), zap.String("id", m.ID), zap.String("type", m.Type),
+					zap.String("host", m.Host), zap.Int("pid", m.PID))
+			}
+		}
+		known = now
+	}
+}
+
 // job takes a job's new state.
 func (l *live) job(j *registry.Job) {
 	l.mu.Lock()

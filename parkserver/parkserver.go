@@ -272,11 +272,13 @@ func (s *Server) Start(ctx context.Context) error {
 	jctx, stopJanitor := context.WithCancel(context.Background())
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
 	s.live = newLive(jctx, s)
+	reg := s.reg
 	go func() {
 		defer close(s.janitorDone)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); s.live.watch(jctx, js) }()
+		go func() { defer wg.Done(); s.live.members(jctx, reg) }()
 		s.janitor(jctx, js)
 		wg.Wait()
 	}()
