@@ -146,6 +146,19 @@ func TestCredentialsLeastPrivilege(t *testing.T) {
 	f.refused(t, "foreman cancels another's call", "fi.w.meshw.cancel.f1", func() error {
 		return f.nc.Publish("fi.w.meshw.cancel.f1", []byte("_INBOX.f1.x.1"))
 	})
+	f.refused(t, "foreman writes another foreman's job", "fourinone.job.f1.j1", func() error {
+		return f.nc.Publish("fourinone.job.f1.j1", []byte(`{}`))
+	})
+	f.refused(t, "foreman cancels a job", "fourinone.jobcancel.f1.j1", func() error {
+		return f.nc.Publish("fourinone.jobcancel.f1.j1", nil)
+	})
+	f.refused(t, "foreman takes another foreman's cancels", "fourinone.jobcancel.f1.*", func() error {
+		_, err := f.nc.Subscribe("fourinone.jobcancel.f1.*", func(*nats.Msg) {})
+		return err
+	})
+	w.refused(t, "workman writes a job", "fourinone.job.hubw.j1", func() error {
+		return w.nc.Publish("fourinone.job.hubw.j1", []byte(`{}`))
+	})
 
 	for _, u := range []string{url, mesh.URL} {
 		if nc, err := nats.Connect(u); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
