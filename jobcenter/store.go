@@ -516,7 +516,8 @@ func (s *store) scan(ctx context.Context, kv jetstream.KeyValue, each func(*Info
 	}()
 	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
-		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(5*time.Second))
+		// No more than are pending: a fetch waits until its batch is full.
+		batch, err := cons.Fetch(int(min(scanBatch, pending)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("jobcenter: read works: %w", err)
 		}

@@ -11,11 +11,15 @@
 //	watch [-every D] [-n N]
 //	                    status and running jobs, refreshed every D (N times; 0: until interrupted)
 //	cancel ID           cancel a running job: its foreman stops it
+//	works [-type T] [-status S]
+//	                    the job center's Works (submit and cancel them with the jobs command)
+//	work ID             one Work's record: status, attempts, errors, progress
 //
 // Exit status: 0 done, 1 failed (the park unreachable, a job not running,
 // ...), 2 a usage error, 3 no such job.
 //
-// Works of the job center have their own command, jobs (cmd/jobs).
+// The job center's Works are listed here too (works, work); the jobs
+// command (cmd/jobs) submits, waits for and cancels them.
 package main
 
 import (
@@ -35,6 +39,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,6 +54,8 @@ commands:
   job ID             one job (an ID or a unique prefix of one)
   watch [-every D] [-n N]  status and running jobs, refreshed
   cancel ID          cancel a running job
+  works [-type T] [-status S]  the job center's Works
+  work ID            one Work
 exit status: 0 done, 1 failed, 2 usage error, 3 no such job`
 
 // Exit statuses.
@@ -121,14 +128,15 @@ type cli struct {
 func (c *cli) run(ctx context.Context, park string, sec security.Config, cmd string, args []string) error {
 	fs := flag.NewFlagSet("fourinone "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	typ := fs.String("type", "", "workers: only workmen of this type")
+	typ := fs.String("type", "", "workers, works: only workmen (Works) of this type")
+	status := fs.String("status", "", "works: only Works with this status (waiting, running, done, failed, cancelled)")
 	running := fs.Bool("running", false, "jobs: only running jobs")
 	every := fs.Duration("every", time.Second, "watch: refresh interval")
 	times := fs.Int("n", 0, "watch: refreshes before it ends (0: until interrupted)")
 	wantArg := false
 	switch cmd {
-	case "status", "workers", "jobs", "watch":
-	case "job", "cancel":
+	case "status", "workers", "jobs", "watch", "works":
+	case "job", "cancel", "work":
 		wantArg = true
 	default:
 		return usageError{fmt.Errorf("unknown command %q", cmd)}
@@ -160,6 +168,10 @@ func (c *cli) run(ctx context.Context, park string, sec security.Config, cmd str
 		return c.job(ctx, fs.Arg(0))
 	case "cancel":
 		return c.cancel(ctx, fs.Arg(0))
+	case "works":
+		return c.works(ctx, jobcenter.Filter{Type: *typ, Status: jobcenter.Status(*status)})
+	case "work":
+		return c.work(ctx, fs.Arg(0))
 	default: // watch
 		return c.watch(ctx, *every, *times)
 	}
@@ -454,6 +466,76 @@ func (c *cli) cancel(ctx context.Context, id string) error {
 	}
 	fmt.Fprintf(c.out, "cancelled job %s (%s) on foreman %s\n", j.ID, j.Name, j.Foreman)
 	return nil
+}
+
+// works lists the job center's Works.
+func (c *cli) works(ctx context.Context, f jobcenter.Filter) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	jc, err := jobcenter.New(ctx, c.nc)
+	if err != nil {
+		return err
+	}
+	ws, err := jc.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ws, func(a, b *jobcenter.Info) int { return b.Created.Compare(a.Created) })
+	if ws == nil {
+		ws = []*jobcenter.Info{}
+	}
+	if c.json {
+		return c.emit(ws)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tATTEMPTS\tPROGRESS\tCREATED\tLAST ERROR")
+	for _, w := range ws {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", w.ID, w.Type, w.Status, w.Attempts, w.MaxAttempts,
+			w.Progress.Done, w.Progress.Total, w.Created.Local().Format(time.DateTime), w.LastError())
+	}
+	return tw.Flush()
+}
+
+// work shows one Work's record.
+func (c *cli) work(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	jc, err := jobcenter.New(ctx, c.nc)
+	if err != nil {
+		return err
+	}
+	w, err := jc.Status(ctx, id)
+	if errors.Is(err, jobcenter.ErrNotFound) {
+		return fmt.Errorf("%w: no Work %s", errNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	w.InputData, w.ResultData = nil, nil // data, not status
+	if c.json {
+		return c.emit(w)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
+	row("id", w.ID)
+	row("type", w.Type)
+	row("status", w.Status)
+	row("durable", w.Durable)
+	row("attempts", fmt.Sprintf("%d of %d", w.Attempts, w.MaxAttempts))
+	row("created", w.Created.Local().Format(time.RFC3339))
+	if w.Contractor != "" {
+		row("contractor", w.Contractor)
+	}
+	if w.Status == jobcenter.Running {
+		row("progress", fmt.Sprintf("%d/%d tasks", w.Progress.Done, w.Progress.Total))
+	}
+	if !w.Finished.IsZero() {
+		row("finished", w.Finished.Local().Format(time.RFC3339))
+	}
+	for _, e := range w.Errors {
+		row("error", e)
+	}
+	return tw.Flush()
 }
 
 // watch prints the status and the running jobs every interval, n times

@@ -12,11 +12,13 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 )
 
@@ -133,6 +135,35 @@ func TestCommands(t *testing.T) {
 	code, out, _ = cmd(t, url, "jobs")
 	if code != 0 || !strings.Contains(out, "cancelled") || !strings.HasPrefix(out, "ID ") {
 		t.Fatalf("jobs: %d %q", code, out)
+	}
+
+	// The job center's Works: one submitted, no contractor to run it.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	jc, err := jobcenter.New(t.Context(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jc.Submit(t.Context(), jobcenter.Work{Type: "idle", ID: "work-1", Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+	var works []jobcenter.Info
+	jsonOf(t, url, &works, "works", "-type", "idle")
+	if len(works) != 1 || works[0].ID != "work-1" || works[0].Status != jobcenter.Waiting || works[0].Attempts != 0 {
+		t.Fatalf("works = %+v, want work-1 waiting", works)
+	}
+	jsonOf(t, url, &works, "works", "-status", "done")
+	if len(works) != 0 {
+		t.Fatalf("works -status done = %+v, want none", works)
+	}
+	if code, out, _ := cmd(t, url, "work", "work-1"); code != 0 || !strings.Contains(out, "waiting") || !strings.Contains(out, "0 of 3") {
+		t.Fatalf("work work-1: %d %q", code, out)
+	}
+	if code, _, errOut := cmd(t, url, "work", "nosuchwork"); code != exitNotFound {
+		t.Fatalf("work nosuchwork: %d %q, want 3", code, errOut)
 	}
 
 	// Errors a script can tell apart.
