@@ -290,8 +290,7 @@ func (c *cli) status(ctx context.Context) error {
 
 func (c *cli) printStatus(v statusView) {
 	fmt.Fprintf(c.out, "park %s: %d jobs running, %d finished kept\n\n", v.Park, v.Running, v.Finished)
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROLE\tTYPE\tMEMBERS\tCAPACITY\tBUSY\tCLAIMED")
+	tw := c.table("ROLE\tTYPE\tMEMBERS\tCAPACITY\tBUSY\tCLAIMED")
 	for _, g := range v.Groups {
 		if g.Role == registry.RoleWorkman {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", g.Role, g.Type, g.Members, g.Capacity, g.Busy, g.Claimed)
@@ -323,8 +322,7 @@ func (c *cli) workers(ctx context.Context, typ string) error {
 	if c.json {
 		return c.emit(ws)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tBUSY/CAP\tCLAIMED\tDONE\tFAILED\tFOR\tHOST\tENDPOINT\tHEARTBEAT")
+	tw := c.table("ID\tTYPE\tSTATE\tBUSY/CAP\tCLAIMED\tDONE\tFAILED\tFOR\tHOST\tENDPOINT\tHEARTBEAT")
 	for _, w := range ws {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s %s\t%.1fs ago\n", w.ID, w.Type, w.State, w.Busy, w.Capacity,
 			w.Claimed, w.Done, w.Failed, strings.Join(w.For, ","), hostPID(w.Host, w.PID), w.Endpoint.Mode, w.Endpoint.URL, w.LastSeen)
@@ -358,8 +356,7 @@ func (c *cli) jobs(ctx context.Context, running bool) error {
 }
 
 func (c *cli) printJobs(jobs []*registry.Job) {
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tFOREMAN\tSTATE\tTASKS\tRATE\tETA\tTIME\tSTARTED")
+	tw := c.table("ID\tNAME\tFOREMAN\tSTATE\tTASKS\tRATE\tETA\tTIME\tSTARTED")
 	now := time.Now()
 	for _, j := range jobs {
 		took, eta := now.Sub(j.Started), ""
@@ -419,7 +416,7 @@ func (c *cli) job(ctx context.Context, id string) error {
 	if c.json {
 		return c.emit(j)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	tw := c.table("")
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
 	row("id", j.ID)
 	row("name", j.Name)
@@ -487,8 +484,7 @@ func (c *cli) works(ctx context.Context, f jobcenter.Filter) error {
 	if c.json {
 		return c.emit(ws)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tATTEMPTS\tPROGRESS\tCREATED\tLAST ERROR")
+	tw := c.table("ID\tTYPE\tSTATUS\tATTEMPTS\tPROGRESS\tCREATED\tLAST ERROR")
 	for _, w := range ws {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", w.ID, w.Type, w.Status, w.Attempts, w.MaxAttempts,
 			w.Progress.Done, w.Progress.Total, w.Created.Local().Format(time.DateTime), w.LastError())
@@ -515,7 +511,7 @@ func (c *cli) work(ctx context.Context, id string) error {
 	if c.json {
 		return c.emit(w)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	tw := c.table("")
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
 	row("id", w.ID)
 	row("type", w.Type)
@@ -578,6 +574,15 @@ func (c *cli) watch(ctx context.Context, every time.Duration, n int) error {
 		c.printJobs(running)
 	}
 	return nil
+}
+
+// table returns a writer of aligned columns, header (if any) written.
+func (c *cli) table(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	if header != "" {
+		fmt.Fprintln(tw, header)
+	}
+	return tw
 }
 
 // emit writes v as indented JSON.
