@@ -18,7 +18,6 @@ import (
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -73,7 +72,6 @@ type Foreman struct {
 	cfg     Config
 	idBytes []byte     // cfg.ID, the meta of every task
 	nc      *nats.Conn // the park connection
-	js      jetstream.JetStream
 	ownsNC  bool
 	reg     *registry.Registry
 	hub     *wire.Client // calls to hub-mode workers, on nc
@@ -132,13 +130,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	if err != nil {
 		return nil, fmt.Errorf("foreman: %w", err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		hub.Close()
-		return nil, fmt.Errorf("foreman: %w", err)
-	}
 	host, _ := os.Hostname()
-	f := &Foreman{js: js,
+	f := &Foreman{
 		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
 		pool:   wire.NewPool(wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID}, cfg.MaxWarehouseSize),
 		claims: make(map[string]*held),

@@ -108,6 +108,7 @@ func (r *run) startJob(s splitter.Splitter, cancel context.CancelCauseFunc) {
 		r.f.log.Warn("cannot take cancels of the job", zap.String("job", j.rec.ID), zap.Error(err))
 	}
 	r.f.log.Info("job started", zap.String("job", j.rec.ID), zap.String("name", name), zap.Int("workers", len(r.workers)))
+	j.lastPub = now // the park hears of the job once it has run publishEvery
 	j.report(now, false)
 }
 
@@ -149,7 +150,10 @@ func (j *jobTrack) tick(now time.Time) {
 }
 
 // report gives the progress to the OnProgress function and, once a second
-// (and at the start and end), to the park.
+// from the job's first second on and at its end, to the park: a job
+// shorter than a second is written once (a job center's Works are
+// mostly that), and no write waits for the park (a write made while it
+// is unreachable goes when the connection is back).
 func (j *jobTrack) report(now time.Time, final bool) {
 	r := j.r
 	j.samples = append(j.samples, sample{now, j.done})
@@ -182,7 +186,7 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	if r.cfg.progress != nil {
 		r.cfg.progress(p)
 	}
-	if !final && j.rec.Updated.After(j.rec.Started) && now.Sub(j.lastPub) < publishEvery {
+	if !final && now.Sub(j.lastPub) < publishEvery {
 		return
 	}
 	j.lastPub = now
@@ -195,16 +199,7 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	if err != nil {
 		return
 	}
-	subj := registry.JobSubject(r.f.cfg.ID, rec.ID)
-	if !final {
-		// Fire and forget: the next one comes in a second.
-		_ = r.f.nc.Publish(subj, data)
-		return
-	}
-	// The last one is kept: wait for the park to have it (a while).
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := r.f.js.Publish(ctx, subj, data); err != nil {
+	if err := r.f.nc.Publish(registry.JobSubject(r.f.cfg.ID, rec.ID), data); err != nil && final {
 		r.f.log.Warn("cannot write the job's end to the park", zap.String("job", rec.ID), zap.Error(err))
 	}
 }

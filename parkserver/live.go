@@ -144,11 +144,14 @@ func (l *live) shift(sec int64) {
 
 // byState returns how many jobs the park keeps in each state.
 func (l *live) byState() map[string]int {
-	n := map[string]int{registry.JobRunning: 0, registry.JobDone: 0, registry.JobFailed: 0, registry.JobCancelled: 0}
+	n := map[string]int{registry.JobRunning: 0, registry.JobDone: 0, registry.JobFailed: 0, registry.JobCancelled: 0, registry.JobLost: 0}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
 	for _, j := range l.jobs {
-		n[j.State]++
+		c := *j
+		c.Settle(now)
+		n[c.State]++
 	}
 	return n
 }
@@ -174,7 +177,11 @@ func (l *live) view(ctx context.Context) (*liveView, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var finished []*registry.Job
+	now := time.Now()
 	for _, j := range l.jobs {
+		c := *j
+		j = &c
+		j.Settle(now)
 		if j.Final() {
 			finished = append(finished, j)
 		} else {

@@ -128,7 +128,10 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("Run after cancel = %v, want ErrJobCancelled", err)
 	}
 	var done registry.Job
-	jsonOf(t, url, &done, "job", j.ID)
+	until(t, "the job written cancelled", func() bool {
+		jsonOf(t, url, &done, "job", j.ID)
+		return done.State != registry.JobRunning
+	})
 	if done.State != registry.JobCancelled || done.Finished.IsZero() || !strings.Contains(done.Error, "cancelled") {
 		t.Fatalf("job after cancel = %+v", done)
 	}

@@ -32,13 +32,28 @@ func JobSubject(foreman, id string) string { return jobsPrefix + foreman + "." +
 // JobCancelSubject is where job id of foreman is cancelled.
 func JobCancelSubject(foreman, id string) string { return JobCancelPrefix + foreman + "." + id }
 
-// Job states.
+// Job states. A job is lost when its foreman stopped writing its state
+// while it ran (the foreman died, or lost the park for good): readers
+// decide that (Settle), foremen never write it.
 const (
 	JobRunning   = "running"
 	JobDone      = "done"
 	JobFailed    = "failed"
 	JobCancelled = "cancelled"
+	JobLost      = "lost"
 )
+
+// JobLostAfter is how long after its last write a running job counts as
+// lost; a running job is written about every second.
+const JobLostAfter = 15 * time.Second
+
+// Settle marks a running job not written for JobLostAfter as lost.
+func (j *Job) Settle(now time.Time) {
+	if j.State == JobRunning && now.Sub(j.Updated) > JobLostAfter {
+		j.State = JobLost
+		j.Error = fmt.Sprintf("its foreman %s stopped writing its state %s ago", j.Foreman, now.Sub(j.Updated).Round(time.Second))
+	}
+}
 
 // Job is a job's state as its foreman last wrote it.
 type Job struct {
@@ -161,7 +176,9 @@ func Jobs(ctx context.Context, js jetstream.JetStream) ([]*Job, error) {
 		return nil, err
 	}
 	jobs := make([]*Job, 0, len(byID))
+	now := time.Now()
 	for _, j := range byID {
+		j.Settle(now)
 		jobs = append(jobs, j)
 	}
 	SortJobs(jobs)

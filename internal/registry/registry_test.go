@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,5 +34,19 @@ func TestSortMembers(t *testing.T) {
 	sortMembers(ms)
 	if ms[0].ID != "a" || ms[1].ID != "b" || ms[2].ID != "c" {
 		t.Fatalf("order = %s %s %s, want a b c", ms[0].ID, ms[1].ID, ms[2].ID)
+	}
+}
+
+// A running job not written for JobLostAfter is lost; a finished one stays.
+func TestJobSettle(t *testing.T) {
+	now := time.Now()
+	fresh := Job{State: JobRunning, Updated: now.Add(-JobLostAfter + time.Second)}
+	stale := Job{State: JobRunning, Foreman: "f1", Updated: now.Add(-JobLostAfter - time.Second)}
+	ended := Job{State: JobDone, Updated: now.Add(-time.Hour)}
+	for _, j := range []*Job{&fresh, &stale, &ended} {
+		j.Settle(now)
+	}
+	if fresh.State != JobRunning || stale.State != JobLost || ended.State != JobDone || !strings.Contains(stale.Error, "f1 stopped writing") {
+		t.Fatalf("settled: %+v %+v %+v", fresh, stale, ended)
 	}
 }
