@@ -286,7 +286,9 @@ func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*
 		if n > 0 && len(out) == n {
 			break
 		}
-		if m.State != registry.StateWaiting || f.holds(m.ID) || snap.Claimed(m.ID) >= m.Capacity {
+		// Busy or not: its free slots are what counts.
+		serving := m.State == registry.StateWaiting || m.State == registry.StateBusy
+		if !serving || f.holds(m.ID) || snap.Claimed(m.ID) >= m.Capacity {
 			continue
 		}
 		c, err := f.reg.Claim(ctx, m, f.cfg.ID, 0)

@@ -171,7 +171,7 @@ type Workman struct {
 	slots   chan struct{} // one token per running DoTask
 	done    atomic.Int64  // DoTasks answered
 	failed  atomic.Int64  // of which exceptions
-	metrics *metrics.Workman
+	metrics *metrics.Workman // set in New
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -217,11 +217,13 @@ func New(cfg Config, w Worker) (*Workman, error) {
 	if cfg.Mode == ModeMesh && cfg.Security.TLS.Enabled() && cfg.Security.TLS.Cert == "" {
 		return nil, fmt.Errorf("%w: a TLS mesh listener needs -tls-cert and -tls-key", ErrConfig)
 	}
-	return &Workman{
+	wm := &Workman{
 		cfg: cfg, worker: w, log: cfg.Logger.With(zap.String("workman", cfg.ID), zap.String("type", cfg.Type)),
 		slots:   make(chan struct{}, cfg.Capacity),
 		running: make(map[string]map[*int]context.CancelCauseFunc), orphaned: make(map[string]time.Time),
-	}, nil
+	}
+	wm.metrics = metrics.NewWorkman(cfg.Metrics, cfg.ID, cfg.Type, func() int { return len(wm.slots) }, cfg.Capacity)
+	return wm, nil
 }
 
 // Run starts a workman for w, serves until ctx ends, then shuts it down,
@@ -337,9 +339,6 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	hbCtx, stop := context.WithCancel(context.Background())
 	wm.hbStop, wm.hbDone = stop, make(chan struct{})
 	self := wm.self
-	if wm.metrics == nil {
-		wm.metrics = metrics.NewWorkman(wm.cfg.Metrics, wm.cfg.ID, wm.cfg.Type, func() int { return len(wm.slots) }, wm.cfg.Capacity)
-	}
 	go func() {
 		defer close(wm.hbDone)
 		wm.reg.Heartbeat(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, func(ctx context.Context, alive time.Time) {
