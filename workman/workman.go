@@ -168,9 +168,9 @@ type Workman struct {
 	cfg     Config
 	worker  Worker
 	log     *zap.Logger
-	slots   chan struct{} // one token per running DoTask
-	done    atomic.Int64  // DoTasks answered
-	failed  atomic.Int64  // of which exceptions
+	slots   chan struct{}    // one token per running DoTask
+	done    atomic.Int64     // DoTasks answered
+	failed  atomic.Int64     // of which exceptions
 	metrics *metrics.Workman // set in New
 
 	mu      sync.Mutex // guards the fields below
