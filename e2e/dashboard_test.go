@@ -134,7 +134,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	busy := map[string]bool{}
 	until("each workman busy", func(s pageState) bool {
 		for _, row := range s.Members {
-			if f := strings.Split(row, "\t"); len(f) > 4 && f[3] == "busy" && f[4] != "0 / 2" {
+			// Busy, with the job it works on named through its foreman.
+			if f := strings.Split(row, "\t"); len(f) > 7 && f[3] == "busy" && f[4] != "0 / 2" && strings.Contains(f[7], "(browser-count)") {
 				busy[f[2]] = true
 			}
 		}

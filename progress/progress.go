@@ -90,6 +90,9 @@ func bar(w io.Writer) func(foreman.Progress) {
 				b = progressbar.NewOptions(max, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(p.Name),
 					progressbar.OptionShowCount(), progressbar.OptionSetItsString("tasks"), progressbar.OptionShowIts(),
 					progressbar.OptionSetWidth(30), progressbar.OptionThrottle(0),
+					// No spinner of its own: it would draw from a goroutine
+					// of its own, for ever if the bar is dropped.
+					progressbar.OptionSetSpinnerChangeInterval(0),
 					progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true))
 			} else {
 				b.ChangeMax(max)

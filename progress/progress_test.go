@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/foreman"
+	"go.uber.org/goleak"
 )
 
 // Off a terminal: nothing for a job shorter than the interval, else a line
@@ -58,3 +59,5 @@ func TestBar(t *testing.T) {
 		t.Fatalf("the bar was not cleared at the end: %q", last)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

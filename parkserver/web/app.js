@@ -38,6 +38,19 @@ function progress(j) {
   return { html: '<div class="bar" data-done="' + j.done + '" data-total="' + total + '"><div style="width:' + pct + '%"></div><span>' + label + "</span></div>" };
 }
 
+// workingFor is what a member works on: a workman's foremen with the
+// names of their running jobs, a foreman's jobs by name.
+function workingFor(m, running) {
+  const name = (id) => { const j = running.find((j) => j.id === id); return j ? j.name : id; };
+  if (m.role === "workman") {
+    return (m.for || []).map((f) => {
+      const jobs = running.filter((j) => j.foreman === f).map((j) => j.name);
+      return jobs.length ? f + " (" + jobs.join(", ") + ")" : f;
+    }).join(", ");
+  }
+  return (m.jobs || []).map(name).join(", ");
+}
+
 function render(v) {
   const workmen = v.members.filter((m) => m.role === "workman");
   const busy = workmen.reduce((a, m) => a + (m.busy || 0), 0);
@@ -60,7 +73,7 @@ function render(v) {
     m.role === "workman" ? (m.busy || 0) + " / " + m.capacity : "",
     m.role === "workman" ? m.claimed : "",
     m.role === "workman" ? (m.done || 0) + " (" + (m.failed || 0) + ")" : "",
-    (m.for || m.jobs || []).join(", "),
+    workingFor(m, running),
     m.endpoint && m.endpoint.url ? m.endpoint.mode + " " + m.endpoint.url : "",
     (m.host || "") + (m.pid ? " pid " + m.pid : ""), m.last_seen_seconds.toFixed(1) + " s ago",
   ], "no members");
