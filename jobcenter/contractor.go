@@ -580,7 +580,10 @@ func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Wa
 		r.done.Add(1)
 		return comb.Combine(acc, res)
 	})
-	return r.c.f.Run(ctx, ws, counted, counting, r.c.def.RunOptions...)
+	// The job is named after the Work (the Definition's options may name
+	// it otherwise).
+	opts := append([]foreman.RunOption{foreman.JobName("work " + r.start.Type + " " + r.start.ID)}, r.c.def.RunOptions...)
+	return r.c.f.Run(ctx, ws, counted, counting, opts...)
 }
 
 // permanentError fails a Work at once, without further attempts.
