@@ -85,11 +85,13 @@ type Foreman struct {
 	refreshFailures atomic.Int64
 	logWait         atomic.Bool // the current wait for a restarted park's claims was logged
 
-	mu     sync.Mutex       // guards the fields below
-	claims map[string]*held // held claims by workman id
-	jobs   []string         // the jobs Run runs
-	alive  time.Time        // when the last registration that succeeded started
-	closed bool
+	mu        sync.Mutex                         // guards the fields below
+	claims    map[string]*held                   // held claims by workman id
+	jobs      []string                           // the jobs Run runs
+	cancels   map[string]context.CancelCauseFunc // by job
+	cancelSub *nats.Subscription                 // takes cancels of jobs, once one ran
+	alive     time.Time                          // when the last registration that succeeded started
+	closed    bool
 }
 
 // held is a claim and when it was last confirmed: when the registry write
@@ -134,7 +136,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	f := &Foreman{
 		cfg: cfg, idBytes: []byte(cfg.ID), nc: nc, reg: reg, hub: hub, log: cfg.Logger.With(zap.String("foreman", cfg.ID)),
 		pool:   wire.NewPool(wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID}, cfg.MaxWarehouseSize),
-		claims: make(map[string]*held),
+		claims: make(map[string]*held), cancels: make(map[string]context.CancelCauseFunc),
 		self: registry.Member{ID: cfg.ID, Role: registry.RoleForeman, State: registry.StateWaiting,
 			Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
 	}
@@ -380,6 +382,9 @@ func (f *Foreman) Close() error {
 		cs = append(cs, h.Claim)
 	}
 	f.claims = nil
+	if f.cancelSub != nil {
+		_ = f.cancelSub.Unsubscribe()
+	}
 	f.mu.Unlock()
 	f.hbStop()
 	<-f.hbDone

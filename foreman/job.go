@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -72,7 +73,6 @@ type jobTrack struct {
 	samples  []sample // done over time, for the rate
 	lastProg time.Time
 	lastPub  time.Time
-	cancel   *nats.Subscription
 }
 
 type sample struct {
@@ -98,15 +98,7 @@ func (r *run) startJob(s splitter.Splitter, cancel context.CancelCauseFunc) {
 		j.size = sz.Size
 	}
 	r.job = j
-	r.f.addJob(j.rec.ID)
-	j.cancel, err = r.f.nc.Subscribe(registry.JobCancelSubject(r.f.cfg.ID, j.rec.ID), func(m *nats.Msg) {
-		r.f.log.Info("job cancelled through the park", zap.String("job", j.rec.ID))
-		_ = m.Respond([]byte("ok"))
-		cancel(ErrJobCancelled)
-	})
-	if err != nil {
-		r.f.log.Warn("cannot take cancels of the job", zap.String("job", j.rec.ID), zap.Error(err))
-	}
+	r.f.addJob(j.rec.ID, cancel)
 	r.f.log.Info("job started", zap.String("job", j.rec.ID), zap.String("name", name), zap.Int("workers", len(r.workers)))
 	j.lastPub = now // the park hears of the job once it has run publishEvery
 	j.report(now, false)
@@ -115,9 +107,6 @@ func (r *run) startJob(s splitter.Splitter, cancel context.CancelCauseFunc) {
 // endJob writes the job's last state: done, failed or cancelled.
 func (r *run) endJob(err error) {
 	j := r.job
-	if j.cancel != nil {
-		_ = j.cancel.Unsubscribe()
-	}
 	r.f.dropJob(j.rec.ID)
 	switch {
 	case err == nil:
@@ -204,17 +193,46 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	}
 }
 
-// addJob and dropJob keep the jobs the foreman's registry entry shows.
-func (f *Foreman) addJob(id string) {
+// addJob and dropJob keep the jobs the foreman runs: its registry entry
+// shows them, and a cancel for one through the park calls its cancel.
+// The foreman takes cancels on one subscription, made at its first job.
+func (f *Foreman) addJob(id string, cancel context.CancelCauseFunc) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.jobs = append(f.jobs, id)
-	f.mu.Unlock()
+	f.cancels[id] = cancel
+	if f.cancelSub != nil || f.closed {
+		return
+	}
+	sub, err := f.nc.Subscribe(registry.JobCancelSubject(f.cfg.ID, "*"), f.cancelJob)
+	if err != nil {
+		f.log.Warn("cannot take cancels of jobs", zap.Error(err))
+		return
+	}
+	f.cancelSub = sub
 }
 
 func (f *Foreman) dropJob(id string) {
 	f.mu.Lock()
 	f.jobs = slices.DeleteFunc(f.jobs, func(j string) bool { return j == id })
+	delete(f.cancels, id)
 	f.mu.Unlock()
+}
+
+// cancelJob takes a cancel sent through the park: "ok" and the job
+// stops, or an error if it does not run here.
+func (f *Foreman) cancelJob(m *nats.Msg) {
+	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	f.mu.Lock()
+	cancel := f.cancels[id]
+	f.mu.Unlock()
+	if cancel == nil {
+		_ = m.Respond([]byte("error: no such job runs here"))
+		return
+	}
+	f.log.Info("job cancelled through the park", zap.String("job", id))
+	_ = m.Respond([]byte("ok"))
+	cancel(ErrJobCancelled)
 }
 
 // state is the foreman's registry entry as of now: busy with its jobs.

@@ -452,11 +452,14 @@ func (c *cli) cancel(ctx context.Context, id string) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := c.nc.RequestWithContext(rctx, registry.JobCancelSubject(j.Foreman, j.ID), nil); err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return fmt.Errorf("job %s is not running any more (its foreman %s does not answer)", j.ID, j.Foreman)
-		}
+	reply, err := c.nc.RequestWithContext(rctx, registry.JobCancelSubject(j.Foreman, j.ID), nil)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("job %s is not running any more (its foreman %s does not answer)", j.ID, j.Foreman)
+	case err != nil:
 		return fmt.Errorf("cancel job %s: %w", j.ID, err)
+	case string(reply.Data) != "ok":
+		return fmt.Errorf("job %s is not running any more (its foreman %s says: %.200s)", j.ID, j.Foreman, reply.Data)
 	}
 	if c.json {
 		return c.emit(map[string]string{"cancelled": j.ID})

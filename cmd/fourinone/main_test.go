@@ -146,6 +146,10 @@ func TestCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	// The foreman answers a cancel of a job it does not run.
+	if reply, err := nc.Request(registry.JobCancelSubject("f1", "nope"), nil, 5*time.Second); err != nil || !strings.HasPrefix(string(reply.Data), "error:") {
+		t.Fatalf("cancel of a job f1 does not run: %v %v, want an error reply", reply, err)
+	}
 	jc, err := jobcenter.New(t.Context(), nc)
 	if err != nil {
 		t.Fatal(err)
