@@ -129,6 +129,10 @@ type Server struct {
 
 	stopJanitor context.CancelFunc // stops the janitor and the live view
 	janitorDone chan struct{}
+	// liveDone closes when the live view's reads end: they may wait on
+	// the connection (a JetStream consumer being re-created after a server
+	// of a cluster died), so they are waited for once it is closed.
+	liveDone chan struct{}
 	live        *live
 }
 
@@ -273,15 +277,16 @@ func (s *Server) Start(ctx context.Context) error {
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
 	s.live = newLive(jctx, s)
 	reg := s.reg
+	s.liveDone = make(chan struct{})
 	go func() {
-		defer close(s.janitorDone)
+		defer close(s.liveDone)
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); s.live.watch(jctx, js) }()
 		go func() { defer wg.Done(); s.live.members(jctx, reg) }()
-		s.janitor(jctx, js)
 		wg.Wait()
 	}()
+	go func() { defer close(s.janitorDone); s.janitor(jctx, js) }()
 	if s.cfg.HTTP != "" {
 		if s.http, s.httpAdr, err = s.startHTTP(s.cfg.HTTP); err != nil {
 			s.stopLocked()
@@ -508,10 +513,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.nc.Close()
 			s.nc = nil
 		}
+		s.waitLiveLocked()
 		s.ns.LameDuckShutdown()
 	}
 	s.stopLocked()
 	return nil
+}
+
+// waitLiveLocked waits for the live view's reads, once the janitor's
+// context is cancelled and the connection closed.
+func (s *Server) waitLiveLocked() {
+	if s.liveDone != nil {
+		<-s.liveDone
+		s.liveDone = nil
+	}
 }
 
 func (s *Server) stopJanitorLocked() {
@@ -533,6 +548,7 @@ func (s *Server) stopLocked() {
 		s.nc.Close()
 		s.nc = nil
 	}
+	s.waitLiveLocked()
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
