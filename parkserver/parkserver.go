@@ -133,7 +133,7 @@ type Server struct {
 	// the connection (a JetStream consumer being re-created after a server
 	// of a cluster died), so they are waited for once it is closed.
 	liveDone chan struct{}
-	live        *live
+	live     *live
 }
 
 // janitor deletes the job center's final Works past their retention, every
