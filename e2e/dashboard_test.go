@@ -168,3 +168,35 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("finished job row = %q, want browser-count done with %d tasks", row, last.Done)
 	}
 }
+
+// The fourinone command as a member with the least role (a workman's
+// credential) reads the registry and the jobs (it could not read the jobs
+// before its role might pull from their consumer).
+func TestFourinoneWithCredentials(t *testing.T) {
+	url := startPark(t)
+	chaosWorkmen(t, url, 1, "-type", "wordcount")
+	f, ws := dialForeman(t, url, 1, "wordcount")
+	text := genText(t, 64<<10)
+	if _, err := f.Run(context.Background(), ws, wordcount.Splitter([]string{text}, 16<<10, false), wordcount.Combiner(),
+		foreman.JobName("creds-count")); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out, "creds-count") {
+		if time.Now().After(deadline) {
+			t.Fatalf("fourinone jobs never listed the job: %q", out)
+		}
+		var stderr string
+		var err error
+		if out, stderr, err = runCmd(t, "fourinone", "-park", url, "jobs"); err != nil {
+			t.Fatalf("fourinone jobs with a workman's credential: %v: %s", err, stderr)
+		}
+	}
+	if !strings.Contains(out, "done") {
+		t.Fatalf("fourinone jobs: %q, want the job done", out)
+	}
+	if out, stderr, err := runCmd(t, "fourinone", "-park", url, "status"); err != nil || !strings.Contains(out, "wordcount") {
+		t.Fatalf("fourinone status: %v %q %s", err, out, stderr)
+	}
+}

@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	build := exec.Command("go", "build", "-o", dir+"/",
-		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "../cmd/contractor", "../cmd/jobs",
+		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "../cmd/contractor", "../cmd/jobs", "../cmd/fourinone",
 		"../examples/lock", "../examples/leader", "../examples/config")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -49,6 +49,7 @@ var coordination = []string{
 // jobsRead is reading the jobs' states (fourinone status, jobs).
 var jobsRead = []string{
 	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>", "$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>",
+	"$JS.API.CONSUMER.MSG.NEXT.FOURINONE_JOBS.>",
 }
 
 // Permissions returns what a user of role named name may publish and
