@@ -96,6 +96,15 @@ func TestDashboardAccess(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/api/state with the cookie = %d, want 200", resp.StatusCode)
 	}
+	// Never sent to another site.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err = noFollow.Get(base + "//evil.example/?token=adm1n"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/evil.example/" {
+		t.Fatalf("redirected to %q, want a path of this site", loc)
+	}
 	if code, _ := get(t, base+"/?token=wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("/?token=wrong = %d, want 401", code)
 	}
