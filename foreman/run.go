@@ -501,18 +501,10 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	switch {
 	case o.err == nil:
-		r.f.metrics.Attempt("done", time.Since(a.start), o.size)
-	case te != nil:
-		r.f.metrics.Attempt("exception", 0, o.size)
-	case errors.Is(o.err, ErrBusy):
-		r.f.metrics.Attempt("busy", 0, 0)
-	default:
-		r.f.metrics.Attempt("lost", 0, 0)
-	}
-	switch {
-	case o.err == nil:
+		took := time.Since(a.start)
+		r.f.metrics.Attempt("done", took, o.size)
 		r.finish(t, errDuplicate)
-		r.took = append(r.took, time.Since(a.start))
+		r.took = append(r.took, took)
 		if len(r.took) > 256 {
 			r.took = r.took[len(r.took)-128:]
 		}
@@ -522,6 +514,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		r.job.done++
 		return r.cfg.stopWhen != nil && r.cfg.stopWhen(o.out), nil
 	case te != nil:
+		r.f.metrics.Attempt("exception", 0, o.size)
 		if len(t.running) > 0 {
 			return false, nil // another attempt may still succeed
 		}
@@ -541,14 +534,17 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	case errors.Is(o.err, ErrBusy):
 		// A full slot, not a failure: the worker takes no more for a while,
 		// and the task goes elsewhere or waits.
+		r.f.metrics.Attempt("busy", 0, 0)
 		r.hold(w, busyBackoff)
 		if len(t.running) == 0 {
 			r.retry = append(r.retry, t)
 		}
 		r.stats.Busy++
 	case permanent(o.err):
+		r.f.metrics.Attempt("lost", 0, 0)
 		return false, o.err
 	default: // the attempt was lost with its worker, or timed out
+		r.f.metrics.Attempt("lost", 0, 0)
 		if r.parkLinkDown(o.err, w) {
 			// Not the worker's fault nor the task's: wait for the park.
 			cut := !r.f.nc.IsConnected() || !errors.Is(o.err, wire.ErrNoResponders)

@@ -228,17 +228,10 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// memberView is a member as the dashboard shows it.
-type memberView struct {
-	registry.Member
-	Claimed  int     `json:"claimed"`
-	LastSeen float64 `json:"last_seen_seconds"`
-}
-
 type registryView struct {
-	URL     string       `json:"url"`
-	Lease   string       `json:"lease"`
-	Members []memberView `json:"members"`
+	URL     string                `json:"url"`
+	Lease   string                `json:"lease"`
+	Members []registry.MemberView `json:"members"`
 }
 
 func (s *Server) view(ctx context.Context) (*registryView, error) {
@@ -246,11 +239,10 @@ func (s *Server) view(ctx context.Context) (*registryView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &registryView{URL: s.ClientURL(), Lease: s.cfg.Lease.String(), Members: []memberView{}}
+	v := &registryView{URL: s.ClientURL(), Lease: s.cfg.Lease.String(), Members: []registry.MemberView{}}
 	now := time.Now()
 	for _, m := range snap.Members {
-		v.Members = append(v.Members, memberView{Member: m, Claimed: snap.Claimed(m.ID),
-			LastSeen: now.Sub(m.Updated).Round(time.Millisecond).Seconds()})
+		v.Members = append(v.Members, snap.View(m, now))
 	}
 	return v, nil
 }

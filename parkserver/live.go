@@ -32,15 +32,14 @@ type live struct {
 
 	mu        sync.Mutex
 	jobs      map[string]*registry.Job
-	done      map[string]int // tasks done by job, as last seen
-	second    int64          // the unix second tput[0] is for
-	tput      []int          // tasks done per second, newest first
+	second    int64 // the unix second tput[0] is for
+	tput      []int // tasks done per second, newest first
 	watchers  map[chan []byte]struct{}
 	broadcast bool // the broadcaster runs
 }
 
 func newLive(ctx context.Context, s *Server) *live {
-	return &live{s: s, ctx: ctx, jobs: map[string]*registry.Job{}, done: map[string]int{}, watchers: map[chan []byte]struct{}{}}
+	return &live{s: s, ctx: ctx, jobs: map[string]*registry.Job{}, watchers: map[chan []byte]struct{}{}}
 }
 
 // watch keeps the jobs up to date until ctx ends, reading them again after
@@ -103,10 +102,10 @@ func (l *live) job(j *registry.Job) {
 	defer l.mu.Unlock()
 	// Tasks done since the job's last state, for a job seen before (not
 	// those of jobs found when the park started).
-	if last, seen := l.done[j.ID]; seen && j.Done > last {
-		l.count(time.Now().Unix(), j.Done-last)
+	if last, seen := l.jobs[j.ID]; seen && j.Done > last.Done {
+		l.count(time.Now().Unix(), j.Done-last.Done)
 	}
-	l.done[j.ID], l.jobs[j.ID] = j.Done, j
+	l.jobs[j.ID] = j
 	// Bounded: the running jobs and the most recent finished ones.
 	if len(l.jobs) > 2*registry.KeepJobs {
 		all := make([]*registry.Job, 0, len(l.jobs))
@@ -117,7 +116,6 @@ func (l *live) job(j *registry.Job) {
 		for _, j := range all[registry.KeepJobs:] {
 			if j.Final() {
 				delete(l.jobs, j.ID)
-				delete(l.done, j.ID)
 			}
 		}
 	}

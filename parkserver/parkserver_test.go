@@ -176,6 +176,7 @@ func TestDashboard(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(state.Jobs) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // the job's end is on its way to the park
 		_, body := get(t, base+"/api/state")
 		if err := json.Unmarshal([]byte(body), &state); err != nil {
 			t.Fatal(err)

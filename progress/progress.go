@@ -34,7 +34,7 @@ func New(w io.Writer, tty bool, every time.Duration) func(foreman.Progress) {
 	if tty {
 		return bar(w)
 	}
-	var next time.Duration = every
+	next := every
 	return func(p foreman.Progress) {
 		if p.Elapsed < next && (!p.Final || next == every) {
 			return

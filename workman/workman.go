@@ -427,8 +427,10 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 	ctx = splitter.WithDataDir(withMesh(ctx, wm.newMesh()), wm.cfg.DataDir)
 	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
 	wm.done.Add(1)
+	outcome := "ok"
 	if out.Status() == warehouse.StatusException {
 		wm.failed.Add(1)
+		outcome = "exception"
 	}
 	if ctx.Err() != nil {
 		// Cancelled by the caller or by Shutdown: whatever the task made of
@@ -437,10 +439,6 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
 	}
 	res := wm.encode(out)
-	outcome := "ok"
-	if out.Status() == warehouse.StatusException {
-		outcome = "exception"
-	}
 	wm.metrics.Task(outcome, time.Since(start), len(req.Body), len(res))
 	return res, nil
 }

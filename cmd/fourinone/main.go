@@ -301,24 +301,17 @@ func (c *cli) printStatus(v statusView) {
 	_ = tw.Flush()
 }
 
-// worker is a workman as `workers` shows it.
-type worker struct {
-	registry.Member
-	Claimed  int     `json:"claimed"`
-	LastSeen float64 `json:"last_seen_seconds"`
-}
-
 func (c *cli) workers(ctx context.Context, typ string) error {
 	snap, _, err := c.read(ctx)
 	if err != nil {
 		return err
 	}
-	ws := []worker{}
+	ws := []registry.MemberView{}
 	now := time.Now()
 	for _, m := range snap.Workmen(typ) {
-		ws = append(ws, worker{Member: m, Claimed: snap.Claimed(m.ID), LastSeen: now.Sub(m.Updated).Seconds()})
+		ws = append(ws, snap.View(m, now))
 	}
-	slices.SortFunc(ws, func(a, b worker) int { return strings.Compare(a.Type+"\x00"+a.ID, b.Type+"\x00"+b.ID) })
+	slices.SortFunc(ws, func(a, b registry.MemberView) int { return strings.Compare(a.Type+"\x00"+a.ID, b.Type+"\x00"+b.ID) })
 	if c.json {
 		return c.emit(ws)
 	}

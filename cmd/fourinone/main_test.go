@@ -102,7 +102,7 @@ func TestCommands(t *testing.T) {
 	if st.Running != 1 || st.Finished != 0 || len(st.Groups) != 2 || st.Groups[0] != want[0] || st.Groups[1] != want[1] {
 		t.Fatalf("status = %+v, want %+v and one job running", st, want)
 	}
-	var wk []worker
+	var wk []registry.MemberView
 	jsonOf(t, url, &wk, "workers", "-type", "block")
 	if len(wk) != 1 || wk[0].ID != "w1" || wk[0].State != registry.StateBusy || wk[0].Busy != 2 || len(wk[0].For) != 1 || wk[0].For[0] != "f1" {
 		t.Fatalf("workers = %+v, want w1 busy with 2 tasks for f1", wk)

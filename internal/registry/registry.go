@@ -290,6 +290,20 @@ func (r *Registry) Heartbeat(ctx context.Context, self func() Member, log *zap.L
 	}
 }
 
+// MemberView is a member as the dashboard and the fourinone command show
+// it: with the slots foremen claim of it and the seconds since its last
+// heartbeat.
+type MemberView struct {
+	Member
+	Claimed  int     `json:"claimed"`
+	LastSeen float64 `json:"last_seen_seconds"`
+}
+
+// View returns m, a member of s, as of now.
+func (s *Snapshot) View(m Member, now time.Time) MemberView {
+	return MemberView{Member: m, Claimed: s.Claimed(m.ID), LastSeen: now.Sub(m.Updated).Round(time.Millisecond).Seconds()}
+}
+
 // Delete removes m's entry.
 func (r *Registry) Delete(ctx context.Context, m *Member) error {
 	if err := r.kv.Delete(ctx, m.key()); err != nil {
