@@ -199,8 +199,9 @@ type Limits struct {
 // call, so that a flood of tiny requests is bounded too.
 const RequestOverhead = 4 << 10
 
-// maxTombstones bounds the refused chunked requests a Server remembers so
-// as to drop their later chunks quietly.
+// maxTombstones bounds the refused chunked requests and the calls cancelled
+// before they ran that a Server remembers so as to drop their later chunks
+// quietly.
 const maxTombstones = 1 << 14
 
 // probeAfter is how long a partial request stays quiet before the Server
@@ -309,8 +310,20 @@ func (s *Server) HandleCancel(subject string) error {
 			s.log.Warn("dropped a cancellation of another caller's call", zap.String("subject", m.Subject))
 			return
 		}
+		reply := string(m.Data)
 		s.mu.Lock()
-		cancel := s.running[string(m.Data)]
+		cancel := s.running[reply]
+		if cancel == nil {
+			// Not running yet: its chunks are still coming, or not even its
+			// first has been taken (each subscription delivers on its own
+			// goroutine). Drop it, or leave a tombstone that drops it when
+			// it comes; the sweeper clears tombstones of calls that ended.
+			if a := s.parts[reply]; a != nil {
+				s.releaseLocked(a)
+			} else if len(s.parts) < maxTombstones {
+				s.parts[reply] = &assembly{refused: true, last: time.Now()}
+			}
+		}
 		s.mu.Unlock()
 		if cancel != nil {
 			cancel()

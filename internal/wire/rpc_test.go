@@ -550,3 +550,59 @@ func TestCancelOnlyOwnCalls(t *testing.T) {
 		t.Fatal("the handler still runs after its caller cancelled the call")
 	}
 }
+
+// TestCancelBeforeRun: a cancellation taken before its call runs (its
+// chunks still coming, or none taken yet: each subscription delivers on its
+// own goroutine) drops the call, which never runs, and gives back its
+// budget. A handler that ran would block until the Server closed.
+func TestCancelBeforeRun(t *testing.T) {
+	const size = 1 << 20
+	nc, _, srv := setupLimits(t, Limits{MaxSize: size})
+	running := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.running)
+	}
+	held := func(reply string) bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.parts[reply] != nil
+	}
+	cancelCall := func(reply string) {
+		t.Helper()
+		if err := nc.Publish("cancel."+replyOwner(reply), []byte(reply)); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Cancelled before its only chunk.
+	early := nats.NewInbox()
+	cancelCall(early)
+	waitFor(t, "the cancellation's tombstone", func() bool { return held(early) })
+	if err := nc.PublishRequest("block", early, []byte{0, 0, 1, 'x'}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cancelled request to be taken", func() bool { return !held(early) })
+	if n := running(); n != 0 {
+		t.Fatalf("%d calls running after a call cancelled before it came", n)
+	}
+
+	// Cancelled between its chunks.
+	mid := nats.NewInbox()
+	if err := nc.PublishRequest("block", mid, firstChunk(size, make([]byte, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the partial request to be held", func() bool { return srv.Used() == size+RequestOverhead })
+	cancelCall(mid)
+	waitFor(t, "the cancelled partial request's budget", func() bool { return srv.Used() == 0 })
+	if err := nc.PublishRequest("block", mid, append([]byte{0}, make([]byte, size-1000)...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cancelled request's last chunk to be taken", func() bool { return !held(mid) })
+	if n := running(); n != 0 {
+		t.Fatalf("%d calls running after a call cancelled between its chunks", n)
+	}
+}
