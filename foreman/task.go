@@ -165,3 +165,39 @@ func (f *Foreman) DoTaskBatch(ctx context.Context, ws []*Workman, in *warehouse.
 	}
 	return outs, errors.Join(errs...)
 }
+
+// DoTasks runs ins[i] on ws[i], all at once, and waits for all of them: a
+// team job, whose workers talk to each other (Peer.Receive) while inside
+// their tasks and may wait on each other. The first task to fail cancels
+// the others (a worker waiting for a failed peer's data would wait until
+// its timeout), and its error is returned; the results are in the order of
+// ws.
+func (f *Foreman) DoTasks(ctx context.Context, ws []*Workman, ins []*warehouse.Warehouse) ([]*warehouse.Warehouse, error) {
+	if len(ws) != len(ins) {
+		return nil, fmt.Errorf("foreman: DoTasks of %d tasks on %d workers", len(ins), len(ws))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type done struct {
+		i   int
+		out *warehouse.Warehouse
+		err error
+	}
+	ch := make(chan done, len(ws))
+	for i, w := range ws {
+		r := w.DoTask(ctx, ins[i])
+		go func() { out, err := r.Wait(context.Background()); ch <- done{i, out, err} }()
+	}
+	outs := make([]*warehouse.Warehouse, len(ws))
+	var first error
+	for range ws {
+		d := <-ch
+		outs[d.i] = d.out
+		if d.err != nil && first == nil {
+			first = d.err
+			cancel()
+		}
+	}
+	return outs, first
+}
+

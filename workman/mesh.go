@@ -239,6 +239,22 @@ func (m *Mesh) IndexOfType(ctx context.Context, typ string, i int) (Peer, error)
 	return m.at(ps, err, typ, i)
 }
 
+// Peer returns the live worker with id, of any type: the way to reach the
+// team a foreman names in its tasks (the registry's workers of a type may
+// include others than those the job claimed).
+func (m *Mesh) Peer(ctx context.Context, id string) (Peer, error) {
+	ps, err := m.ofType(ctx, "")
+	if err != nil {
+		return Peer{}, err
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Peer{}, fmt.Errorf("%w: no live worker %q", ErrNoPeer, id)
+}
+
 // All returns every live worker of every type, this one included.
 func (m *Mesh) All(ctx context.Context) ([]Peer, error) { return m.ofType(ctx, "") }
 
