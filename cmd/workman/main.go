@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/factors"
+	"github.com/fourinone-go/fourinone/examples/mandelbrot"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -31,8 +32,9 @@ import (
 
 // types are the Workers this binary can run, by -type.
 var types = map[string]func() workman.Worker{
-	wordcount.Type: wordcount.Worker,
-	factors.Type:   factors.Worker,
+	wordcount.Type:  wordcount.Worker,
+	factors.Type:    factors.Worker,
+	mandelbrot.Type: mandelbrot.Worker,
 	// noop answers every task with an empty Warehouse: for benchmarks and
 	// smoke tests.
 	"noop": func() workman.Worker {

@@ -1,0 +1,68 @@
+// Command mandelbrot renders the Mandelbrot set with fourinone workers,
+// one task per band of rows, and writes it as a PNG.
+//
+//	mandelbrot [-park URL] [-workers N] [-width W] [-height H] [-maxiter N] [-bands N] [-local] [-o FILE] [-q]
+//
+// Without -park it starts an embedded park server and N in-process
+// workmen. -local renders on one goroutine without workers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/examples/mandelbrot"
+)
+
+func main() {
+	fs := flag.NewFlagSet("mandelbrot", flag.ContinueOnError)
+	tf := team.NewFlags(fs, 2)
+	width := fs.Int("width", 1200, "image width in pixels")
+	height := fs.Int("height", 800, "image height in pixels")
+	maxIter := fs.Int("maxiter", 1000, "iterations before a point counts as inside the set")
+	bands := fs.Int("bands", 40, "tasks: bands of rows")
+	local := fs.Bool("local", false, "render on one goroutine, without workers (the reference)")
+	out := fs.String("o", "mandelbrot.png", "the PNG to write")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		team.Exit("mandelbrot", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
+	}
+	team.Exit("mandelbrot", run(tf, mandelbrot.Whole(*width, *height, *maxIter), *bands, *local, *out))
+}
+
+func run(tf *team.Flags, v mandelbrot.View, bands int, local bool, out string) error {
+	o, done, err := tf.Options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", team.ErrUsage, err)
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var img *image.Paletted
+	if local {
+		img, err = mandelbrot.Local(ctx, v)
+	} else {
+		img, err = mandelbrot.Run(ctx, o, tf.Workers, v, bands)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
