@@ -1,7 +1,7 @@
 // Command workman runs a worker of a type compiled into this binary,
 // registered with a park server.
 //
-//	workman -type wordcount [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-budget BYTES] [-memory-limit BYTES] [-data-dir DIR]
+//	workman -type TYPE [-cmd 'PROGRAM ARGS'] [-park nats://127.0.0.1:4222] [-mode mesh|hub] [-listen ADDR] [-capacity N] [-budget BYTES] [-memory-limit BYTES] [-data-dir DIR]
 //	        [-token T | -creds FILE] [-tls-ca F] [-tls-cert F -tls-key F [-tls-verify]]
 //
 // The types are the table in main: to run your own Worker, copy this file
@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fourinone-go/fourinone/examples/exec"
 	"github.com/fourinone-go/fourinone/examples/factors"
 	"github.com/fourinone-go/fourinone/examples/mandelbrot"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
@@ -62,12 +63,20 @@ func main() {
 	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
 	logFlags := cmdflag.LogFlags(fs, "info", "json")
 	metricsFlag := cmdflag.MetricsFlag(fs, "the workman")
+	command := fs.String("cmd", "", "-type exec: the program run for each task (with sh -c), the task's bytes on its stdin")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	newWorker, ok := types[cfg.Type]
+	if cfg.Type == exec.Type {
+		newWorker, ok = func() workman.Worker { return exec.Worker(*command) }, true
+	}
 	if !ok || fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "workman: unknown -type %q: one of %q\n", cfg.Type, known)
+		fmt.Fprintf(os.Stderr, "workman: unknown -type %q: one of %q\n", cfg.Type, slices.Sorted(slices.Values(append(known, exec.Type))))
+		os.Exit(2)
+	}
+	if (cfg.Type == exec.Type) != (*command != "") {
+		fmt.Fprintln(os.Stderr, "workman: -cmd goes with -type exec, and -type exec needs it")
 		os.Exit(2)
 	}
 	log, err := logFlags.Logger()

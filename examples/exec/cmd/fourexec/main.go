@@ -1,0 +1,57 @@
+// Command fourexec runs a program on the lines of files across fourinone
+// workers, Hadoop-streaming style, and prints its outputs in input order.
+//
+//	fourexec [-park URL] [-workers N] [-cmd 'PROGRAM ARGS'] [-part-size BYTES] [-q] FILE...
+//
+// Without -park it starts an embedded park server and N in-process exec
+// workers running -cmd. With -park the workmen run their own -cmd
+// (workman -type exec -cmd '...'); fourexec's -cmd, if given, must be
+// theirs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/examples/exec"
+	"github.com/fourinone-go/fourinone/examples/internal/team"
+)
+
+func main() {
+	fs := flag.NewFlagSet("fourexec", flag.ContinueOnError)
+	tf := team.NewFlags(fs, 2)
+	var o exec.Options
+	fs.StringVar(&o.Cmd, "cmd", "", "the program and its arguments, run with sh -c for each task")
+	fs.Int64Var(&o.PartSize, "part-size", 1<<20, "bytes of input per task (split at line ends)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: fourexec [flags] FILE...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() == 0 {
+		team.Exit("fourexec", fmt.Errorf("%w: no files", team.ErrUsage))
+	}
+	team.Exit("fourexec", run(tf, o, fs.Args()))
+}
+
+func run(tf *team.Flags, o exec.Options, paths []string) error {
+	var done func()
+	var err error
+	if o.Options, done, err = tf.Options(); err != nil {
+		return fmt.Errorf("%w: %w", team.ErrUsage, err)
+	}
+	defer done()
+	if o.Park == "" && o.Cmd == "" {
+		return fmt.Errorf("%w: -cmd is needed for the embedded workers", team.ErrUsage)
+	}
+	o.Workers = tf.Workers
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return exec.Stream(ctx, o, os.Stdout, paths...)
+}
