@@ -26,6 +26,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/factors"
 	"github.com/fourinone-go/fourinone/examples/mandelbrot"
 	"github.com/fourinone-go/fourinone/examples/search"
+	"github.com/fourinone-go/fourinone/examples/shuffle"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -38,6 +39,7 @@ var types = map[string]func() workman.Worker{
 	factors.Type:    factors.Worker,
 	mandelbrot.Type: mandelbrot.Worker,
 	search.Type:     search.Worker,
+	shuffle.Type:    shuffle.NewWorker,
 	// noop answers every task with an empty Warehouse: for benchmarks and
 	// smoke tests.
 	"noop": func() workman.Worker {

@@ -116,6 +116,10 @@ func (c *Counter) Read(r io.Reader) error {
 	}
 }
 
+// Words returns the words counted and their counts, in the order first
+// seen: the Counter's own slices, valid until it counts more.
+func (c *Counter) Words() (words []string, counts []int64) { return c.words, c.counts }
+
 // Counts returns the counts as a map.
 func (c *Counter) Counts() map[string]int64 {
 	m := make(map[string]int64, len(c.words))

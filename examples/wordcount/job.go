@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/foreman"
-	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
-	"github.com/fourinone-go/fourinone/workman"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -56,56 +54,27 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
 	}
-	if o.Wait == 0 {
-		o.Wait = 10 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
 	if len(paths) == 0 {
 		return nil, errors.New("wordcount: no files")
 	}
-	// A token in the URL goes with the rest of the security settings, out
-	// of every message that names the URL.
-	var err error
-	if o.Park, err = o.Security.TakeURL(o.Park); err != nil {
-		return nil, err
-	}
+	to := team.Options{Park: o.Park, Security: o.Security, Wait: o.Wait, Mode: o.Mode, Logger: o.Logger, Metrics: o.Metrics, Progress: o.Progress}
 	if o.Park == "" {
 		// The embedded workers read the files where this process sees them.
 		abs := make([]string, len(paths))
 		for i, p := range paths {
+			var err error
 			if abs[i], err = filepath.Abs(p); err != nil {
 				return nil, fmt.Errorf("wordcount: %w", err)
 			}
 		}
-		paths = abs
-		stop, url, err := startEmbedded(ctx, o, commonDir(paths))
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
-		o.Park = url
+		paths, to.DataDir = abs, team.CommonDir(abs)
 	}
-	f, err := foreman.Dial(ctx, o.Park, foreman.Config{Security: o.Security, Logger: o.Logger, Metrics: o.Metrics})
+	t, err := team.Open(ctx, to, team.Need{Type: Type, N: o.Workers, Worker: Worker})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wordcount: %w", err)
 	}
-	defer f.Close()
-	wctx, cancel := context.WithTimeout(ctx, o.Wait)
-	ws, err := f.WaitWorkers(wctx, Type, o.Workers)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("wordcount: waited %v at %s: %w", o.Wait, o.Park, err)
-	}
-	if len(ws) < o.Workers {
-		o.Logger.Warn("running with fewer workers than asked", zap.Int("workers", len(ws)), zap.Int("asked", o.Workers))
-	}
-	opts := []foreman.RunOption{foreman.JobName("wordcount")}
-	if o.Progress != nil {
-		opts = append(opts, foreman.OnProgress(o.Progress))
-	}
-	res, err := f.Run(ctx, ws, Splitter(paths, o.PartSize, o.Ship), Combiner(), opts...)
+	defer t.Close()
+	res, err := t.Foreman.Run(ctx, t.Workers[Type], Splitter(paths, o.PartSize, o.Ship), Combiner(), t.RunOptions("wordcount")...)
 	if err != nil {
 		return nil, err
 	}
@@ -114,56 +83,4 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 		counts = map[string]int64{}
 	}
 	return counts, nil
-}
-
-// commonDir returns the innermost directory that holds every (absolute)
-// path: the embedded workmen's data directory.
-func commonDir(paths []string) string {
-	var dir string
-	for i, p := range paths {
-		d := filepath.Dir(p)
-		if i == 0 {
-			dir = d
-			continue
-		}
-		for dir != d && !strings.HasPrefix(d, dir+string(filepath.Separator)) && dir != filepath.Dir(dir) {
-			dir = filepath.Dir(dir)
-		}
-	}
-	return dir
-}
-
-// startEmbedded starts a park server on a free port and o.Workers workmen
-// that read files in dataDir.
-func startEmbedded(ctx context.Context, o Options, dataDir string) (stop func(), url string, err error) {
-	park, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:0", Token: o.Security.Token, TLS: o.Security.TLS, Logger: o.Logger})
-	if err != nil {
-		return nil, "", err
-	}
-	if err := park.Start(ctx); err != nil {
-		return nil, "", err
-	}
-	var wms []*workman.Workman
-	stop = func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, wm := range wms {
-			_ = wm.Shutdown(sctx)
-		}
-		_ = park.Shutdown(sctx)
-	}
-	for range o.Workers {
-		wm, err := workman.New(workman.Config{
-			Type: Type, ParkURL: park.ClientURL(), Security: o.Security, Mode: o.Mode, DataDir: dataDir, Logger: o.Logger, Metrics: o.Metrics,
-		}, Worker())
-		if err == nil {
-			err = wm.Start(ctx)
-		}
-		if err != nil {
-			stop()
-			return nil, "", err
-		}
-		wms = append(wms, wm)
-	}
-	return stop, park.ClientURL(), nil
 }

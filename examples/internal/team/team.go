@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fourinone-go/fourinone/foreman"
@@ -237,4 +239,21 @@ func Exit(name string, err error) {
 		os.Exit(2)
 	}
 	os.Exit(1)
+}
+
+// CommonDir returns the innermost directory that holds every (absolute)
+// path: the embedded workmen's data directory for jobs on those files.
+func CommonDir(paths []string) string {
+	var dir string
+	for i, p := range paths {
+		d := filepath.Dir(p)
+		if i == 0 {
+			dir = d
+			continue
+		}
+		for dir != d && !strings.HasPrefix(d, dir+string(filepath.Separator)) && dir != filepath.Dir(dir) {
+			dir = filepath.Dir(dir)
+		}
+	}
+	return dir
 }

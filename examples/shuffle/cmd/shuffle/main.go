@@ -1,0 +1,57 @@
+// Command shuffle counts the words of text files with fourinone workers
+// that shuffle their counts to each other (worker to worker) and return
+// only the words they own.
+//
+//	shuffle [-park URL] [-workers N] [-part-size BYTES] [-top N] [-q] FILE...
+//
+// Without -park it starts an embedded park server and N in-process
+// workmen. Output as wordcount's: "count<TAB>word" lines, count
+// descending, then word ascending.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/examples/shuffle"
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+)
+
+func main() {
+	fs := flag.NewFlagSet("shuffle", flag.ContinueOnError)
+	tf := team.NewFlags(fs, 3)
+	partSize := fs.Int64("part-size", wordcount.DefaultPartSize, "bytes of text per range")
+	top := fs.Int("top", 0, "print only the N most frequent words (0: all)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: shuffle [flags] FILE...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() == 0 || *top < 0 || *partSize < 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	team.Exit("shuffle", run(tf, *partSize, *top, fs.Args()))
+}
+
+func run(tf *team.Flags, partSize int64, top int, paths []string) error {
+	o, done, err := tf.Options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", team.ErrUsage, err)
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	counts, err := shuffle.Count(ctx, o, tf.Workers, partSize, paths...)
+	if err != nil {
+		return err
+	}
+	return wordcount.Write(os.Stdout, counts, top)
+}
