@@ -16,9 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
+	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -40,12 +39,10 @@ const (
 )
 
 // MaxTeam bounds a team, and maxJobs the jobs a worker holds partitions
-// for at once; partitions of a job whose task never comes are dropped
-// after orphanAfter.
+// for at once.
 const (
-	MaxTeam     = 1 << 10
-	maxJobs     = 64
-	orphanAfter = 10 * time.Minute
+	MaxTeam = 1 << 10
+	maxJobs = 64
 )
 
 // Owner returns the index of the worker of n that owns word (FNV-1a).
@@ -58,60 +55,21 @@ func Owner(word string, n int) int {
 	return int(h % uint32(n))
 }
 
-// Worker is the shuffling word counter. Its zero value is not usable:
-// call NewWorker.
+// Worker is the shuffling word counter: NewWorker makes one.
 type Worker struct {
-	mu   sync.Mutex
-	jobs map[string]*job
+	inbox *team.Mailbox[map[string]int64] // each job's counts of the words this worker owns
 }
 
 // NewWorker returns a shuffling word counter.
-func NewWorker() workman.Worker { return &Worker{jobs: make(map[string]*job)} }
+func NewWorker() workman.Worker { return &Worker{inbox: team.NewMailbox[map[string]int64](maxJobs)} }
 
-// job is one job's partitions received so far.
-type job struct {
-	counts  map[string]int64
-	from    map[int64]bool // senders heard
-	heard   chan struct{}  // closed when want senders are heard
-	want    int            // senders to hear: the team less this worker (-1 until the task says)
-	over    bool           // the task has taken the counts: later partitions are refused
-	started time.Time
-}
-
-// get returns the state of job id, made if new; want, if not -1, is the
-// number of senders the task says to expect.
-func (w *Worker) get(id string, want int) (*job, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	j := w.jobs[id]
-	if j == nil {
-		now := time.Now()
-		for id, j := range w.jobs {
-			if now.Sub(j.started) > orphanAfter {
-				delete(w.jobs, id)
-			}
-		}
-		if len(w.jobs) >= maxJobs {
-			return nil, fmt.Errorf("shuffle: partitions of %d jobs held already", maxJobs)
-		}
-		j = &job{counts: make(map[string]int64), from: make(map[int64]bool), heard: make(chan struct{}), want: -1, started: now}
-		w.jobs[id] = j
+// addTo adds words and counts to *m.
+func addTo(m *map[string]int64, words []string, counts []int64) {
+	if *m == nil {
+		*m = make(map[string]int64, len(words))
 	}
-	if want >= 0 && j.want < 0 {
-		j.want = want
-		j.check()
-	}
-	return j, nil
-}
-
-// check closes heard once every sender is heard. w.mu is held.
-func (j *job) check() {
-	if j.want >= 0 && len(j.from) >= j.want {
-		select {
-		case <-j.heard:
-		default:
-			close(j.heard)
-		}
+	for i, w := range words {
+		(*m)[w] += counts[i]
 	}
 }
 
@@ -124,23 +82,10 @@ func (w *Worker) Receive(ctx context.Context, from workman.Peer, in *warehouse.W
 	if !(ok1 && ok2 && ok3 && ok4) || len(words) != len(counts) || sender < 0 || sender >= MaxTeam {
 		return errors.New("shuffle: a partition needs a job, its sender's index, and words with as many counts")
 	}
-	j, err := w.get(id, -1)
+	err := w.inbox.Put(id, int(sender), true, func(m *map[string]int64) error { addTo(m, words, counts); return nil })
 	if err != nil {
-		return err
+		return fmt.Errorf("shuffle: %w", err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if j.over {
-		return fmt.Errorf("shuffle: a partition from worker %d of job %s after the job's task took its counts", sender, id)
-	}
-	if j.from[sender] {
-		return fmt.Errorf("shuffle: a second partition from worker %d of job %s", sender, id)
-	}
-	j.from[sender] = true
-	for i, word := range words {
-		j.counts[word] += counts[i]
-	}
-	j.check()
 	return nil
 }
 
@@ -151,15 +96,10 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 	if err != nil {
 		return nil, err
 	}
-	j, err := w.get(t.job, len(t.team)-1)
-	if err != nil {
-		return nil, err
+	if err := w.inbox.Open(t.job, len(t.team), t.index); err != nil {
+		return nil, fmt.Errorf("shuffle: %w", err)
 	}
-	defer func() {
-		w.mu.Lock()
-		delete(w.jobs, t.job)
-		w.mu.Unlock()
-	}()
+	defer w.inbox.Close(t.job)
 	// Count.
 	c := wordcount.NewCounter()
 	for i := range t.paths {
@@ -188,11 +128,7 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 		pw[o] = append(pw[o], word)
 		pc[o] = append(pc[o], counts[i])
 	}
-	w.mu.Lock()
-	for i, word := range pw[t.index] {
-		j.counts[word] += pc[t.index][i]
-	}
-	w.mu.Unlock()
+	own, ownCounts := pw[t.index], pc[t.index]
 	// Send the others theirs, all at once.
 	mesh := workman.MeshFrom(ctx)
 	errs := make(chan error, n)
@@ -218,29 +154,19 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 			return nil, fmt.Errorf("shuffle: send a partition: %w", err)
 		}
 	}
-	// Wait for the others' partitions to this one.
-	select {
-	case <-j.heard:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	w.mu.Lock()
-	j.over = true
-	ow := make([]string, 0, len(j.counts))
-	oc := make([]int64, 0, len(j.counts))
-	for word, k := range j.counts {
-		ow = append(ow, word)
-		oc = append(oc, k)
-	}
-	var strangers []int64
-	for from := range j.from {
-		if from == int64(t.index) || from >= int64(n) {
-			strangers = append(strangers, from)
+	// Wait for the others' partitions to this one, and add its own.
+	var ow []string
+	var oc []int64
+	err = w.inbox.Wait(ctx, t.job, func(m *map[string]int64) {
+		addTo(m, own, ownCounts)
+		ow, oc = make([]string, 0, len(*m)), make([]int64, 0, len(*m))
+		for word, k := range *m {
+			ow = append(ow, word)
+			oc = append(oc, k)
 		}
-	}
-	w.mu.Unlock()
-	if len(strangers) > 0 {
-		return nil, fmt.Errorf("shuffle: partitions from workers %v, not of a team of %d less this one (%d)", strangers, n, t.index)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: %w", err)
 	}
 	out := warehouse.New()
 	out.SetInt64(KeyIndex, int64(t.index))
