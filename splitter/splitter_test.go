@@ -163,6 +163,23 @@ func TestOpenRangeConfined(t *testing.T) {
 	if _, err := OpenRange(context.Background(), task("splitter.go")); err != nil {
 		t.Errorf("a file in the working directory: %v", err)
 	}
+	// Create writes in the data directory only, through no link out of it.
+	f, err := Create(ctx, "sub/out.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := os.Stat(filepath.Join(dir, "sub", "out.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{outside, "../x.txt", "linkdir/new.txt", "link.txt"} {
+		if _, err := Create(ctx, path); !errors.Is(err, ErrOutsideDataDir) {
+			t.Errorf("Create %s: %v, want ErrOutsideDataDir", path, err)
+		}
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "secret\n" {
+		t.Errorf("the file outside was changed: %q", b)
+	}
 }
 
 func TestIntRange(t *testing.T) {

@@ -203,6 +203,19 @@ func OpenRange(ctx context.Context, task *warehouse.Warehouse) (io.ReadCloser, e
 // openIn opens path inside dir ("" for the working directory), with
 // os.Root: no component of the path, once resolved, may leave dir.
 func openIn(dir, path string) (*os.File, error) {
+	return inDir(dir, path, func(root *os.Root, rel string) (*os.File, error) { return root.Open(rel) })
+}
+
+// Create creates (or truncates) the file at path inside the data directory
+// of the DoTask or Receive call whose ctx this is (see WithDataDir), as
+// OpenRange opens files there: no path outside it is written.
+func Create(ctx context.Context, path string) (*os.File, error) {
+	dir, _ := ctx.Value(dataDirKey{}).(string)
+	return inDir(dir, path, func(root *os.Root, rel string) (*os.File, error) { return root.Create(rel) })
+}
+
+// inDir runs open on path relative to dir, in an os.Root of dir.
+func inDir(dir, path string, open func(*os.Root, string) (*os.File, error)) (*os.File, error) {
 	if dir == "" {
 		dir = "."
 	}
@@ -221,7 +234,7 @@ func openIn(dir, path string) (*os.File, error) {
 		return nil, fmt.Errorf("splitter: data directory: %w", err)
 	}
 	defer root.Close()
-	f, err := root.Open(rel)
+	f, err := open(root, rel)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {

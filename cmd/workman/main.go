@@ -27,6 +27,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/mandelbrot"
 	"github.com/fourinone-go/fourinone/examples/search"
 	"github.com/fourinone-go/fourinone/examples/shuffle"
+	"github.com/fourinone-go/fourinone/examples/terasort"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -40,6 +41,7 @@ var types = map[string]func() workman.Worker{
 	mandelbrot.Type: mandelbrot.Worker,
 	search.Type:     search.Worker,
 	shuffle.Type:    shuffle.NewWorker,
+	terasort.Type:   terasort.NewWorker,
 	// noop answers every task with an empty Warehouse: for benchmarks and
 	// smoke tests.
 	"noop": func() workman.Worker {
