@@ -25,6 +25,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/exec"
 	"github.com/fourinone-go/fourinone/examples/factors"
 	"github.com/fourinone-go/fourinone/examples/mandelbrot"
+	"github.com/fourinone-go/fourinone/examples/paramserver"
 	"github.com/fourinone-go/fourinone/examples/search"
 	"github.com/fourinone-go/fourinone/examples/shuffle"
 	"github.com/fourinone-go/fourinone/examples/terasort"
@@ -36,12 +37,14 @@ import (
 
 // types are the Workers this binary can run, by -type.
 var types = map[string]func() workman.Worker{
-	wordcount.Type:  wordcount.Worker,
-	factors.Type:    factors.Worker,
-	mandelbrot.Type: mandelbrot.Worker,
-	search.Type:     search.Worker,
-	shuffle.Type:    shuffle.NewWorker,
-	terasort.Type:   terasort.NewWorker,
+	wordcount.Type:          wordcount.Worker,
+	factors.Type:            factors.Worker,
+	mandelbrot.Type:         mandelbrot.Worker,
+	search.Type:             search.Worker,
+	shuffle.Type:            shuffle.NewWorker,
+	terasort.Type:           terasort.NewWorker,
+	paramserver.TypePS:      paramserver.NewPS,
+	paramserver.TypeTrainer: paramserver.NewTrainer,
 	// noop answers every task with an empty Warehouse: for benchmarks and
 	// smoke tests.
 	"noop": func() workman.Worker {

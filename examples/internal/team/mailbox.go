@@ -22,7 +22,8 @@ type box[T any] struct {
 	last    map[int]bool // senders by index: true once their last part came
 	done    int          // senders whose last part came
 	want    int          // senders to hear (-1 until the task says)
-	self    int
+	senders int          // the senders are 0 to senders-1 (once the task says)
+	self    int          // less this one, if not -1
 	heard   chan struct{}
 	over    bool
 	started time.Time
@@ -81,8 +82,8 @@ func (m *Mailbox[T]) Put(job string, sender int, last bool, add func(*T) error) 
 		return fmt.Errorf("a part from worker %d of job %s after its task took its parts", sender, job)
 	case b.last[sender]:
 		return fmt.Errorf("a part from worker %d of job %s after its last", sender, job)
-	case b.want >= 0 && (sender == b.self || sender > b.want):
-		return fmt.Errorf("a part of job %s from worker %d, not of its team of %d less %d", job, sender, b.want+1, b.self)
+	case b.want >= 0 && (sender == b.self || sender >= b.senders):
+		return fmt.Errorf("a part of job %s from worker %d, not one of its %d senders less %d", job, sender, b.senders, b.self)
 	}
 	if err := add(&b.v); err != nil {
 		return err
@@ -97,10 +98,17 @@ func (m *Mailbox[T]) Put(job string, sender int, last bool, add func(*T) error) 
 	return nil
 }
 
-// Open says that job's task runs here as worker self of a team of n
-// (parts that came before are checked against it); Wait can then tell
-// when every other worker's parts are in. Close must follow.
-func (m *Mailbox[T]) Open(job string, n, self int) error {
+// Open says that job's task runs here as worker self of a team of n: the
+// others send it parts. Parts that came before are checked against it;
+// Wait can then tell when every other worker's parts are in. Close must
+// follow.
+func (m *Mailbox[T]) Open(job string, n, self int) error { return m.open(job, n, self) }
+
+// Expect is Open for parts from n workers of another team: senders 0 to
+// n-1, none of them this worker.
+func (m *Mailbox[T]) Expect(job string, n int) error { return m.open(job, n, -1) }
+
+func (m *Mailbox[T]) open(job string, n, self int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.get(job)
@@ -109,10 +117,13 @@ func (m *Mailbox[T]) Open(job string, n, self int) error {
 	}
 	for s := range b.last {
 		if s == self || s >= n {
-			return fmt.Errorf("a part of job %s from worker %d, not of its team of %d less %d", job, s, n, self)
+			return fmt.Errorf("a part of job %s from worker %d, not one of its %d senders less %d", job, s, n, self)
 		}
 	}
-	b.want, b.self = n-1, self
+	b.senders, b.self, b.want = n, self, n
+	if self >= 0 {
+		b.want = n - 1
+	}
 	b.check()
 	return nil
 }

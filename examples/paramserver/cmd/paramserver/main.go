@@ -1,0 +1,79 @@
+// Command paramserver trains a logistic regression on fourinone workers of
+// two types: parameter servers holding shards of the weights and
+// trainers holding shards of the data, in synchronous steps.
+//
+//	paramserver [-park URL] [-servers N] [-trainers N] [-features N] [-samples N] [-steps N] [-rate R] [-seed S] [-q]
+//
+// Without -park it starts an embedded park server and the workmen
+// in-process. It prints the accuracy of the weights on the training data
+// and on a test set, and the largest difference from the weights of the
+// same steps run in one process.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/examples/paramserver"
+)
+
+func main() {
+	fs := flag.NewFlagSet("paramserver", flag.ContinueOnError)
+	tf := team.NewFlags(fs, 2)
+	servers := fs.Int("servers", 2, "parameter servers (ps workers)")
+	fs.Lookup("workers").Usage = "trainers (trainer workers)"
+	var p paramserver.Problem
+	fs.IntVar(&p.Features, "features", 100, "weights")
+	fs.IntVar(&p.Samples, "samples", 20000, "training samples per trainer")
+	fs.IntVar(&p.Steps, "steps", 100, "synchronous steps")
+	fs.Float64Var(&p.Rate, "rate", 0.5, "learning rate")
+	fs.Uint64Var(&p.Seed, "seed", 1, "the data's generator")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		team.Exit("paramserver", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
+	}
+	team.Exit("paramserver", run(tf, *servers, p))
+}
+
+func run(tf *team.Flags, servers int, p paramserver.Problem) error {
+	o, done, err := tf.Options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", team.ErrUsage, err)
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	w, err := paramserver.Train(ctx, o, servers, tf.Workers, p)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	start = time.Now()
+	local, err := paramserver.Local(p, tf.Workers, servers)
+	if err != nil {
+		return err
+	}
+	tookLocal := time.Since(start)
+	diff := 0.0
+	for i := range w {
+		diff = max(diff, math.Abs(w[i]-local[i]))
+	}
+	train := 0.0
+	for t := range tf.Workers {
+		train += paramserver.Accuracy(w, p.Data(t)) / float64(tf.Workers)
+	}
+	fmt.Printf("train accuracy %.4f, test accuracy %.4f\n", train, paramserver.Accuracy(w, p.Data(-1)))
+	fmt.Printf("largest difference from one process: %g\n", diff)
+	fmt.Fprintf(os.Stderr, "paramserver: %d steps in %v on workers, %v in one process\n", p.Steps, took.Round(time.Millisecond), tookLocal.Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,63 @@
+package paramserver
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/fourinone-go/fourinone/workman"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestTrainEqualsLocal: 2 parameter servers and 3 trainers, all of
+// capacity 1 (each one's slot held by its task for the whole job, all
+// messages going through Receive), reach bit for bit the weights of the
+// same steps in one process, and those weights have learned.
+func TestTrainEqualsLocal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := Problem{Features: 13, Samples: 500, Seed: 5, Steps: 30, Rate: 0.5}
+	got, err := Train(ctx, team.Options{Capacity: 1}, 2, 3, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Local(p, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d weights, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("weight %d: %v on workers, %v in one process", i, got[i], want[i])
+		}
+	}
+	// Learned: far better than the zero weights' coin toss on unseen data.
+	if acc := Accuracy(got, p.Data(-1)); acc < 0.85 {
+		t.Fatalf("test accuracy %.3f after %d steps", acc, p.Steps)
+	}
+}
+
+// TestBadInput: problems and messages out of bounds are refused.
+func TestBadInput(t *testing.T) {
+	if _, err := Local(Problem{Features: 1 << 21, Samples: 1, Steps: 1}, 1, 1); err == nil {
+		t.Error("2^21 features: no error")
+	}
+	if _, err := Train(context.Background(), team.Options{}, 3, 1, Problem{Features: 2, Samples: 1, Steps: 1}); err == nil {
+		t.Error("more servers than features: no error")
+	}
+	if _, err := NewPS().DoTask(context.Background(), warehouse.New()); err == nil {
+		t.Error("an empty task: no error")
+	}
+	m := message("j", 0, 0, []float64{1})
+	m.SetBytes(KeyValues, []byte{1, 2, 3})
+	if err := NewTrainer().Receive(context.Background(), workman.Peer{}, m); err == nil {
+		t.Error("3 bytes of float64s: no error")
+	}
+}
