@@ -45,7 +45,9 @@ func TestMain(m *testing.M) {
 	}
 	build := exec.Command("go", "build", "-o", dir+"/",
 		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "../cmd/contractor", "../cmd/jobs", "../cmd/fourinone",
-		"../examples/lock", "../examples/leader", "../examples/config")
+		"../examples/lock", "../examples/leader", "../examples/config",
+		"../examples/factors/cmd/factors", "../examples/mandelbrot/cmd/mandelbrot", "../examples/exec/cmd/fourexec", "../examples/search/cmd/search",
+		"../examples/shuffle/cmd/shuffle", "../examples/terasort/cmd/terasort", "../examples/paramserver/cmd/paramserver")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
