@@ -49,33 +49,78 @@ func Generate(w io.Writer, n int64, seed uint64) error {
 	return bw.Flush()
 }
 
-// Sort sorts the records of buf (a whole number of them) in place, by
-// their bytes. It sorts an index of each record's first 8 bytes, so most
-// comparisons are of two integers, then moves the records once.
-func Sort(buf []byte) {
-	n := len(buf) / RecordSize
-	type entry struct {
-		prefix uint64
-		i      uint32
+// Sorted is records in order: the records of chunks (each a whole number
+// of records), each found by its chunk and place. Sort makes one.
+type Sorted struct {
+	chunks [][]byte
+	refs   []ref
+}
+
+type ref struct {
+	prefix   uint64 // the record's first 8 bytes, big-endian
+	chunk, i uint32
+}
+
+func (s *Sorted) record(r ref) []byte {
+	return s.chunks[r.chunk][int(r.i)*RecordSize : int(r.i+1)*RecordSize]
+}
+
+// Sort sorts the records of chunks by their bytes without moving them: it
+// sorts an index of each record's first 8 bytes, so most comparisons are
+// of two integers; WriteTo writes them in order.
+func Sort(chunks ...[]byte) *Sorted {
+	s := &Sorted{chunks: chunks}
+	n := 0
+	for _, c := range chunks {
+		n += len(c) / RecordSize
 	}
-	idx := make([]entry, n)
-	for i := range idx {
-		idx[i] = entry{binary.BigEndian.Uint64(buf[i*RecordSize:]), uint32(i)}
+	s.refs = make([]ref, 0, n)
+	for ci, c := range chunks {
+		for i := range len(c) / RecordSize {
+			s.refs = append(s.refs, ref{binary.BigEndian.Uint64(c[i*RecordSize:]), uint32(ci), uint32(i)})
+		}
 	}
-	slices.SortFunc(idx, func(a, b entry) int {
+	slices.SortFunc(s.refs, func(a, b ref) int {
 		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
 			return c
 		}
-		return bytes.Compare(record(buf, int(a.i)), record(buf, int(b.i)))
+		return bytes.Compare(s.record(a), s.record(b))
 	})
-	out := make([]byte, len(buf))
-	for j, e := range idx {
-		copy(out[j*RecordSize:], record(buf, int(e.i)))
-	}
-	copy(buf, out)
+	return s
 }
 
-func record(buf []byte, i int) []byte { return buf[i*RecordSize : (i+1)*RecordSize] }
+// Len is the number of records.
+func (s *Sorted) Len() int { return len(s.refs) }
+
+// First and Last return the least and the greatest record (nil if none).
+func (s *Sorted) First() []byte {
+	if len(s.refs) == 0 {
+		return nil
+	}
+	return s.record(s.refs[0])
+}
+
+// Last returns the greatest record (nil if none).
+func (s *Sorted) Last() []byte {
+	if len(s.refs) == 0 {
+		return nil
+	}
+	return s.record(s.refs[len(s.refs)-1])
+}
+
+// WriteTo writes the records in order.
+func (s *Sorted) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var n int64
+	for _, r := range s.refs {
+		k, err := bw.Write(s.record(r))
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, bw.Flush()
+}
 
 // Partition returns the index of the range key belongs to: the number of
 // boundaries (sorted keys, KeySize bytes each, back to back) at or below

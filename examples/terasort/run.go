@@ -158,8 +158,15 @@ func Local(input, output string) error {
 	if len(data)%RecordSize != 0 {
 		return fmt.Errorf("terasort: %s is %d bytes, not a whole number of %d-byte records", input, len(data), RecordSize)
 	}
-	Sort(data)
-	return os.WriteFile(output, data, 0o644)
+	f, err := os.Create(output)
+	if err != nil {
+		return err
+	}
+	if _, err := Sort(data).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Concat writes the parts' contents in order to w.

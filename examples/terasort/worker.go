@@ -1,7 +1,6 @@
 package terasort
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -90,20 +89,12 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
 	defer w.inbox.Close(t.job)
-	data, err := readRange(ctx, in)
+	// Read the share and put each record in its range's pile.
+	length, _ := in.Int64(splitter.KeyLength)
+	parts, err := partition(ctx, in, t.bounds, n, length)
 	if err != nil {
 		return nil, err
 	}
-	// Partition: each range's records, back to back.
-	parts := make([][]byte, n)
-	for i := range parts {
-		parts[i] = make([]byte, 0, len(data)/n+len(data)/(8*n)/RecordSize*RecordSize)
-	}
-	for i := 0; i < len(data); i += RecordSize {
-		p := Partition(t.bounds, data[i:])
-		parts[p] = append(parts[p], data[i:i+RecordSize]...)
-	}
-	data = nil
 	// Send each other worker its records, to all at once.
 	mesh := workman.MeshFrom(ctx)
 	errs := make(chan error, n)
@@ -119,35 +110,24 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 		}
 	}
 	// Take the others' records of this range, sort, write.
-	var recs []byte
-	err = w.inbox.Wait(ctx, t.job, func(got *[][]byte) {
-		size := len(parts[t.index])
-		for _, p := range *got {
-			size += len(p)
-		}
-		recs = make([]byte, 0, size)
-		recs = append(recs, parts[t.index]...)
-		for _, p := range *got {
-			recs = append(recs, p...)
-		}
-		*got = nil
-	})
+	var chunks [][]byte
+	err = w.inbox.Wait(ctx, t.job, func(got *[][]byte) { chunks, *got = append(*got, parts[t.index]), nil })
 	if err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
 	parts = nil
-	Sort(recs)
+	sorted := Sort(chunks...)
 	name := filepath.Join(t.out, PartName(t.index))
-	if err := write(ctx, name, recs); err != nil {
+	if err := write(ctx, name, sorted); err != nil {
 		return nil, err
 	}
 	out := warehouse.New()
 	out.SetInt64(KeyIndex, int64(t.index))
 	out.SetString(KeyPart, name)
-	out.SetInt64(KeyCount, int64(len(recs)/RecordSize))
-	if len(recs) > 0 {
-		out.SetBytes(KeyFirst, recs[:RecordSize])
-		out.SetBytes(KeyEnd, recs[len(recs)-RecordSize:])
+	out.SetInt64(KeyCount, int64(sorted.Len()))
+	if sorted.Len() > 0 {
+		out.SetBytes(KeyFirst, sorted.First())
+		out.SetBytes(KeyEnd, sorted.Last())
 	}
 	return out, nil
 }
@@ -175,33 +155,43 @@ func send(ctx context.Context, mesh *workman.Mesh, t task, o int, recs []byte) e
 	}
 }
 
-// readRange reads the task's range of the input: whole records.
-func readRange(ctx context.Context, in *warehouse.Warehouse) ([]byte, error) {
-	length, _ := in.Int64(splitter.KeyLength)
+// partition reads the task's range of the input (length bytes of whole
+// records) in blocks and returns the records of each of n ranges of keys,
+// back to back.
+func partition(ctx context.Context, in *warehouse.Warehouse, bounds []byte, n int, length int64) ([][]byte, error) {
 	r, err := splitter.OpenRange(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data := make([]byte, length)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("terasort: read the input: %w", err)
+	parts := make([][]byte, n)
+	for i := range parts {
+		// A range's share, and an eighth more: sampled ranges are about equal.
+		parts[i] = make([]byte, 0, int(length)/n+int(length)/(8*n)/RecordSize*RecordSize)
 	}
-	return data, nil
+	block := make([]byte, 1<<20/RecordSize*RecordSize)
+	for read := int64(0); read < length; {
+		b := block[:min(int64(len(block)), length-read)]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, fmt.Errorf("terasort: read the input: %w", err)
+		}
+		read += int64(len(b))
+		for i := 0; i < len(b); i += RecordSize {
+			p := Partition(bounds, b[i:])
+			parts[p] = append(parts[p], b[i:i+RecordSize]...)
+		}
+	}
+	return parts, nil
 }
 
-// write writes recs to the file at name in the data directory.
-func write(ctx context.Context, name string, recs []byte) error {
+// write writes the sorted records to the file at name in the data
+// directory.
+func write(ctx context.Context, name string, s *Sorted) error {
 	f, err := splitter.Create(ctx, name)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := bw.Write(recs); err != nil {
-		f.Close()
-		return fmt.Errorf("terasort: write %s: %w", name, err)
-	}
-	if err := bw.Flush(); err != nil {
+	if _, err := s.WriteTo(f); err != nil {
 		f.Close()
 		return fmt.Errorf("terasort: write %s: %w", name, err)
 	}
