@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
@@ -24,15 +23,9 @@ func Count(ctx context.Context, o team.Options, workers int, partSize int64, pat
 	if workers > MaxTeam {
 		return nil, fmt.Errorf("shuffle: %d workers: at most %d", workers, MaxTeam)
 	}
-	if o.Park == "" {
-		abs := make([]string, len(paths))
-		for i, p := range paths {
-			var err error
-			if abs[i], err = filepath.Abs(p); err != nil {
-				return nil, fmt.Errorf("shuffle: %w", err)
-			}
-		}
-		paths, o.DataDir = abs, team.CommonDir(abs)
+	paths, err := o.Files(paths...)
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: %w", err)
 	}
 	t, err := team.Open(ctx, o, team.Need{Type: Type, N: workers, Worker: NewWorker})
 	if err != nil {

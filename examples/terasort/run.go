@@ -49,15 +49,11 @@ func Run(ctx context.Context, o team.Options, workers int, input, outDir string)
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
-	if o.Park == "" {
-		if input, err = filepath.Abs(input); err != nil {
-			return nil, err
-		}
-		if outDir, err = filepath.Abs(outDir); err != nil {
-			return nil, err
-		}
-		o.DataDir = team.CommonDir([]string{input, filepath.Join(outDir, PartName(0))})
+	files, err := o.Files(input, filepath.Join(outDir, PartName(0)))
+	if err != nil {
+		return nil, fmt.Errorf("terasort: %w", err)
 	}
+	input, outDir = files[0], filepath.Dir(files[1])
 	t, err := team.Open(ctx, o, team.Need{Type: Type, N: workers, Worker: NewWorker})
 	if err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -58,16 +57,9 @@ func Count(ctx context.Context, o Options, paths ...string) (map[string]int64, e
 		return nil, errors.New("wordcount: no files")
 	}
 	to := team.Options{Park: o.Park, Security: o.Security, Wait: o.Wait, Mode: o.Mode, Logger: o.Logger, Metrics: o.Metrics, Progress: o.Progress}
-	if o.Park == "" {
-		// The embedded workers read the files where this process sees them.
-		abs := make([]string, len(paths))
-		for i, p := range paths {
-			var err error
-			if abs[i], err = filepath.Abs(p); err != nil {
-				return nil, fmt.Errorf("wordcount: %w", err)
-			}
-		}
-		paths, to.DataDir = abs, team.CommonDir(abs)
+	paths, err := to.Files(paths...)
+	if err != nil {
+		return nil, fmt.Errorf("wordcount: %w", err)
 	}
 	t, err := team.Open(ctx, to, team.Need{Type: Type, N: o.Workers, Worker: Worker})
 	if err != nil {

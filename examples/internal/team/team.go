@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fourinone-go/fourinone/foreman"
@@ -225,6 +227,20 @@ func (f *Flags) Options() (Options, func(), error) {
 	return o, func() { stop(); _ = log.Sync() }, nil
 }
 
+// Run runs a command's job: with the Options the flags ask for and a
+// context that SIGINT and SIGTERM cancel, then exits as Exit does.
+func (f *Flags) Run(name string, job func(ctx context.Context, o Options) error) {
+	o, done, err := f.Options()
+	if err != nil {
+		Exit(name, fmt.Errorf("%w: %w", ErrUsage, err))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = job(ctx, o)
+	stop()
+	done()
+	Exit(name, err)
+}
+
 // ErrUsage marks an error in the command line: exit status 2.
 var ErrUsage = errors.New("usage")
 
@@ -239,6 +255,25 @@ func Exit(name string, err error) {
 		os.Exit(2)
 	}
 	os.Exit(1)
+}
+
+// Files prepares the paths of files the workers read or write: on an
+// embedded park (no o.Park) they are made absolute and o.DataDir becomes
+// their common directory, where the embedded workmen may read and write;
+// on a running park they are the workers' business and stay as they are.
+func (o *Options) Files(paths ...string) ([]string, error) {
+	if o.Park != "" {
+		return paths, nil
+	}
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		var err error
+		if abs[i], err = filepath.Abs(p); err != nil {
+			return nil, err
+		}
+	}
+	o.DataDir = CommonDir(abs)
+	return abs, nil
 }
 
 // CommonDir returns the innermost directory that holds every (absolute)

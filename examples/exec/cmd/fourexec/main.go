@@ -14,8 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/fourinone-go/fourinone/examples/exec"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -37,21 +35,11 @@ func main() {
 	if fs.NArg() == 0 {
 		team.Exit("fourexec", fmt.Errorf("%w: no files", team.ErrUsage))
 	}
-	team.Exit("fourexec", run(tf, o, fs.Args()))
-}
-
-func run(tf *team.Flags, o exec.Options, paths []string) error {
-	var done func()
-	var err error
-	if o.Options, done, err = tf.Options(); err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	if o.Park == "" && o.Cmd == "" {
-		return fmt.Errorf("%w: -cmd is needed for the embedded workers", team.ErrUsage)
-	}
-	o.Workers = tf.Workers
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return exec.Stream(ctx, o, os.Stdout, paths...)
+	tf.Run("fourexec", func(ctx context.Context, to team.Options) error {
+		o.Options, o.Workers = to, tf.Workers
+		if o.Park == "" && o.Cmd == "" {
+			return fmt.Errorf("%w: -cmd is needed for the embedded workers", team.ErrUsage)
+		}
+		return exec.Stream(ctx, o, os.Stdout, fs.Args()...)
+	})
 }

@@ -13,8 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/fourinone-go/fourinone/examples/factors"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -33,25 +31,17 @@ func main() {
 	if fs.NArg() > 0 {
 		team.Exit("factors", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	team.Exit("factors", run(tf, *from, *to, *step, *local))
-}
-
-func run(tf *team.Flags, from, to, step int64, local bool) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var ns []factors.Number
-	if local {
-		ns, err = factors.Local(ctx, from, to)
-	} else {
-		ns, err = factors.Run(ctx, o, tf.Workers, from, to, step)
-	}
-	if err != nil {
-		return err
-	}
-	return factors.Write(os.Stdout, ns)
+	tf.Run("factors", func(ctx context.Context, o team.Options) error {
+		var ns []factors.Number
+		var err error
+		if *local {
+			ns, err = factors.Local(ctx, *from, *to)
+		} else {
+			ns, err = factors.Run(ctx, o, tf.Workers, *from, *to, *step)
+		}
+		if err != nil {
+			return err
+		}
+		return factors.Write(os.Stdout, ns)
+	})
 }

@@ -14,8 +14,6 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/mandelbrot"
@@ -36,33 +34,26 @@ func main() {
 	if fs.NArg() > 0 {
 		team.Exit("mandelbrot", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	team.Exit("mandelbrot", run(tf, mandelbrot.Whole(*width, *height, *maxIter), *bands, *local, *out))
-}
-
-func run(tf *team.Flags, v mandelbrot.View, bands int, local bool, out string) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var img *image.Paletted
-	if local {
-		img, err = mandelbrot.Local(ctx, v)
-	} else {
-		img, err = mandelbrot.Run(ctx, o, tf.Workers, v, bands)
-	}
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	v := mandelbrot.Whole(*width, *height, *maxIter)
+	tf.Run("mandelbrot", func(ctx context.Context, o team.Options) error {
+		var img *image.Paletted
+		var err error
+		if *local {
+			img, err = mandelbrot.Local(ctx, v)
+		} else {
+			img, err = mandelbrot.Run(ctx, o, tf.Workers, v, *bands)
+		}
+		if err != nil {
+			return err
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		if err := png.Encode(f, img); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 }

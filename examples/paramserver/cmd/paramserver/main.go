@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -41,25 +39,18 @@ func main() {
 	if fs.NArg() > 0 {
 		team.Exit("paramserver", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	team.Exit("paramserver", run(tf, *servers, p))
+	tf.Run("paramserver", func(ctx context.Context, o team.Options) error { return train(ctx, o, *servers, tf.Workers, p) })
 }
 
-func run(tf *team.Flags, servers int, p paramserver.Problem) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+func train(ctx context.Context, o team.Options, servers, trainers int, p paramserver.Problem) error {
 	start := time.Now()
-	w, err := paramserver.Train(ctx, o, servers, tf.Workers, p)
+	w, err := paramserver.Train(ctx, o, servers, trainers, p)
 	if err != nil {
 		return err
 	}
 	took := time.Since(start)
 	start = time.Now()
-	local, err := paramserver.Local(p, tf.Workers, servers)
+	local, err := paramserver.Local(p, trainers, servers)
 	if err != nil {
 		return err
 	}
@@ -68,11 +59,11 @@ func run(tf *team.Flags, servers int, p paramserver.Problem) error {
 	for i := range w {
 		diff = max(diff, math.Abs(w[i]-local[i]))
 	}
-	train := 0.0
-	for t := range tf.Workers {
-		train += paramserver.Accuracy(w, p.Data(t)) / float64(tf.Workers)
+	trainAcc := 0.0
+	for t := range trainers {
+		trainAcc += paramserver.Accuracy(w, p.Data(t)) / float64(trainers)
 	}
-	fmt.Printf("train accuracy %.4f, test accuracy %.4f\n", train, paramserver.Accuracy(w, p.Data(-1)))
+	fmt.Printf("train accuracy %.4f, test accuracy %.4f\n", trainAcc, paramserver.Accuracy(w, p.Data(-1)))
 	fmt.Printf("largest difference from one process: %g\n", diff)
 	fmt.Fprintf(os.Stderr, "paramserver: %d steps in %v on workers, %v in one process\n", p.Steps, took.Round(time.Millisecond), tookLocal.Round(time.Millisecond))
 	return nil

@@ -14,9 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -36,35 +34,27 @@ func main() {
 	if fs.NArg() > 0 {
 		team.Exit("search", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	team.Exit("search", run(tf, *prefix, *bits, *step, *local))
-}
-
-func run(tf *team.Flags, prefix string, bits int, step int64, local bool) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var res search.Result
-	if local {
-		start := time.Now()
-		res.Nonce, res.Hashes, err = search.Local(ctx, prefix, bits)
-		res.Took, res.Tasks, res.StopLag = time.Since(start), 1, -1
-	} else {
-		res, err = search.Run(ctx, o, tf.Workers, prefix, bits, step)
-	}
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256([]byte(prefix + strconv.FormatInt(res.Nonce, 10)))
-	fmt.Printf("%d %x\n", res.Nonce, sum)
-	msg := fmt.Sprintf("search: %d hashes in %d tasks, %v (%.1f M hashes/s)", res.Hashes, res.Tasks,
-		res.Took.Round(time.Millisecond), float64(res.Hashes)/res.Took.Seconds()/1e6)
-	if res.StopLag >= 0 {
-		msg += fmt.Sprintf("; the last worker stopped %v after the hit", res.StopLag.Round(10*time.Microsecond))
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	return nil
+	tf.Run("search", func(ctx context.Context, o team.Options) error {
+		var res search.Result
+		var err error
+		if *local {
+			start := time.Now()
+			res.Nonce, res.Hashes, err = search.Local(ctx, *prefix, *bits)
+			res.Took, res.Tasks, res.StopLag = time.Since(start), 1, -1
+		} else {
+			res, err = search.Run(ctx, o, tf.Workers, *prefix, *bits, *step)
+		}
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256([]byte(*prefix + strconv.FormatInt(res.Nonce, 10)))
+		fmt.Printf("%d %x\n", res.Nonce, sum)
+		msg := fmt.Sprintf("search: %d hashes in %d tasks, %v (%.1f M hashes/s)", res.Hashes, res.Tasks,
+			res.Took.Round(time.Millisecond), float64(res.Hashes)/res.Took.Seconds()/1e6)
+		if res.StopLag >= 0 {
+			msg += fmt.Sprintf("; the last worker stopped %v after the hit", res.StopLag.Round(10*time.Microsecond))
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		return nil
+	})
 }

@@ -14,8 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/shuffle"
@@ -38,20 +36,11 @@ func main() {
 		fs.Usage()
 		os.Exit(2)
 	}
-	team.Exit("shuffle", run(tf, *partSize, *top, fs.Args()))
-}
-
-func run(tf *team.Flags, partSize int64, top int, paths []string) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	counts, err := shuffle.Count(ctx, o, tf.Workers, partSize, paths...)
-	if err != nil {
-		return err
-	}
-	return wordcount.Write(os.Stdout, counts, top)
+	tf.Run("shuffle", func(ctx context.Context, o team.Options) error {
+		counts, err := shuffle.Count(ctx, o, tf.Workers, *partSize, fs.Args()...)
+		if err != nil {
+			return err
+		}
+		return wordcount.Write(os.Stdout, counts, *top)
+	})
 }

@@ -16,9 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
@@ -50,7 +48,9 @@ func main() {
 	if *out == "" {
 		*out = file + ".sorted"
 	}
-	team.Exit("terasort", run(tf, file, *out, *local))
+	tf.Run("terasort", func(ctx context.Context, o team.Options) error {
+		return sortFile(ctx, o, tf.Workers, file, *out, *local)
+	})
 }
 
 func generate(file string, n int64, seed uint64) error {
@@ -65,14 +65,7 @@ func generate(file string, n int64, seed uint64) error {
 	return f.Close()
 }
 
-func run(tf *team.Flags, file, out string, local bool) error {
-	o, done, err := tf.Options()
-	if err != nil {
-		return fmt.Errorf("%w: %w", team.ErrUsage, err)
-	}
-	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+func sortFile(ctx context.Context, o team.Options, workers int, file, out string, local bool) error {
 	st, err := os.Stat(file)
 	if err != nil {
 		return err
@@ -88,7 +81,7 @@ func run(tf *team.Flags, file, out string, local bool) error {
 			return err
 		}
 		parts = []terasort.Part{{Path: p, Records: st.Size() / terasort.RecordSize}}
-	} else if parts, err = terasort.Run(ctx, o, tf.Workers, file, out); err != nil {
+	} else if parts, err = terasort.Run(ctx, o, workers, file, out); err != nil {
 		return err
 	}
 	took := time.Since(start)
