@@ -42,7 +42,7 @@ func parkClient(t *testing.T, url string) *park.Client {
 func TestParkLockContenders(t *testing.T) {
 	url := startPark(t)
 	file := filepath.Join(t.TempDir(), "counter")
-	const procs, each = 20, 50
+	const procs, each = 20, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, procs)
 	t0 := time.Now()
@@ -50,7 +50,7 @@ func TestParkLockContenders(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// 20-30 s alone; the limit is for a machine busy with other tests.
+			// 10-15 s alone; the limit is for a machine busy with other tests.
 			if _, stderr, err := runCmdWithin(t, 6*time.Minute, "lock", "-park", url, "-n", strconv.Itoa(each), file); err != nil {
 				errs <- fmt.Errorf("%v: %s", err, stderr)
 			}
