@@ -165,9 +165,13 @@ func TestExamplesSeparateProcesses(t *testing.T) {
 	t.Run("paramserver", func(t *testing.T) {
 		workmen(t, "ps", 2)
 		workmen(t, "trainer", 2)
-		got := run(t, "paramserver", "-servers", "2", "-workers", "2", "-features", "10", "-samples", "300", "-steps", "10")
-		if !strings.Contains(got, "largest difference from one process: 0\n") {
-			t.Fatalf("paramserver printed %q", got)
+		// The workers named in the tasks, then found by type in the
+		// registry (this park has no other ps or trainer workmen).
+		for _, byType := range []string{"-by-type=false", "-by-type"} {
+			got := run(t, "paramserver", byType, "-servers", "2", "-workers", "2", "-features", "10", "-samples", "300", "-steps", "10")
+			if !strings.Contains(got, "largest difference from one process: 0\n") {
+				t.Fatalf("paramserver %s printed %q", byType, got)
+			}
 		}
 	})
 }

@@ -22,25 +22,30 @@ func TestTrainEqualsLocal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := Problem{Features: 13, Samples: 500, Seed: 5, Steps: 30, Rate: 0.5}
-	got, err := Train(ctx, team.Options{Capacity: 1}, 2, 3, p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, err := Local(p, 3, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d weights, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-			t.Fatalf("weight %d: %v on workers, %v in one process", i, got[i], want[i])
-		}
-	}
 	// Learned: far better than the zero weights' coin toss on unseen data.
-	if acc := Accuracy(got, p.Data(-1)); acc < 0.85 {
+	if acc := Accuracy(want, p.Data(-1)); acc < 0.85 {
 		t.Fatalf("test accuracy %.3f after %d steps", acc, p.Steps)
+	}
+	// The workers named in the tasks, and found by type in the registry
+	// (IndexOfType, ElseOfType, SelfIndex: the embedded park has only this
+	// job's workers).
+	for _, byType := range []bool{false, true} {
+		got, err := Train(ctx, team.Options{Capacity: 1}, 2, 3, p, byType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("by type %v: %d weights, want %d", byType, len(got), len(want))
+		}
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("by type %v: weight %d: %v on workers, %v in one process", byType, i, got[i], want[i])
+			}
+		}
 	}
 }
 
@@ -49,7 +54,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := Local(Problem{Features: 1 << 21, Samples: 1, Steps: 1}, 1, 1); err == nil {
 		t.Error("2^21 features: no error")
 	}
-	if _, err := Train(context.Background(), team.Options{}, 3, 1, Problem{Features: 2, Samples: 1, Steps: 1}); err == nil {
+	if _, err := Train(context.Background(), team.Options{}, 3, 1, Problem{Features: 2, Samples: 1, Steps: 1}, false); err == nil {
 		t.Error("more servers than features: no error")
 	}
 	if _, err := NewPS().DoTask(context.Background(), warehouse.New()); err == nil {

@@ -12,8 +12,11 @@ import (
 
 // Train trains p on servers ps workers and trainers trainer workers where
 // o says, and returns the weights. On a running park it takes the workers
-// of each type there are after o.Wait, at least one of each.
-func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem) ([]float64, error) {
+// of each type there are after o.Wait, at least one of each. The tasks
+// name the workers of the job; with byType the workers find each other in
+// the registry by type instead (Mesh.IndexOfType, ElseOfType), which is
+// right only where no other workers of these types are live.
+func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem, byType bool) ([]float64, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
@@ -38,6 +41,10 @@ func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem
 		for i, w := range peers {
 			ids[i] = w.ID
 		}
+		if byType {
+			ids = nil
+			in.SetBool(KeyByType, true)
+		}
 		in.SetStrings(KeyPeers, ids)
 		in.SetInt64(KeyServers, int64(len(pss)))
 		in.SetInt64(KeyFeatures, int64(p.Features))
@@ -59,15 +66,22 @@ func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem
 	if err != nil {
 		return nil, err
 	}
-	w := make([]float64, 0, p.Features)
+	// Each server's shard by its index (by type, its place in the registry).
+	w := make([]float64, p.Features)
+	got := make([]bool, len(pss))
 	for i := range pss {
+		index, _ := outs[i].Int64(KeyIndex)
 		b, _ := outs[i].Bytes(KeyValues)
 		v, err := unfloats(b)
-		lo, hi := Range(p.Features, len(pss), i)
+		if index < 0 || index >= int64(len(pss)) || got[index] {
+			return nil, fmt.Errorf("paramserver: server %d returned the shard of index %d", i, index)
+		}
+		got[index] = true
+		lo, hi := Range(p.Features, len(pss), int(index))
 		if err != nil || len(v) != hi-lo {
 			return nil, fmt.Errorf("paramserver: server %d returned %d weights, want %d", i, len(v), hi-lo)
 		}
-		w = append(w, v...)
+		copy(w[lo:hi], v)
 	}
 	return w, nil
 }

@@ -22,6 +22,7 @@ const (
 	KeyJob      = "job"      // string: the job's id
 	KeyIndex    = "index"    // int64: the task's worker's index among its type
 	KeyPeers    = "peers"    // []string: the other type's worker ids (a ps's trainers, a trainer's servers)
+	KeyByType   = "bytype"   // bool: find the workers in the registry by type (KeyPeers empty, KeyIndex unused)
 	KeyServers  = "servers"  // int64: a ps task's number of servers
 	KeyFeatures = "features" // int64
 	KeySamples  = "samples"  // int64
@@ -104,17 +105,10 @@ func await(ctx context.Context, inbox *team.Mailbox[box], job string, step, n in
 }
 
 // sendAll sends every peer its message, all at once.
-func sendAll(ctx context.Context, peers []string, msg func(i int) *warehouse.Warehouse) error {
-	mesh := workman.MeshFrom(ctx)
+func sendAll(ctx context.Context, peers []workman.Peer, msg func(i int) *warehouse.Warehouse) error {
 	errs := make(chan error, len(peers))
-	for i, id := range peers {
-		go func() {
-			p, err := mesh.Peer(ctx, id)
-			if err == nil {
-				err = p.Receive(ctx, msg(i))
-			}
-			errs <- err
-		}()
+	for i, p := range peers {
+		go func() { errs <- p.Receive(ctx, msg(i)) }()
 	}
 	for range peers {
 		if err := <-errs; err != nil {
@@ -124,11 +118,51 @@ func sendAll(ctx context.Context, peers []string, msg func(i int) *warehouse.War
 	return nil
 }
 
+// team finds the task's peers of type typ and its own index: by the ids
+// the task names, or, by type, as Fourinone's getWorkerIndex and
+// getWorkerElse do (every live worker of a type in the park: right only on
+// a park with no other job's workers of these types; want is how many the
+// job has).
+func (t *task) team(ctx context.Context, typ string, want int) ([]workman.Peer, error) {
+	mesh := workman.MeshFrom(ctx)
+	if !t.byType {
+		peers := make([]workman.Peer, len(t.peers))
+		for i, id := range t.peers {
+			var err error
+			if peers[i], err = mesh.Peer(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		return peers, nil
+	}
+	var err error
+	if t.index, err = mesh.SelfIndex(ctx); err != nil {
+		return nil, err
+	}
+	var peers []workman.Peer
+	if typ == TypePS {
+		for i := range want {
+			p, err := mesh.IndexOfType(ctx, typ, i)
+			if err != nil {
+				return nil, err
+			}
+			peers = append(peers, p)
+		}
+		if all, err := mesh.AllOfType(ctx, typ); err != nil || len(all) != want {
+			return nil, fmt.Errorf("paramserver: by type, the park has %d %s workers, the job %d: other workers of the type are live", len(all), typ, want)
+		}
+	} else if peers, err = mesh.ElseOfType(ctx, typ); err != nil {
+		return nil, err
+	}
+	return peers, nil
+}
+
 // task is a ps's or trainer's task.
 type task struct {
 	job     string
 	index   int
 	peers   []string
+	byType  bool
 	servers int
 	p       Problem
 }
@@ -146,12 +180,13 @@ func readTask(in *warehouse.Warehouse) (task, error) {
 	seed, ok[6] = in.Int64(KeySeed)
 	steps, ok[7] = in.Int64(KeySteps)
 	t.p.Rate, ok[8] = in.Float64(KeyRate)
+	t.byType, _ = in.Bool(KeyByType)
 	for _, o := range ok {
 		if !o {
 			return task{}, errors.New("paramserver: a task needs a job, an index, its peers, the servers and the problem")
 		}
 	}
-	if index < 0 || index >= MaxPeers || len(t.peers) < 1 || len(t.peers) > MaxPeers || servers < 1 || servers > MaxPeers ||
+	if index < 0 || index >= MaxPeers || (len(t.peers) < 1) != t.byType || len(t.peers) > MaxPeers || servers < 1 || servers > MaxPeers ||
 		features > MaxFeatures || samples > MaxSamples || steps > MaxSteps {
 		return task{}, errors.New("paramserver: a task out of bounds")
 	}
@@ -182,16 +217,20 @@ func (s *PS) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Wa
 	if err != nil {
 		return nil, err
 	}
-	if t.index >= t.servers {
-		return nil, fmt.Errorf("paramserver: server %d of %d", t.index, t.servers)
+	trainers, err := t.team(ctx, TypeTrainer, 0)
+	if err != nil {
+		return nil, err
+	}
+	if t.index >= t.servers || len(trainers) < 1 {
+		return nil, fmt.Errorf("paramserver: server %d of %d, with %d trainers", t.index, t.servers, len(trainers))
 	}
 	lo, hi := Range(t.p.Features, t.servers, t.index)
 	w := make([]float64, hi-lo)
 	for st := range t.p.Steps {
-		if err := sendAll(ctx, t.peers, func(int) *warehouse.Warehouse { return message(t.job, st, t.index, w) }); err != nil {
+		if err := sendAll(ctx, trainers, func(int) *warehouse.Warehouse { return message(t.job, st, t.index, w) }); err != nil {
 			return nil, err
 		}
-		grads, err := await(ctx, s.inbox, t.job, st, len(t.peers), func(int) int { return hi - lo })
+		grads, err := await(ctx, s.inbox, t.job, st, len(trainers), func(int) int { return hi - lo })
 		if err != nil {
 			return nil, err
 		}
@@ -222,8 +261,12 @@ func (tr *Trainer) DoTask(ctx context.Context, in *warehouse.Warehouse) (*wareho
 	if err != nil {
 		return nil, err
 	}
-	if len(t.peers) != t.servers {
-		return nil, fmt.Errorf("paramserver: %d servers named of %d", len(t.peers), t.servers)
+	servers, err := t.team(ctx, TypePS, t.servers)
+	if err != nil {
+		return nil, err
+	}
+	if len(servers) != t.servers {
+		return nil, fmt.Errorf("paramserver: %d servers named of %d", len(servers), t.servers)
 	}
 	data := t.p.Data(t.index)
 	size := func(from int) int { lo, hi := Range(t.p.Features, t.servers, from); return hi - lo }
@@ -237,7 +280,7 @@ func (tr *Trainer) DoTask(ctx context.Context, in *warehouse.Warehouse) (*wareho
 			w = append(w, sh...)
 		}
 		g := Gradient(w, data)
-		err = sendAll(ctx, t.peers, func(i int) *warehouse.Warehouse {
+		err = sendAll(ctx, servers, func(i int) *warehouse.Warehouse {
 			lo, hi := Range(t.p.Features, t.servers, i)
 			return message(t.job, st, t.index, g[lo:hi])
 		})

@@ -2,7 +2,7 @@
 // two types: parameter servers holding shards of the weights and
 // trainers holding shards of the data, in synchronous steps.
 //
-//	paramserver [-park URL] [-servers N] [-trainers N] [-features N] [-samples N] [-steps N] [-rate R] [-seed S] [-q]
+//	paramserver [-park URL] [-servers N] [-trainers N] [-features N] [-samples N] [-steps N] [-rate R] [-seed S] [-by-type] [-q]
 //
 // Without -park it starts an embedded park server and the workmen
 // in-process. It prints the accuracy of the weights on the training data
@@ -33,18 +33,19 @@ func main() {
 	fs.IntVar(&p.Steps, "steps", 100, "synchronous steps")
 	fs.Float64Var(&p.Rate, "rate", 0.5, "learning rate")
 	fs.Uint64Var(&p.Seed, "seed", 1, "the data's generator")
+	byType := fs.Bool("by-type", false, "workers find each other in the registry by type (IndexOfType, ElseOfType): only where no other ps or trainer workers are live")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	if fs.NArg() > 0 {
 		team.Exit("paramserver", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	tf.Run("paramserver", func(ctx context.Context, o team.Options) error { return train(ctx, o, *servers, tf.Workers, p) })
+	tf.Run("paramserver", func(ctx context.Context, o team.Options) error { return train(ctx, o, *servers, tf.Workers, p, *byType) })
 }
 
-func train(ctx context.Context, o team.Options, servers, trainers int, p paramserver.Problem) error {
+func train(ctx context.Context, o team.Options, servers, trainers int, p paramserver.Problem, byType bool) error {
 	start := time.Now()
-	w, err := paramserver.Train(ctx, o, servers, trainers, p)
+	w, err := paramserver.Train(ctx, o, servers, trainers, p, byType)
 	if err != nil {
 		return err
 	}
