@@ -40,7 +40,9 @@ func main() {
 	if fs.NArg() > 0 {
 		team.Exit("paramserver", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
 	}
-	tf.Run("paramserver", func(ctx context.Context, o team.Options) error { return train(ctx, o, *servers, tf.Workers, p, *byType) })
+	tf.Run("paramserver", func(ctx context.Context, o team.Options) error {
+		return train(ctx, o, *servers, tf.Workers, p, *byType)
+	})
 }
 
 func train(ctx context.Context, o team.Options, servers, trainers int, p paramserver.Problem, byType bool) error {
