@@ -14,7 +14,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/fourinone-go/fourinone/internal/bench"
+	"github.com/fourinone-go/fourinone/cmd/fourbench/internal/bench"
 )
 
 func main() {
