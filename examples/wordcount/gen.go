@@ -12,9 +12,16 @@ import (
 // separators: tabs, U+00A0 and U+3000 spaces), in lines of 1 to 20 words.
 // The same seed gives the same text. Tests and benchmarks use it.
 func Generate(w io.Writer, size int64, seed uint64) error {
+	return GenerateVocab(w, size, seed, 50_000, 1.1)
+}
+
+// GenerateVocab is Generate with a vocabulary of words words whose
+// frequencies fall with rank as a Zipf law of exponent s (> 1; nearer 1,
+// more of the vocabulary shows up).
+func GenerateVocab(w io.Writer, size int64, seed uint64, words int, s float64) error {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	zipf := rand.NewZipf(rng, 1.1, 2, 49_999)
-	vocab := make([]string, 50_000)
+	zipf := rand.NewZipf(rng, s, 2, uint64(words-1))
+	vocab := make([]string, words)
 	for i := range vocab {
 		switch i % 97 {
 		case 5:
@@ -23,6 +30,9 @@ func Generate(w io.Writer, size int64, seed uint64) error {
 			vocab[i] = fmt.Sprintf("Wort%dß", i)
 		default:
 			vocab[i] = fmt.Sprintf("w%x", i*2654435761%1000003)
+			if words > 1000003 {
+				vocab[i] = fmt.Sprintf("w%x", i)
+			}
 		}
 	}
 	seps := []string{" ", " ", " ", " ", "\t", "\u00a0", "  ", "\u3000"}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
@@ -52,6 +53,7 @@ func RunRole(args []string) (bool, error) {
 	mode := fs.String("mode", workman.ModeMesh, "mesh or hub (workmen)")
 	typ := fs.String("type", "noop", "noop or echo (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
+	dataDir := fs.String("data-dir", "", "the workmen's data directory (workmen)")
 	var sec security.Config
 	sec.TLSFlags(fs, "")
 	var pc parkserver.Config
@@ -91,11 +93,11 @@ func RunRole(args []string) (bool, error) {
 		}
 		return true, runPark(ctx, pc)
 	case "workmen":
-		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop}[*typ]
+		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop, wordcount.Type: wordcount.Worker()}[*typ]
 		if w == nil {
 			return true, fmt.Errorf("unknown -type %q", *typ)
 		}
-		return true, runWorkmen(ctx, *park, *n, *mode, *capacity, *typ, w)
+		return true, runWorkmen(ctx, *park, *n, *mode, *capacity, *typ, *dataDir, w)
 	}
 	return true, fmt.Errorf("unknown -role %q", *role)
 }
@@ -126,7 +128,7 @@ func runPark(ctx context.Context, cfg parkserver.Config) error {
 // workmen serve: in mesh mode an embedded server of its own in this
 // process with an in-process connection, in hub mode a TCP connection to
 // the park. It prints "ready URL" with the URL the responder serves on.
-func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ string, w workman.Worker) error {
+func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ, dataDir string, w workman.Worker) error {
 	var wms []*workman.Workman
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -136,7 +138,8 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 		}
 	}()
 	for range n {
-		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, Security: security.Config{TLS: benchTLS}}, w)
+		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, DataDir: dataDir,
+			Security: security.Config{TLS: benchTLS}}, w)
 		if err != nil {
 			return err
 		}

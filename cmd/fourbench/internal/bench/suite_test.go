@@ -33,7 +33,7 @@ func TestSuiteSmall(t *testing.T) {
 	for _, want := range []string{
 		"empty DoTask round trip, mesh, median", "empty DoTask round trip, hub, p99",
 		"no-op tasks through Run, 2 workers x 4 slots (n=3000)", "4 MiB Warehouse through DoTask and back",
-		"word count 1 MiB, 2 workers, -ship", "claim 4 of 8 registered workmen", "park server resident memory",
+		"distinct words, 2 workman processes, 32 MiB ranges", "claim 4 of 8 registered workmen", "park server resident memory",
 		"durable no-op Works, submit to done, 1 contractor, 2 workers (n=80)", "80 Works waiting",
 	} {
 		if !strings.Contains(out.String(), want) {
