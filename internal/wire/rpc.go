@@ -607,6 +607,8 @@ type Client struct {
 
 type call struct {
 	body   []byte
+	parts  [][]byte // the chunks of a reply in several, until its last
+	size   int      // the reply's bytes so far
 	err    error
 	done   func(body []byte, err error) // called once, with no lock held
 	credit int                          // bytes allowed and not yet received
@@ -673,17 +675,29 @@ func (c *Client) onReply(m *nats.Msg) {
 	taken := min(len(data), cl.credit)
 	cl.credit -= taken
 	c.inflight -= taken
+	// A chunk's data is its message's own (nats.go gives each message
+	// fresh bytes): the chunks are kept as they come and copied once, into
+	// a body of the right size, at the last (growing one body as they came
+	// copied it about twice over, 25% of a foreman's CPU for 64 MiB).
+	cl.size += len(data)
 	switch {
 	case flags&flagError != 0 && flags&flagMore == 0:
-		cl.body = data // an error ends the reply, whatever came before it
-	case cl.body == nil && flags&flagMore == 0:
+		cl.body, cl.parts = data, nil // an error ends the reply, whatever came before it
+	case cl.parts == nil && flags&flagMore == 0:
 		cl.body = data // the common case: one chunk, no copy
+	case flags&flagMore != 0:
+		cl.parts = append(cl.parts, data)
 	default:
-		cl.body = append(cl.body, data...)
+		cl.body = make([]byte, 0, cl.size)
+		for _, p := range cl.parts {
+			cl.body = append(cl.body, p...)
+		}
+		cl.body, cl.parts = append(cl.body, data...), nil
 	}
 	switch {
-	case len(cl.body) > c.maxSize:
-		cl.err = &warehouse.SizeError{Size: int64(len(cl.body)), Limit: int64(c.maxSize)}
+	case cl.size > c.maxSize:
+		cl.err = &warehouse.SizeError{Size: int64(cl.size), Limit: int64(c.maxSize)}
+		cl.parts = nil
 	case flags&flagMore != 0:
 		grants, gone := c.grantLocked()
 		c.mu.Unlock()
