@@ -2,11 +2,15 @@
 // NATS between the same processes, a single-threaded count) and prints a
 // table. See docs/performance.md.
 //
-//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|wordcount|registry|jobcenter|park]
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|wordcount|registry|jobcenter|park] [-json] [-compare OLD.json]
+//
+// -json prints the table as JSON; -compare prints it beside an earlier
+// run's JSON, row by row.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -38,7 +42,20 @@ func main() {
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
 	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
+	asJSON := flag.Bool("json", false, "print the table as JSON (for -compare later)")
+	compare := flag.String("compare", "", "print the table beside this earlier run's -json output")
 	flag.Parse()
+	var before []bench.Row
+	if *compare != "" {
+		b, err := os.ReadFile(*compare)
+		if err == nil {
+			err = json.Unmarshal(b, &before)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fourbench: -compare %s: %v\n", *compare, err)
+			os.Exit(2)
+		}
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -54,7 +71,21 @@ func main() {
 	o.TextBytes = *textMiB << 20
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := bench.Suite(ctx, o, os.Stdout); err != nil {
+	rows, err := bench.Suite(ctx, o)
+	if err == nil {
+		switch {
+		case *asJSON:
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			err = enc.Encode(rows)
+		case *compare != "":
+			err = bench.WriteCompare(os.Stdout, before, rows)
+		default:
+			err = bench.WriteTable(os.Stdout, rows)
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fourbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)

@@ -49,10 +49,69 @@ type row struct {
 	what, framework, floor, ratio, target string
 }
 
-// Suite runs the measurements and prints the table to out.
-func Suite(ctx context.Context, o Options, out io.Writer) error {
+// Row is one line of the report: what was measured, the framework's
+// figure, its floor measured in the same run, the ratio, the target.
+type Row struct {
+	Measurement string `json:"measurement"`
+	Fourinone   string `json:"fourinone"`
+	Floor       string `json:"floor,omitempty"`
+	Ratio       string `json:"ratio,omitempty"`
+	Target      string `json:"target,omitempty"`
+}
+
+// Suite runs the measurements and returns the report's rows.
+func Suite(ctx context.Context, o Options) ([]Row, error) {
 	s := &suite{o: o, log: os.Stderr}
 	defer s.stopAll()
+	if err := s.run(ctx); err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(s.rows))
+	for i, r := range s.rows {
+		rows[i] = Row{r.what, r.framework, r.floor, r.ratio, r.target}
+	}
+	return rows, nil
+}
+
+// WriteTable prints rows as a table.
+func WriteTable(out io.Writer, rows []Row) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measurement\tfourinone\tfloor\tratio\ttarget")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Measurement, r.Fourinone, r.Floor, r.Ratio, r.Target)
+	}
+	return tw.Flush()
+}
+
+// WriteCompare prints rows beside the same measurements of an earlier run
+// (matched by name; a row in one run only says so).
+func WriteCompare(out io.Writer, before, after []Row) error {
+	old := make(map[string]Row, len(before))
+	for _, r := range before {
+		old[r.Measurement] = r
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measurement\tbefore\tafter\tratio before\tratio after\ttarget")
+	seen := make(map[string]bool, len(after))
+	for _, r := range after {
+		b, ok := old[r.Measurement]
+		if !ok {
+			b = Row{Fourinone: "(not measured)"}
+		}
+		seen[r.Measurement] = true
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Measurement, b.Fourinone, r.Fourinone, b.Ratio, r.Ratio, r.Target)
+	}
+	for _, b := range before {
+		if !seen[b.Measurement] {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t%s\n", b.Measurement, b.Fourinone, "(not measured)", b.Ratio, b.Target)
+		}
+	}
+	return tw.Flush()
+}
+
+// run runs the measurements into s.rows.
+func (s *suite) run(ctx context.Context) error {
+	o := s.o
 	if o.TLS {
 		dir, err := os.MkdirTemp("", "fourbench-tls-")
 		if err != nil {
@@ -95,12 +154,7 @@ func Suite(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Errorf("cluster: %w", err)
 		}
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "measurement\tfourinone\tfloor\tratio\ttarget")
-	for _, r := range s.rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.what, r.framework, r.floor, r.ratio, r.target)
-	}
-	return tw.Flush()
+	return nil
 }
 
 type suite struct {

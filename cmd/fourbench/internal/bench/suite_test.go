@@ -27,7 +27,11 @@ func TestSuiteSmall(t *testing.T) {
 	var out bytes.Buffer
 	o := Options{Calls: 300, Tasks: 3000, Slots: 4, TextBytes: 1 << 20, BigBytes: 4 << 20, Registry: 8, Claim: 4,
 		Works: 80, WaitingWorks: 80}
-	if err := Suite(context.Background(), o, &out); err != nil {
+	rows, err := Suite(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(&out, rows); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
