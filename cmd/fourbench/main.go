@@ -37,7 +37,7 @@ func main() {
 	flag.IntVar(&o.Registry, "registry", 1000, "workmen to register for the registry measurement")
 	flag.IntVar(&o.Claim, "claim", 500, "workmen a foreman claims of them")
 	flag.IntVar(&o.Works, "works", 5000, "durable no-op Works for the job-center throughput measurement")
-	flag.IntVar(&o.WaitingWorks, "waiting-works", 100000, "Works left waiting for the park's memory measurement")
+	flag.IntVar(&o.WaitingWorks, "waiting-works", 20000, "Works left waiting for the park's memory measurement (100,000 or more: measured again 30 s later)")
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
 	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, wordcount, registry, jobcenter or park")

@@ -145,9 +145,11 @@ func (s *suite) run(ctx context.Context) error {
 			continue
 		}
 		fmt.Fprintf(s.log, "fourbench: %s...\n", st.name)
+		t0 := time.Now()
 		if err := st.f(ctx); err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
+		fmt.Fprintf(s.log, "fourbench: %s took %v\n", st.name, time.Since(t0).Round(100*time.Millisecond))
 	}
 	if o.Cluster {
 		if err := s.onCluster(ctx); err != nil {
