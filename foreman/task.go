@@ -200,4 +200,3 @@ func (f *Foreman) DoTasks(ctx context.Context, ws []*Workman, ins []*warehouse.W
 	}
 	return outs, first
 }
-
