@@ -174,6 +174,62 @@ func TestDoTaskAndBatch(t *testing.T) {
 	}
 }
 
+// TestDoTasks: each worker gets its own task and the results come in the
+// order of the workers; when one task fails, the others (blocked, as a
+// team's workers waiting for a lost peer would be) are cancelled on their
+// workers and DoTasks returns the failure.
+func TestDoTasks(t *testing.T) {
+	cancelled := make(chan struct{}, 3)
+	team := workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		n, _ := in.Int64("n")
+		switch n {
+		case -1:
+			return nil, errors.New("lost my peer")
+		case 0:
+			<-ctx.Done()
+			cancelled <- struct{}{}
+			return nil, ctx.Err()
+		}
+		out := warehouse.New()
+		out.SetInt64("twice", 2*n)
+		return out, nil
+	})
+	c := parktest.Start(t, 3, workman.Config{Type: "team", Capacity: 1}, team)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ws := parktest.Claim(t, f, "team", 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tasks := func(ns ...int64) []*warehouse.Warehouse {
+		var ins []*warehouse.Warehouse
+		for _, n := range ns {
+			in := warehouse.New()
+			in.SetInt64("n", n)
+			ins = append(ins, in)
+		}
+		return ins
+	}
+	outs, err := f.DoTasks(ctx, ws, tasks(1, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if v, _ := o.Int64("twice"); v != 2*int64(i+1) {
+			t.Fatalf("result %d = %d, want %d", i, v, 2*(i+1))
+		}
+	}
+	_, err = f.DoTasks(ctx, ws, tasks(0, -1, 0))
+	var te *foreman.TaskError
+	if !errors.As(err, &te) || te.Msg != "lost my peer" {
+		t.Fatalf("a failed task: %v, want its TaskError", err)
+	}
+	for range 2 {
+		<-cancelled // both blocked tasks were cancelled on their workers
+	}
+	if _, err := f.DoTasks(ctx, ws, tasks(1)); err == nil {
+		t.Fatal("1 task for 3 workers: no error")
+	}
+}
+
 func TestClaimsAreExclusive(t *testing.T) {
 	c := parktest.Start(t, 2, workman.Config{Type: "square", Capacity: 3}, square)
 	f1 := parktest.NewForeman(t, c.URL, foreman.Config{})

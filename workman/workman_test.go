@@ -156,6 +156,13 @@ func TestReceiveErrorsAndMesh(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
+		// By id: the same worker, of any type; an unknown id is no peer.
+		if byID, err := m.Peer(ctx, p.ID); err != nil || byID.ID != p.ID || byID.Type != "ex" || byID.Index != 0 {
+			return nil, fmt.Errorf("Peer(%s) = %v, %v; want the ex worker at index 0", p.ID, byID, err)
+		}
+		if _, err := m.Peer(ctx, "nobody"); !errors.Is(err, workman.ErrNoPeer) {
+			return nil, fmt.Errorf("Peer(nobody) = %v, want ErrNoPeer", err)
+		}
 		msg := warehouse.New()
 		msg.SetInt64("from", 99) // the exchanger refuses 99
 		var pe *workman.PeerError
