@@ -135,44 +135,60 @@ func TestWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := []func() error{
+	do := func(steps ...func() error) {
+		t.Helper()
+		for _, step := range steps {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	do(
 		func() error { _, err := c.Create(ctx, "d", "a", []byte("1")); return err },
 		func() error { _, err := c.Update(ctx, "d", "a", []byte("1")); return err }, // equal: no event
 		func() error { _, err := c.Update(ctx, "d", "a", []byte("2")); return err },
 		func() error { _, err := c.Create(ctx, "d", "b", []byte("3")); return err },
 		func() error { _, err := c.Create(ctx, "elsewhere", "a", []byte("x")); return err },
-		func() error { return c.Delete(ctx, "d", "a") },
-		func() error { return c.Delete(ctx, "d", "before") },
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := []string{"put a 1", "put a 2", "put b 3", "delete a ", "delete before "}
+	)
 	var last uint64
-	for i, w := range want {
+	expect := func(i int, w string) {
+		t.Helper()
 		ev := next(t, ch)
 		if describe(ev) != w || ev.Node.Revision <= last {
 			t.Fatalf("event %d: %s at %d, want %s after %d", i, describe(ev), ev.Node.Revision, w, last)
 		}
 		last = ev.Node.Revision
-		if i == 2 {
-			// Stop and resume from the last revision seen.
-			cancel()
-			for range ch {
-			}
-			ctx, cancel = context.WithCancel(context.Background())
-			defer cancel()
-			if ch, err = c.Watch(ctx, "d", "", park.FromRevision(last)); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
-	for _, w := range []string{"put a 1", "put a 2", "delete a "} {
+	expect(0, "put a 1")
+	expect(1, "put a 2")
+	expect(2, "put b 3")
+	// Stop, change a node while no watch runs, and resume from the last
+	// revision seen: the change is replayed from the node's history.
+	cancel()
+	for range ch {
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	do(func() error { _, err := c.Update(ctx, "d", "b", []byte("4")); return err })
+	if ch, err = c.Watch(ctx, "d", "", park.FromRevision(last)); err != nil {
+		t.Fatal(err)
+	}
+	expect(3, "put b 4")
+	for _, w := range []string{"put a 1", "put a 2"} {
 		if ev := next(t, one); describe(ev) != w {
 			t.Fatalf("node watch: %s, want %s", describe(ev), w)
 		}
+	}
+	// A deletion drops the node's history: the watchers have read a's
+	// changes before it goes (one that had not would see only its deletion).
+	do(
+		func() error { return c.Delete(ctx, "d", "a") },
+		func() error { return c.Delete(ctx, "d", "before") },
+	)
+	expect(4, "delete a ")
+	expect(5, "delete before ")
+	if ev := next(t, one); describe(ev) != "delete a " {
+		t.Fatalf("node watch: %s, want delete a", describe(ev))
 	}
 }
 

@@ -55,7 +55,9 @@ func FromRevision(rev uint64) WatchOption {
 // Watch reports the changes of a domain's nodes (name "") or of one node,
 // in order, until ctx ends or the client is closed (then the channel is
 // closed). A write whose content equals the node's previous content (an
-// ephemeral node's renewal) is not a change.
+// ephemeral node's renewal) is not a change. Deleting a node drops its
+// history: a watcher that had not read the node's last changes when it was
+// deleted sees only the deletion.
 func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOption) (<-chan Event, error) {
 	var o watchOpts
 	for _, f := range opts {
@@ -109,6 +111,12 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 		defer func() { _ = w.Stop() }()
 		last := map[string][]byte{} // each node's content as last seen (nil: deleted)
 		current := !o.resume        // the current values come first: not changes
+		// Until the watcher says its current values are over, it delivers
+		// as current whatever it has pending, writes made after the watch
+		// began included (the consumer reports pending messages, and new
+		// writes keep them coming): only what was there as the watch began
+		// is current, a later revision is a change.
+		start := seen
 		for {
 			var e jetstream.KeyValueEntry
 			var ok bool
@@ -136,7 +144,7 @@ func (c *Client) Watch(ctx context.Context, domain, name string, opts ...WatchOp
 			}
 			seen = max(seen, e.Revision())
 			ev, changed := event(e, last)
-			if !changed || current {
+			if !changed || current && e.Revision() <= start {
 				continue
 			}
 			select {
