@@ -15,7 +15,12 @@ import (
 // through the park; the foreman's link is never cut as a slow consumer, so
 // the job finishes exactly with no park waits.
 func TestHubBigResults(t *testing.T) {
-	url := startPark(t)
+	// A lease of 10 s: in hub mode a workman's heartbeats share its park
+	// connection with its 60 MiB results, and on a busy 2-core machine
+	// (this test under -race beside the others) five of them queued behind
+	// 300 MB outlived the default 3 s lease, and the foreman took every
+	// worker for lost.
+	url := startPark(t, "-lease", "10s")
 	chaosWorkmen(t, url, 5, "-type", "echo", "-mode", "hub", "-capacity", "1")
 	f, ws := dialForeman(t, url, 5, "echo")
 	tasks := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {

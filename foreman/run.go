@@ -323,7 +323,10 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		}
 		select {
 		case t := <-in:
-			r.take(t)
+			t.n = r.emitted
+			r.emitted++
+			r.tasks[t.n] = t
+			r.dispatch(t, nil)
 		case err := <-splitDone:
 			r.splitting = false
 			if err != nil {
@@ -365,18 +368,6 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				r.dispatch(t, nil)
 			}
 		}
-		// Fill every free slot with the tasks split already, in a row: their
-		// publishes then reach the connection's flusher together, not one
-		// write each between turns of this loop.
-	fill:
-		for len(r.retry) == 0 && r.hasFree() {
-			select {
-			case t := <-newTasks:
-				r.take(t)
-			default:
-				break fill
-			}
-		}
 		if r.live() > 0 {
 			noWorkersSince = time.Time{}
 		} else if noWorkersSince.IsZero() {
@@ -389,14 +380,6 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		return r.acc, &JobError{Failed: r.failed}
 	}
 	return r.acc, nil
-}
-
-// take numbers a new task and dispatches it.
-func (r *run) take(t *task) {
-	t.n = r.emitted
-	r.emitted++
-	r.tasks[t.n] = t
-	r.dispatch(t, nil)
 }
 
 // join adds a worker claimed while the job runs. A worker the job had
