@@ -179,13 +179,19 @@ func TestDoTaskAndBatch(t *testing.T) {
 // team's workers waiting for a lost peer would be) are cancelled on their
 // workers and DoTasks returns the failure.
 func TestDoTasks(t *testing.T) {
-	cancelled := make(chan struct{}, 3)
+	started, cancelled := make(chan struct{}, 3), make(chan struct{}, 3)
 	team := workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
 		n, _ := in.Int64("n")
 		switch n {
 		case -1:
+			// Fail once the others run: a cancellation that comes before
+			// a task runs drops the task, which then never starts.
+			for range 2 {
+				<-started
+			}
 			return nil, errors.New("lost my peer")
 		case 0:
+			started <- struct{}{}
 			<-ctx.Done()
 			cancelled <- struct{}{}
 			return nil, ctx.Err()
