@@ -106,35 +106,22 @@ func await(ctx context.Context, inbox *team.Mailbox[box], job string, step, n in
 
 // sendAll sends every peer its message, all at once.
 func sendAll(ctx context.Context, peers []workman.Peer, msg func(i int) *warehouse.Warehouse) error {
-	errs := make(chan error, len(peers))
-	for i, p := range peers {
-		go func() { errs <- p.Receive(ctx, msg(i)) }()
-	}
-	for range peers {
-		if err := <-errs; err != nil {
-			return fmt.Errorf("paramserver: %w", err)
-		}
+	if err := team.Each(len(peers), -1, func(i int) error { return peers[i].Receive(ctx, msg(i)) }); err != nil {
+		return fmt.Errorf("paramserver: %w", err)
 	}
 	return nil
 }
 
-// team finds the task's peers of type typ and its own index: by the ids
+// peersOf finds the task's peers of type typ and its own index: by the ids
 // the task names, or, by type, as Fourinone's getWorkerIndex and
 // getWorkerElse do (every live worker of a type in the park: right only on
 // a park with no other job's workers of these types; want is how many the
 // job has).
-func (t *task) team(ctx context.Context, typ string, want int) ([]workman.Peer, error) {
-	mesh := workman.MeshFrom(ctx)
+func (t *task) peersOf(ctx context.Context, typ string, want int) ([]workman.Peer, error) {
 	if !t.byType {
-		peers := make([]workman.Peer, len(t.peers))
-		for i, id := range t.peers {
-			var err error
-			if peers[i], err = mesh.Peer(ctx, id); err != nil {
-				return nil, err
-			}
-		}
-		return peers, nil
+		return team.Peers(ctx, t.peers)
 	}
+	mesh := workman.MeshFrom(ctx)
 	var err error
 	if t.index, err = mesh.SelfIndex(ctx); err != nil {
 		return nil, err
@@ -217,7 +204,7 @@ func (s *PS) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Wa
 	if err != nil {
 		return nil, err
 	}
-	trainers, err := t.team(ctx, TypeTrainer, 0)
+	trainers, err := t.peersOf(ctx, TypeTrainer, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +248,7 @@ func (tr *Trainer) DoTask(ctx context.Context, in *warehouse.Warehouse) (*wareho
 	if err != nil {
 		return nil, err
 	}
-	servers, err := t.team(ctx, TypePS, t.servers)
+	servers, err := t.peersOf(ctx, TypePS, t.servers)
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,6 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 	}
 	// Partition, keeping this worker's own.
 	n := len(t.team)
-	parts := make([]*warehouse.Warehouse, n)
 	pw := make([][]string, n)
 	pc := make([][]int64, n)
 	words, counts := c.Words()
@@ -130,29 +129,20 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 	}
 	own, ownCounts := pw[t.index], pc[t.index]
 	// Send the others theirs, all at once.
-	mesh := workman.MeshFrom(ctx)
-	errs := make(chan error, n)
-	for o := range n {
-		if o == t.index {
-			continue
-		}
-		parts[o] = warehouse.New()
-		parts[o].SetString(KeyJob, t.job)
-		parts[o].SetInt64(KeyFrom, int64(t.index))
-		parts[o].SetStrings(wordcount.KeyWords, pw[o])
-		parts[o].SetInt64s(wordcount.KeyWordCounts, pc[o])
-		go func() {
-			p, err := mesh.Peer(ctx, t.team[o])
-			if err == nil {
-				err = p.Receive(ctx, parts[o])
-			}
-			errs <- err
-		}()
+	peers, err := team.Peers(ctx, t.team)
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: %w", err)
 	}
-	for range n - 1 {
-		if err := <-errs; err != nil {
-			return nil, fmt.Errorf("shuffle: send a partition: %w", err)
-		}
+	err = team.Each(n, t.index, func(o int) error {
+		p := warehouse.New()
+		p.SetString(KeyJob, t.job)
+		p.SetInt64(KeyFrom, int64(t.index))
+		p.SetStrings(wordcount.KeyWords, pw[o])
+		p.SetInt64s(wordcount.KeyWordCounts, pc[o])
+		return peers[o].Receive(ctx, p)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: send a partition: %w", err)
 	}
 	// Wait for the others' partitions to this one, and add its own.
 	var ow []string

@@ -96,18 +96,12 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 		return nil, err
 	}
 	// Send each other worker its records, to all at once.
-	mesh := workman.MeshFrom(ctx)
-	errs := make(chan error, n)
-	for o := range n {
-		if o == t.index {
-			continue
-		}
-		go func() { errs <- send(ctx, mesh, t, o, parts[o]) }()
+	peers, err := team.Peers(ctx, t.team)
+	if err == nil {
+		err = team.Each(n, t.index, func(o int) error { return send(ctx, peers[o], t, parts[o]) })
 	}
-	for range n - 1 {
-		if err := <-errs; err != nil {
-			return nil, fmt.Errorf("terasort: %w", err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("terasort: %w", err)
 	}
 	// Take the others' records of this range, sort, write.
 	var chunks [][]byte
@@ -132,13 +126,8 @@ func (w *Worker) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehous
 	return out, nil
 }
 
-// send sends worker o its records in messages of chunk bytes, the last
-// marked.
-func send(ctx context.Context, mesh *workman.Mesh, t task, o int, recs []byte) error {
-	p, err := mesh.Peer(ctx, t.team[o])
-	if err != nil {
-		return err
-	}
+// send sends p its records in messages of chunk bytes, the last marked.
+func send(ctx context.Context, p workman.Peer, t task, recs []byte) error {
 	for {
 		n := min(len(recs), chunk)
 		m := warehouse.New()

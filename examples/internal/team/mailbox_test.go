@@ -2,6 +2,8 @@ package team
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,5 +63,27 @@ func TestMailbox(t *testing.T) {
 	}
 	if err := m.Put("m", 0, true, add(0)); err == nil {
 		t.Fatal("parts of a third job: no error")
+	}
+}
+
+// TestEach: every index but the skipped one runs, and the error of one
+// that failed comes back once all have returned.
+func TestEach(t *testing.T) {
+	var mu sync.Mutex
+	ran := map[int]bool{}
+	err := Each(4, 2, func(i int) error {
+		mu.Lock()
+		ran[i] = true
+		mu.Unlock()
+		if i == 3 {
+			return errors.New("three")
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "three" || len(ran) != 3 || ran[2] {
+		t.Fatalf("Each: %v, ran %v; want the error of 3 and 0, 1, 3 run", err, ran)
+	}
+	if err := Each(2, -1, func(int) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 }
