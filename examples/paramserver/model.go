@@ -160,11 +160,11 @@ func Local(p Problem, trainers, servers int) ([]float64, error) {
 		copy(next, w)
 		for i := range servers {
 			lo, hi := Range(p.Features, servers, i)
-			slices := make([][]float64, trainers)
+			shard := make([][]float64, trainers)
 			for t, g := range grads {
-				slices[t] = g[lo:hi]
+				shard[t] = g[lo:hi]
 			}
-			step(next[lo:hi], slices, p.Rate)
+			step(next[lo:hi], shard, p.Rate)
 		}
 		w = next
 	}

@@ -92,7 +92,7 @@ func Sort(chunks ...[]byte) *Sorted {
 // Len is the number of records.
 func (s *Sorted) Len() int { return len(s.refs) }
 
-// First and Last return the least and the greatest record (nil if none).
+// First returns the least record (nil if none).
 func (s *Sorted) First() []byte {
 	if len(s.refs) == 0 {
 		return nil

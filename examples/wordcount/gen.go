@@ -29,10 +29,7 @@ func GenerateVocab(w io.Writer, size int64, seed uint64, words int, s float64) e
 		case 7:
 			vocab[i] = fmt.Sprintf("Wort%dß", i)
 		default:
-			vocab[i] = fmt.Sprintf("w%x", i*2654435761%1000003)
-			if words > 1000003 {
-				vocab[i] = fmt.Sprintf("w%x", i)
-			}
+			vocab[i] = fmt.Sprintf("w%x", scramble(i, words))
 		}
 	}
 	seps := []string{" ", " ", " ", " ", "\t", "\u00a0", "  ", "\u3000"}
@@ -54,4 +51,13 @@ func GenerateVocab(w io.Writer, size int64, seed uint64, words int, s float64) e
 		n++
 	}
 	return bw.Flush()
+}
+
+// scramble spreads word i's name over the hex numbers: a multiplication
+// modulo a prime, one-to-one below it (a larger vocabulary keeps i).
+func scramble(i, words int) int {
+	if words > 1000003 {
+		return i
+	}
+	return i * 2654435761 % 1000003
 }

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 
 	"github.com/fourinone-go/fourinone/examples/factors"
@@ -25,12 +24,7 @@ func main() {
 	to := fs.Int64("to", 10_001_000, "one past the last number")
 	step := fs.Int64("step", 50, "numbers per task")
 	local := fs.Bool("local", false, "factor on one goroutine, without workers (the reference)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	if fs.NArg() > 0 {
-		team.Exit("factors", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
-	}
+	team.ParseNoArgs(fs)
 	tf.Run("factors", func(ctx context.Context, o team.Options) error {
 		var ns []factors.Number
 		var err error

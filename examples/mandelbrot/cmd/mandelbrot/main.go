@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -28,12 +27,7 @@ func main() {
 	bands := fs.Int("bands", 40, "tasks: bands of rows")
 	local := fs.Bool("local", false, "render on one goroutine, without workers (the reference)")
 	out := fs.String("o", "mandelbrot.png", "the PNG to write")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	if fs.NArg() > 0 {
-		team.Exit("mandelbrot", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
-	}
+	team.ParseNoArgs(fs)
 	v := mandelbrot.Whole(*width, *height, *maxIter)
 	tf.Run("mandelbrot", func(ctx context.Context, o team.Options) error {
 		var img *image.Paletted

@@ -34,12 +34,7 @@ func main() {
 	fs.Float64Var(&p.Rate, "rate", 0.5, "learning rate")
 	fs.Uint64Var(&p.Seed, "seed", 1, "the data's generator")
 	byType := fs.Bool("by-type", false, "workers find each other in the registry by type (IndexOfType, ElseOfType): only where no other ps or trainer workers are live")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	if fs.NArg() > 0 {
-		team.Exit("paramserver", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
-	}
+	team.ParseNoArgs(fs)
 	tf.Run("paramserver", func(ctx context.Context, o team.Options) error {
 		return train(ctx, o, *servers, tf.Workers, p, *byType)
 	})

@@ -28,12 +28,7 @@ func main() {
 	bits := fs.Int("bits", 24, "leading zero bits of the hash")
 	step := fs.Int64("step", 1<<16, "nonces per task")
 	local := fs.Bool("local", false, "search on one goroutine, without workers (the reference)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	if fs.NArg() > 0 {
-		team.Exit("search", fmt.Errorf("%w: unexpected arguments %q", team.ErrUsage, fs.Args()))
-	}
+	team.ParseNoArgs(fs)
 	tf.Run("search", func(ctx context.Context, o team.Options) error {
 		var res search.Result
 		var err error
