@@ -283,37 +283,60 @@ func (f *Foreman) GetWaitingWorkers(ctx context.Context, typ string, n int) ([]*
 		return nil, nil
 	}
 	f.logWait.Store(false) // said again after another restart
-	var out []*Workman
+	var free []registry.Member
 	for _, m := range snap.Workmen(typ) {
-		if n > 0 && len(out) == n {
-			break
-		}
 		// Busy or not: its free slots are what counts.
 		serving := m.State == registry.StateWaiting || m.State == registry.StateBusy
-		if !serving || f.holds(m.ID) || snap.Claimed(m.ID) >= m.Capacity {
-			continue
+		if serving && !f.holds(m.ID) && snap.Claimed(m.ID) < m.Capacity {
+			free = append(free, m)
 		}
-		c, err := f.reg.Claim(ctx, m, f.cfg.ID, 0)
-		if err != nil {
-			return out, fmt.Errorf("foreman: %w", err)
+	}
+	// Claims are written in waves of up to claimsInFlight at once (each a
+	// round trip to the park), never more than are still wanted.
+	var out []*Workman
+	for len(free) > 0 && (n <= 0 || len(out) < n) {
+		k := min(len(free), claimsInFlight)
+		if n > 0 {
+			k = min(k, n-len(out))
 		}
-		if c.Slots == 0 {
-			continue
+		wave := free[:k]
+		free = free[k:]
+		got := make([]registry.Claim, len(wave))
+		errs := make([]error, len(wave))
+		var wg sync.WaitGroup
+		for i, m := range wave {
+			wg.Go(func() { got[i], errs[i] = f.reg.Claim(ctx, m, f.cfg.ID, 0) })
 		}
+		wg.Wait()
 		f.mu.Lock()
 		if f.closed {
 			f.mu.Unlock()
-			f.releaseAll([]registry.Claim{c})
+			for i := range got {
+				if errs[i] != nil {
+					got[i].Slots = 0
+				}
+			}
+			f.releaseAll(got)
 			return nil, ErrClosed
 		}
-		// Our registration started before this claim: the earlier time.
-		f.claims[m.ID] = &held{Claim: c, confirmed: f.alive}
+		for i, m := range wave {
+			if c := got[i]; errs[i] == nil && c.Slots > 0 {
+				// Our registration started before this claim: the earlier time.
+				f.claims[m.ID] = &held{Claim: c, confirmed: f.alive}
+				out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: c.Slots, Endpoint: m.Endpoint.URL,
+					subject: m.Endpoint.Subject, mode: m.Endpoint.Mode, f: f})
+			}
+		}
 		f.mu.Unlock()
-		out = append(out, &Workman{ID: m.ID, Type: m.Type, Slots: c.Slots, Endpoint: m.Endpoint.URL,
-			subject: m.Endpoint.Subject, mode: m.Endpoint.Mode, f: f})
+		if err := errors.Join(errs...); err != nil {
+			return out, fmt.Errorf("foreman: %w", err)
+		}
 	}
 	return out, nil
 }
+
+// claimsInFlight bounds the claims GetWaitingWorkers writes at once.
+const claimsInFlight = 32
 
 // WaitWorkers claims waiting workers of type typ until it holds n of them
 // or ctx ends, polling the registry every 100ms. When ctx ends it returns
@@ -343,14 +366,25 @@ func (f *Foreman) WaitWorkers(ctx context.Context, typ string, n int) ([]*Workma
 	}
 }
 
+// releaseAll gives claims back, claimsInFlight at a time.
 func (f *Foreman) releaseAll(cs []registry.Claim) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	sem := make(chan struct{}, claimsInFlight)
+	var wg sync.WaitGroup
 	for _, c := range cs {
-		if err := f.reg.Release(ctx, c, f.cfg.ID); err != nil {
-			f.log.Warn("release claim", zap.Error(err))
+		if c.Slots == 0 {
+			continue
 		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := f.reg.Release(ctx, c, f.cfg.ID); err != nil {
+				f.log.Warn("release claim", zap.Error(err))
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // Release gives the workers' slots back to the park.

@@ -267,6 +267,58 @@ func TestClaimsAreExclusive(t *testing.T) {
 	}
 }
 
+// TestClaimsInWaves claims more workers than are claimed at once: the
+// foreman gets exactly as many as it asked for, and two foremen claiming
+// at the same time never get the same one.
+func TestClaimsInWaves(t *testing.T) {
+	const n = 40
+	c := parktest.Start(t, n, workman.Config{Type: "square", Mode: workman.ModeHub, Capacity: 1}, square)
+	f1 := parktest.NewForeman(t, c.URL, foreman.Config{})
+	f2 := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ctx := context.Background()
+	w1, err := f1.GetWaitingWorkers(ctx, "square", 35)
+	if err != nil || len(w1) != 35 {
+		t.Fatalf("f1 got %d workers, %v; want 35", len(w1), err)
+	}
+	w2, err := f2.GetWaitingWorkers(ctx, "square", 0)
+	if err != nil || len(w2) != n-35 {
+		t.Fatalf("f2 got %d workers, %v; want the other %d", len(w2), err, n-35)
+	}
+	distinct(t, n, w1, w2)
+	f1.Release(ctx, w1...)
+	f2.Release(ctx, w2...)
+	var a, b []*foreman.Workman
+	var errA, errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a, errA = f1.GetWaitingWorkers(ctx, "square", 0)
+	}()
+	b, errB = f2.GetWaitingWorkers(ctx, "square", 0)
+	<-done
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	distinct(t, n, a, b)
+}
+
+// distinct fails unless the workers are n different ones.
+func distinct(t *testing.T, n int, sets ...[]*foreman.Workman) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, ws := range sets {
+		for _, w := range ws {
+			if seen[w.ID] {
+				t.Fatalf("worker %s claimed twice", w.ID)
+			}
+			seen[w.ID] = true
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d workers claimed, want %d", len(seen), n)
+	}
+}
+
 func TestBigWarehouse(t *testing.T) {
 	echo := workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
 		return in, nil

@@ -341,7 +341,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	self := wm.self
 	go func() {
 		defer close(wm.hbDone)
-		wm.reg.Heartbeat(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, func(ctx context.Context, alive time.Time) {
+		wm.reg.HeartbeatUnacked(hbCtx, func() registry.Member { return wm.state(self) }, wm.log, func(ctx context.Context, alive time.Time) {
 			if alive.IsZero() {
 				wm.metrics.HeartbeatFailed()
 			}

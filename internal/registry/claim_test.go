@@ -2,13 +2,16 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // startJetStream starts a JetStream server, stopped at cleanup.
@@ -156,4 +159,77 @@ func TestClaimsWaitAfterRestart(t *testing.T) {
 			t.Fatalf("restarted %v: claims open in %v (lease %v)", restarted, wait, lease)
 		}
 	}
+}
+
+// TestHeartbeatUnacked: every heartbeat of a workman stores its entry
+// (most without waiting for the park's acknowledgement), each is told the
+// heartbeat's time, and a changed entry is stored at the next one.
+func TestHeartbeatUnacked(t *testing.T) {
+	r, kv := openRegistry(t, 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := kv.Watch(ctx, "workman.w1", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var busy atomic.Bool
+	alive := make(chan time.Time, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		self := *member("w1", registry.RoleWorkman, 2)
+		r.HeartbeatUnacked(ctx, func() registry.Member {
+			m := self
+			if busy.Load() {
+				m.State, m.Busy = registry.StateBusy, 1
+			}
+			return m
+		}, zap.NewNop(), func(_ context.Context, at time.Time) { alive <- at })
+	}()
+	beats := 0
+	next := func() registry.Member {
+		t.Helper()
+		for {
+			select {
+			case at := <-alive:
+				if at.IsZero() {
+					t.Fatal("a heartbeat reported as failed")
+				}
+				beats++
+				continue
+			case e := <-w.Updates():
+				var m registry.Member
+				if err := json.Unmarshal(e.Value(), &m); err != nil {
+					t.Fatal(err)
+				}
+				return m
+			case <-time.After(5 * time.Second):
+				t.Fatal("no heartbeat stored in 5 s")
+			}
+		}
+	}
+	for range 7 { // two of them acknowledged
+		if m := next(); m.State != registry.StateWaiting {
+			t.Fatalf("state %q, want waiting", m.State)
+		}
+	}
+	// Every heartbeat was stored, not only the acknowledged ones (one more
+	// may have run since the seventh was seen).
+	if beats > 8 {
+		t.Fatalf("%d heartbeats for 7 stored entries", beats)
+	}
+	busy.Store(true)
+	if m := next(); m.State != registry.StateBusy || m.Busy != 1 {
+		t.Fatalf("after the change: %+v, want busy with 1 task", m)
+	}
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := snap.Workmen("t"); len(ws) != 1 || ws[0].State != registry.StateBusy {
+		t.Fatalf("registry has %+v, want w1 busy", ws)
+	}
+	cancel()
+	<-done
 }

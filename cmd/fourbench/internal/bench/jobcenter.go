@@ -156,10 +156,10 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	}
 	s.rows = append(s.rows,
 		row{fmt.Sprintf("durable no-op Works, submit to done, 1 contractor, 2 workers (n=%d)", n.Load()), fmt.Sprintf("%.0f/s", rate),
-			fmt.Sprintf("%.0f/s (raw JetStream queue)", floor), fmt.Sprintf("%.0f%%", 100*rate/floor), ">=10,000/s and >=50%"},
-		row{"one Work submit to done, idle, p50", us(p50), "", "", "<2ms"},
+			fmt.Sprintf("%.0f/s (raw JetStream queue)", floor), fmt.Sprintf("%.0f%%", 100*rate/floor), ">= 10,000/s and >= 50%"},
+		row{"one Work submit to done, idle, p50", us(p50), "", "", "< 2 ms"},
 		row{"one Work submit to done, idle, p99", us(p99), "", "", ""},
-		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), waitingRSS(rss, settled, rss0, s.o.WaitingWorks >= 100_000), "", "", "<1 GB at 1,000,000"})
+		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), waitingRSS(rss, settled, rss0, s.o.WaitingWorks >= 100_000), "", "", "< 1 GB at 1,000,000"})
 	return nil
 }
 

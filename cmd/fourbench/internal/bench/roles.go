@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,6 +61,7 @@ func RunRole(args []string) (bool, error) {
 	var pc parkserver.Config
 	fs.StringVar(&pc.Name, "name", "", "server name (park, in a cluster)")
 	fs.StringVar(&pc.Cluster, "cluster", "", "cluster host:port (park)")
+	fs.DurationVar(&pc.Lease, "lease", 0, "the registry's lease (park)")
 	routes := fs.String("routes", "", "the cluster's routes, comma-separated (park)")
 	if err := fs.Parse(args); err != nil {
 		return true, err
@@ -78,13 +81,13 @@ func RunRole(args []string) (bool, error) {
 			return true, err
 		}
 		defer pprof.StopCPUProfile()
-		// And its heap as it stops.
-		defer func() {
+		// And its heap when told to stop, before it lets go of anything.
+		writeHeap = func() {
 			if h, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.heap", *role, os.Getpid()))); err == nil {
 				_ = pprof.WriteHeapProfile(h)
 				_ = h.Close()
 			}
-		}()
+		}
 	}
 	switch *role {
 	case "park":
@@ -93,7 +96,7 @@ func RunRole(args []string) (bool, error) {
 		}
 		return true, runPark(ctx, pc)
 	case "workmen":
-		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop, wordcount.Type: wordcount.Worker()}[*typ]
+		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop, "wide": noop, wordcount.Type: wordcount.Worker()}[*typ]
 		if w == nil {
 			return true, fmt.Errorf("unknown -type %q", *typ)
 		}
@@ -121,6 +124,7 @@ func runPark(ctx context.Context, cfg parkserver.Config) error {
 	}
 	fmt.Printf("ready %s\n", s.ClientURL())
 	<-ctx.Done()
+	writeHeap()
 	return s.Shutdown(context.Background())
 }
 
@@ -137,16 +141,32 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 			_ = wm.Shutdown(sctx)
 		}
 	}()
+	// Started 16 at a time: thousands of them (the registry measurement)
+	// would otherwise take a minute, one connection handshake at a time.
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
 	for range n {
-		wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, DataDir: dataDir,
-			Security: security.Config{TLS: benchTLS}}, w)
-		if err != nil {
-			return err
-		}
-		if err := wm.Start(ctx); err != nil {
-			return err
-		}
-		wms = append(wms, wm)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, DataDir: dataDir,
+				Security: security.Config{TLS: benchTLS}}, w)
+			if err == nil {
+				err = wm.Start(ctx)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if wm != nil {
+				wms = append(wms, wm)
+			}
+			errs = append(errs, err)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	url := park
 	var nc *nats.Conn
@@ -174,8 +194,12 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 	}
 	fmt.Printf("ready %s\n", url)
 	<-ctx.Done()
+	writeHeap()
 	return nil
 }
+
+// writeHeap writes the process's heap profile (FOURBENCH_PROFILE_DIR).
+var writeHeap = func() {}
 
 // benchTLS is the TLS every process of the suite uses (fourbench -tls), or
 // none.
