@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
@@ -56,6 +58,8 @@ func RunRole(args []string) (bool, error) {
 	typ := fs.String("type", "noop", "noop or echo (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
 	dataDir := fs.String("data-dir", "", "the workmen's data directory (workmen)")
+	every := fs.Duration("every", time.Second, "how often each connection publishes (beats)")
+	size := fs.Int("size", 300, "bytes each connection publishes (beats)")
 	var sec security.Config
 	sec.TLSFlags(fs, "")
 	var pc parkserver.Config
@@ -101,6 +105,8 @@ func RunRole(args []string) (bool, error) {
 			return true, fmt.Errorf("unknown -type %q", *typ)
 		}
 		return true, runWorkmen(ctx, *park, *n, *mode, *capacity, *typ, *dataDir, w)
+	case "beats":
+		return true, runBeats(ctx, *park, *n, *every, *size)
 	}
 	return true, fmt.Errorf("unknown -role %q", *role)
 }
@@ -195,6 +201,55 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 	fmt.Printf("ready %s\n", url)
 	<-ctx.Done()
 	writeHeap()
+	return nil
+}
+
+// runBeats is the floor of the registry's heartbeats: n plain NATS
+// connections to the park, each putting size bytes into the registry's
+// bucket every interval without waiting for an acknowledgement (the
+// least a heartbeat stored by the park can cost it).
+func runBeats(ctx context.Context, park string, n int, every time.Duration, size int) error {
+	conns := make([]*nats.Conn, n)
+	defer func() {
+		for _, nc := range conns {
+			if nc != nil {
+				nc.Close()
+			}
+		}
+	}()
+	errs := make([]error, n)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			conns[i], errs[i] = connect(park)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	value := bytes.Repeat([]byte("x"), size)
+	for i, nc := range conns {
+		subject := fmt.Sprintf("$KV.%s.beat.%d-%d", registry.Bucket, os.Getpid(), i)
+		wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					_ = nc.Publish(subject, value)
+				}
+			}
+		})
+	}
+	fmt.Printf("ready %s\n", park)
+	<-ctx.Done()
+	wg.Wait()
 	return nil
 }
 

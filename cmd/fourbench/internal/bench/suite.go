@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +23,12 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 )
 
@@ -693,14 +696,85 @@ func (s *suite) registry(ctx context.Context) error {
 		return err
 	}
 	load := float64(cpu1-cpu0) / float64(window)
+	memRow := row{fmt.Sprintf("park server resident memory, %d workmen", s.o.Registry), mb(rss), "", "", "< 400 MB (10,000)"}
+	cpuRow := row{fmt.Sprintf("park CPU for %d workmen's heartbeats, lease %v (all servers)", s.o.Registry, lease),
+		fmt.Sprintf("%.1f%% of a core", 100*load), "", "", "< 25% (10,000)"}
+	if s.replicas == 0 {
+		// The floor: a park of its own with as many plain connections
+		// putting a workman entry's bytes into the bucket as often.
+		for _, wk := range wks {
+			s.stopChild(wk)
+		}
+		floorRSS, floorLoad, err := s.beatsFloor(ctx, lease, window)
+		if err != nil {
+			return err
+		}
+		memRow.floor, memRow.ratio = mb(floorRSS)+" (plain connections)", fmt.Sprintf("%.2fx", float64(rss)/float64(floorRSS))
+		cpuRow.floor, cpuRow.ratio = fmt.Sprintf("%.1f%% (plain puts, unacked)", 100*floorLoad), fmt.Sprintf("%.2fx", load/floorLoad)
+	}
 	s.rows = append(s.rows,
 		row{fmt.Sprintf("claim %d of %d registered workmen", s.o.Claim, s.o.Registry), ms(took), "", "", "< 1 s (5,000 of 10,000)"},
 		row{fmt.Sprintf("claim a workman of capacity %d", wideCapacity), ms(tookWide), "", "", "< 100 ms"},
-		row{fmt.Sprintf("park server resident memory, %d workmen", s.o.Registry), fmt.Sprintf("%.0f MB", float64(rss)/(1<<20)), "", "", "< 400 MB (10,000)"},
-		row{fmt.Sprintf("park CPU for %d workmen's heartbeats, lease %v (all servers)", s.o.Registry, lease),
-			fmt.Sprintf("%.1f%% of a core", 100*load), "", "", "< 25% (10,000)"})
+		memRow, cpuRow)
 	return nil
 }
+
+// beatsFloor starts a park (one server) and s.o.Registry plain
+// connections to it, each putting a workman entry's worth of bytes into the
+// registry's bucket every lease/3 without an acknowledgement, and returns
+// the park's resident memory and its CPU (cores) over window.
+func (s *suite) beatsFloor(ctx context.Context, lease, window time.Duration) (int64, float64, error) {
+	park, err := s.child(ctx, "-role", "park", "-lease", lease.String())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.stopChild(park)
+	m := registry.Member{ID: uuid.NewString(), Role: registry.RoleWorkman, Type: "reg", Capacity: 1,
+		Endpoint: registry.Endpoint{URL: park.url, Subject: "fourinone.w." + uuid.NewString(), Mode: registry.ModeHub},
+		State:    registry.StateWaiting, Host: "localhost", PID: os.Getpid(), Started: time.Now().UTC()}
+	entry, _ := json.Marshal(&m)
+	const procs = 4
+	beats := make([]*child, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() {
+			beats[i], errs[i] = s.child(ctx, "-role", "beats", "-park", park.url, "-n", strconv.Itoa(s.o.Registry/procs),
+				"-every", (lease / 3).String(), "-size", strconv.Itoa(len(entry)))
+		})
+	}
+	wg.Wait()
+	for _, b := range beats {
+		if b != nil {
+			defer s.stopChild(b)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	rss, err := rssOf(park.cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	pids := []int{park.cmd.Process.Pid}
+	cpu0, err := cpuOf(pids)
+	if err != nil {
+		return 0, 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	case <-time.After(window):
+	}
+	cpu1, err := cpuOf(pids)
+	if err != nil {
+		return 0, 0, err
+	}
+	return rss, float64(cpu1-cpu0) / float64(window), nil
+}
+
+// mb formats a byte count in MB.
+func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
 
 // wideCapacity is the capacity of the registry measurement's one wide
 // workman.
