@@ -140,19 +140,24 @@ func runPark(ctx context.Context, cfg parkserver.Config) error {
 // the park. It prints "ready URL" with the URL the responder serves on.
 func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ, dataDir string, w workman.Worker) error {
 	var wms []*workman.Workman
+	// Started and stopped 48 at a time: thousands of them (the registry
+	// measurement) would otherwise take a minute, one round trip at a time.
+	sem := make(chan struct{}, 48)
+	var wg sync.WaitGroup
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for _, wm := range wms {
-			_ = wm.Shutdown(sctx)
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				_ = wm.Shutdown(sctx)
+			})
 		}
+		wg.Wait()
 	}()
-	// Started 16 at a time: thousands of them (the registry measurement)
-	// would otherwise take a minute, one connection handshake at a time.
 	var mu sync.Mutex
 	var errs []error
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
 	for range n {
 		sem <- struct{}{}
 		wg.Go(func() {

@@ -506,7 +506,7 @@ func rawBig(ctx context.Context, url string, size int) (time.Duration, error) {
 // with a 300,000-word one, on 2 workman processes of capacity 1 (ranges
 // read in place), against the best single-goroutine program: the workers'
 // own Counter over the whole file, read in blocks. Both include sorting
-// the result; each is the best of 3 runs.
+// the result; each is the best of 3 runs, the two in turn.
 func (s *suite) wordCount(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "fourbench-")
 	if err != nil {
@@ -545,11 +545,20 @@ func (s *suite) wordCount(ctx context.Context) error {
 		if err := wordcount.GenerateVocab(fh, s.o.TextBytes, 1, vocab, 1.1); err != nil {
 			return err
 		}
+		// On disk before the runs: the kernel's writeback of the text
+		// would otherwise share the cores with the first of them.
+		if err := fh.Sync(); err != nil {
+			return err
+		}
 		if err := fh.Close(); err != nil {
 			return err
 		}
-		var want []wordcount.Entry
-		single, err := best(3, func() error {
+		var want, got []wordcount.Entry
+		// The floor and the workers in turn, 3 times each, so that both
+		// see the machine as it is: run one after the other, a slow spell
+		// of this virtual machine during the floor's runs made the ratio
+		// come out above the 2 cores' limit (2.22x).
+		single, took, err := bestInTurn(3, func() error {
 			// In 1 MiB blocks, as the workers read: reading the whole file
 			// into one fresh buffer first costs more here (its pages'
 			// first touch) than the count.
@@ -564,12 +573,7 @@ func (s *suite) wordCount(ctx context.Context) error {
 			}
 			want = wordcount.Sorted(c.Counts())
 			return nil
-		})
-		if err != nil {
-			return err
-		}
-		var got []wordcount.Entry
-		took, err := best(3, func() error {
+		}, func() error {
 			res, err := f.Run(ctx, ws, wordcount.Splitter([]string{path}, partSize, false), wordcount.Combiner())
 			if err != nil {
 				return err
@@ -592,6 +596,29 @@ func (s *suite) wordCount(ctx context.Context) error {
 			fmt.Sprintf("%.2fx (%.0f%% of 2 cores)", speedup, 100*speedup/2), ">= 1.8x"})
 	}
 	return nil
+}
+
+// bestInTurn runs a and b in turn, n times each, and returns the
+// shortest time of each.
+func bestInTurn(n int, a, b func() error) (time.Duration, time.Duration, error) {
+	var leastA, leastB time.Duration
+	for range n {
+		ta, err := best(1, a)
+		if err != nil {
+			return 0, 0, err
+		}
+		tb, err := best(1, b)
+		if err != nil {
+			return 0, 0, err
+		}
+		if leastA == 0 || ta < leastA {
+			leastA = ta
+		}
+		if leastB == 0 || tb < leastB {
+			leastB = tb
+		}
+	}
+	return leastA, leastB, nil
 }
 
 // best runs f n times and returns its shortest time.
@@ -677,11 +704,11 @@ func (s *suite) registry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The heartbeats' load: the park servers' CPU over 10 s (three
-	// heartbeats of each workman with a lease of 10 s), the claimed
-	// workmen released.
+	// The heartbeats' load: the park servers' CPU over a heartbeat
+	// interval (a third of the lease: one heartbeat of each workman), the
+	// claimed workmen released.
 	f.Release(ctx, append(ws, wides...)...)
-	const window = 10 * time.Second
+	window := lease / 3
 	cpu0, err := cpuOf(parkPIDs)
 	if err != nil {
 		return err
@@ -702,9 +729,11 @@ func (s *suite) registry(ctx context.Context) error {
 	if s.replicas == 0 {
 		// The floor: a park of its own with as many plain connections
 		// putting a workman entry's bytes into the bucket as often.
+		var wg sync.WaitGroup
 		for _, wk := range wks {
-			s.stopChild(wk)
+			wg.Go(func() { s.stopChild(wk) })
 		}
+		wg.Wait()
 		floorRSS, floorLoad, err := s.beatsFloor(ctx, lease, window)
 		if err != nil {
 			return err
