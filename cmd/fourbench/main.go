@@ -2,7 +2,7 @@
 // NATS between the same processes, a single-threaded count) and prints a
 // table. See docs/performance.md.
 //
-//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|wordcount|registry|jobcenter|park] [-json] [-compare OLD.json]
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|tls|wordcount|registry|jobcenter|park] [-json] [-compare OLD.json]
 //
 // -json prints the table as JSON; -compare prints it beside an earlier
 // run's JSON, row by row.

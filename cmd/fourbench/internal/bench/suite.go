@@ -120,14 +120,11 @@ func WriteCompare(out io.Writer, before, after []Row) error {
 func (s *suite) run(ctx context.Context) error {
 	o := s.o
 	if o.TLS {
-		dir, err := os.MkdirTemp("", "fourbench-tls-")
+		done, err := makeTLS()
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		if benchTLS, err = security.DevCertificates(dir, "127.0.0.1"); err != nil {
-			return err
-		}
+		defer done()
 	}
 	park, err := s.child(ctx, "-role", "park")
 	if err != nil {
@@ -851,6 +848,23 @@ func rssOf(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
+// makeTLS makes a CA and a certificate for 127.0.0.1, which every process
+// the suite starts from then on uses; done forgets and removes them.
+func makeTLS() (done func(), err error) {
+	dir, err := os.MkdirTemp("", "fourbench-tls-")
+	if err != nil {
+		return nil, err
+	}
+	if benchTLS, err = security.DevCertificates(dir, "127.0.0.1"); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return func() {
+		benchTLS = security.TLS{}
+		os.RemoveAll(dir)
+	}, nil
+}
+
 // overTLS measures the mesh round trip and the big Warehouse again with
 // every link over TLS (a park and workmen of their own, certificates made
 // for the run; the raw floors over the same TLS listeners), rows named so,
@@ -860,15 +874,11 @@ func (s *suite) overTLS(ctx context.Context) error {
 	if benchTLS.Enabled() {
 		return nil
 	}
-	dir, err := os.MkdirTemp("", "fourbench-tls-")
+	done, err := makeTLS()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if benchTLS, err = security.DevCertificates(dir, "127.0.0.1"); err != nil {
-		return err
-	}
-	defer func() { benchTLS = security.TLS{} }()
+	defer done()
 	park, err := s.child(ctx, "-role", "park")
 	if err != nil {
 		return err
@@ -934,6 +944,9 @@ func (s *suite) onCluster(ctx context.Context) error {
 	o := s.o
 	defer func() { s.o = o }()
 	s.o.WaitingWorks = 1000
+	// The cluster's registry is on disk and replicated (a write is a raft
+	// commit): 1,000 workmen, 500 claimed.
+	s.o.Registry, s.o.Claim = min(s.o.Registry, 1000), min(s.o.Claim, 500)
 	for _, st := range []struct {
 		name string
 		f    func(context.Context) error
