@@ -2,7 +2,7 @@
 // NATS between the same processes, a single-threaded count) and prints a
 // table. See docs/performance.md.
 //
-//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|tls|wordcount|registry|jobcenter|park] [-json] [-compare OLD.json]
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|tls|wordcount|sort|registry|jobcenter|park] [-json] [-compare OLD.json]
 //
 // -json prints the table as JSON; -compare prints it beside an earlier
 // run's JSON, row by row.
@@ -32,9 +32,10 @@ func main() {
 	}
 	var o bench.Options
 	flag.IntVar(&o.Calls, "calls", 10000, "round trips per latency measurement")
-	flag.IntVar(&o.Tasks, "tasks", 200000, "no-op tasks for the throughput measurement")
+	flag.IntVar(&o.Tasks, "tasks", 100000, "no-op tasks for the throughput measurement")
 	flag.IntVar(&o.Slots, "slots", 32, "capacity of each throughput worker (tasks in flight)")
 	textMiB := flag.Int64("text-mib", 256, "MiB of generated text for the word count")
+	flag.IntVar(&o.SortRecords, "sort-records", 1_000_000, "100-byte records for the sort")
 	flag.IntVar(&o.Registry, "registry", 10000, "workmen to register for the registry measurement")
 	flag.IntVar(&o.Claim, "claim", 5000, "workmen a foreman claims of them")
 	flag.DurationVar(&o.RegistryLease, "registry-lease", 10*time.Second, "the lease of the park the registry is measured on (heartbeats every third of it)")
@@ -42,7 +43,7 @@ func main() {
 	flag.IntVar(&o.WaitingWorks, "waiting-works", 20000, "Works left waiting for the park's memory measurement (100,000 or more: measured again 30 s later)")
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
-	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, tls, wordcount, registry, jobcenter or park")
+	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, tls, wordcount, sort, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
 	asJSON := flag.Bool("json", false, "print the table as JSON (for -compare later)")
 	compare := flag.String("compare", "", "print the table beside this earlier run's -json output")

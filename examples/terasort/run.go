@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
@@ -30,25 +31,11 @@ const samplesPerRange = 1000
 // and outDir are paths the workers see (in their data directories; on an
 // embedded park, the embedded workers are given their common directory).
 func Run(ctx context.Context, o team.Options, workers int, input, outDir string) ([]Part, error) {
-	if workers > MaxTeam {
-		return nil, fmt.Errorf("terasort: %d workers: at most %d", workers, MaxTeam)
-	}
-	f, err := os.Open(input)
+	f, records, err := open(workers, input, outDir)
 	if err != nil {
-		return nil, fmt.Errorf("terasort: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("terasort: %w", err)
-	}
-	if st.Size()%RecordSize != 0 {
-		return nil, fmt.Errorf("terasort: %s is %d bytes, not a whole number of %d-byte records", input, st.Size(), RecordSize)
-	}
-	records := st.Size() / RecordSize
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, fmt.Errorf("terasort: %w", err)
-	}
 	files, err := o.Files(input, filepath.Join(outDir, PartName(0)))
 	if err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)
@@ -59,7 +46,47 @@ func Run(ctx context.Context, o team.Options, workers int, input, outDir string)
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
 	defer t.Close()
-	ws := t.Workers[Type]
+	return sortOn(ctx, t.Foreman, t.Workers[Type], f, records, input, outDir)
+}
+
+// RunOn is Run on workers a foreman already holds (of Type, at most
+// MaxTeam), the input and outDir paths the workers see and this process
+// reads too.
+func RunOn(ctx context.Context, fm *foreman.Foreman, ws []*foreman.Workman, input, outDir string) ([]Part, error) {
+	f, records, err := open(len(ws), input, outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return sortOn(ctx, fm, ws, f, records, input, outDir)
+}
+
+// open opens the input of a sort on n workers, checks it holds whole
+// records and makes the output directory.
+func open(n int, input, outDir string) (*os.File, int64, error) {
+	if n > MaxTeam {
+		return nil, 0, fmt.Errorf("terasort: %d workers: at most %d", n, MaxTeam)
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return nil, 0, fmt.Errorf("terasort: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size()%RecordSize != 0 {
+		err = fmt.Errorf("%s is %d bytes, not a whole number of %d-byte records", input, st.Size(), RecordSize)
+	}
+	if err == nil {
+		err = os.MkdirAll(outDir, 0o755)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("terasort: %w", err)
+	}
+	return f, st.Size() / RecordSize, nil
+}
+
+// sortOn sorts the records of f, at input for the workers, on ws.
+func sortOn(ctx context.Context, fm *foreman.Foreman, ws []*foreman.Workman, f *os.File, records int64, input, outDir string) ([]Part, error) {
 	n := len(ws)
 	bounds, err := Bounds(f, records, n)
 	if err != nil {
@@ -84,7 +111,7 @@ func Run(ctx context.Context, o team.Options, workers int, input, outDir string)
 		in.SetInt64(splitter.KeyLength, (hi-lo)*RecordSize)
 		ins[i] = in
 	}
-	outs, err := t.Foreman.DoTasks(ctx, ws, ins)
+	outs, err := fm.DoTasks(ctx, ws, ins)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fourinone-go/fourinone/examples/terasort"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -100,7 +101,9 @@ func RunRole(args []string) (bool, error) {
 		}
 		return true, runPark(ctx, pc)
 	case "workmen":
-		w := map[string]workman.Worker{"noop": noop, "echo": echo, "reg": noop, "wide": noop, wordcount.Type: wordcount.Worker()}[*typ]
+		always := func(w workman.Worker) func() workman.Worker { return func() workman.Worker { return w } }
+		w := map[string]func() workman.Worker{"noop": always(noop), "echo": always(echo), "reg": always(noop), "wide": always(noop),
+			wordcount.Type: wordcount.Worker, terasort.Type: terasort.NewWorker}[*typ]
 		if w == nil {
 			return true, fmt.Errorf("unknown -type %q", *typ)
 		}
@@ -138,7 +141,7 @@ func runPark(ctx context.Context, cfg parkserver.Config) error {
 // workmen serve: in mesh mode an embedded server of its own in this
 // process with an in-process connection, in hub mode a TCP connection to
 // the park. It prints "ready URL" with the URL the responder serves on.
-func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ, dataDir string, w workman.Worker) error {
+func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ, dataDir string, newWorker func() workman.Worker) error {
 	var wms []*workman.Workman
 	// Started and stopped 48 at a time: thousands of them (the registry
 	// measurement) would otherwise take a minute, one round trip at a time.
@@ -163,7 +166,7 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 		wg.Go(func() {
 			defer func() { <-sem }()
 			wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, DataDir: dataDir,
-				Security: security.Config{TLS: benchTLS}}, w)
+				Security: security.Config{TLS: benchTLS}}, newWorker())
 			if err == nil {
 				err = wm.Start(ctx)
 			}

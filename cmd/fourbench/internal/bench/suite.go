@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/combiner"
+	"github.com/fourinone-go/fourinone/examples/terasort"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -38,9 +39,11 @@ type Options struct {
 	Tasks     int   // no-op tasks for the throughput measurement
 	Slots     int   // capacity of each of the 2 throughput workers
 	TextBytes int64 // generated text for the word count
-	BigBytes  int   // bytes in the big Warehouse; 0 means just under the 64 MiB limit
-	Registry  int   // workmen registered for the registry measurement
-	Claim     int   // of which a foreman claims this many
+	// SortRecords is how many 100-byte records the sort sorts.
+	SortRecords int
+	BigBytes    int // bytes in the big Warehouse; 0 means just under the 64 MiB limit
+	Registry    int // workmen registered for the registry measurement
+	Claim       int // of which a foreman claims this many
 	// RegistryLease is the lease of the park the registry is measured on
 	// (its own, unless on a cluster).
 	RegistryLease time.Duration
@@ -141,6 +144,7 @@ func (s *suite) run(ctx context.Context) error {
 		{"bigwarehouse", s.bigWarehouse},
 		{"tls", s.overTLS},
 		{"wordcount", s.wordCount},
+		{"sort", s.sort},
 		{"registry", s.registry},
 		{"jobcenter", s.jobCenter},
 		{"park", s.coordination},
@@ -592,6 +596,82 @@ func (s *suite) wordCount(ctx context.Context) error {
 			fmt.Sprintf("%.2fs (1 goroutine, Counter, sorted)", single.Seconds()),
 			fmt.Sprintf("%.2fx (%.0f%% of 2 cores)", speedup, 100*speedup/2), ">= 1.8x"})
 	}
+	return nil
+}
+
+// sort sorts o.SortRecords records (examples/terasort) on 2 workman processes
+// (mesh mode, capacity 1; each reads its half, sends the other its pile
+// and writes its range's part), against the one-goroutine sort of the
+// same file (terasort.Local: read it, sort an index, write the records in
+// order); best of 3 each, in turn. The parts must be the local sort's
+// output, byte for byte.
+func (s *suite) sort(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "fourbench-sort-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	in, local, outDir := filepath.Join(dir, "in.dat"), filepath.Join(dir, "local.dat"), filepath.Join(dir, "out")
+	fh, err := os.Create(in)
+	if err != nil {
+		return err
+	}
+	err = terasort.Generate(fh, int64(s.o.SortRecords), 42)
+	if err == nil {
+		err = fh.Sync() // on disk before the runs, as the word count's text
+	}
+	if err2 := fh.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return err
+	}
+	var workers []*child
+	defer func() {
+		for _, c := range workers {
+			s.stopChild(c)
+		}
+	}()
+	for range 2 {
+		c, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", terasort.Type, "-capacity", "1", "-data-dir", dir)
+		if err != nil {
+			return err
+		}
+		workers = append(workers, c)
+	}
+	f, ws, err := s.foreman(ctx, terasort.Type, 2)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var parts []terasort.Part
+	single, took, err := bestInTurn(3, func() error {
+		return terasort.Local(in, local)
+	}, func() error {
+		parts, err = terasort.RunOn(ctx, f, ws, in, outDir)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var got bytes.Buffer
+	if err := terasort.Concat(&got, parts); err != nil {
+		return err
+	}
+	want, err := os.ReadFile(local)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		return errors.New("sort: the workers' parts differ from the one-goroutine sort")
+	}
+	size := float64(s.o.SortRecords*terasort.RecordSize) / 1e6
+	mbps := func(d time.Duration) float64 { return size / d.Seconds() }
+	s.rows = append(s.rows, row{
+		fmt.Sprintf("sort %.0f MB (%d records), 2 workman processes", size, s.o.SortRecords),
+		fmt.Sprintf("%.0f MB/s (%.2fs)", mbps(took), took.Seconds()),
+		fmt.Sprintf("%.0f MB/s (%.2fs, 1 goroutine, terasort.Local)", mbps(single), single.Seconds()),
+		fmt.Sprintf("%.2fx", single.Seconds()/took.Seconds()), ""})
 	return nil
 }
 
