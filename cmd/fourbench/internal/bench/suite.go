@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -514,46 +515,29 @@ func (s *suite) wordCount(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var workers []*child
-	defer func() {
-		for _, c := range workers {
-			s.stopChild(c)
-		}
-	}()
-	for range 2 {
-		c, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", wordcount.Type, "-capacity", "1", "-data-dir", dir)
-		if err != nil {
-			return err
-		}
-		workers = append(workers, c)
-	}
-	f, ws, err := s.foreman(ctx, wordcount.Type, 2)
+	f, ws, done, err := s.pair(ctx, wordcount.Type, dir)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer done()
 	// Ranges of 32 MiB: 8 tasks for 256 MiB. With 8 MiB (wordcount's
 	// default) the foreman folds 4 times as many results of about the
 	// same vocabulary on the cores the workers count on: 0.97-1.25x of the
 	// floor instead of 1.56-1.63x on the 50,000-word text.
 	const partSize = 32 << 20
-	for _, vocab := range []int{50_000, 300_000} {
-		path := filepath.Join(dir, fmt.Sprintf("text-%d.txt", vocab))
-		fh, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := wordcount.GenerateVocab(fh, s.o.TextBytes, 1, vocab, 1.1); err != nil {
-			return err
-		}
-		// On disk before the runs: the kernel's writeback of the text
-		// would otherwise share the cores with the first of them.
-		if err := fh.Sync(); err != nil {
-			return err
-		}
-		if err := fh.Close(); err != nil {
-			return err
-		}
+	vocabs := []int{50_000, 300_000}
+	paths := make([]string, len(vocabs))
+	errs := make([]error, len(vocabs))
+	var wg sync.WaitGroup
+	for i, vocab := range vocabs { // both texts at once, before any run
+		paths[i] = filepath.Join(dir, fmt.Sprintf("text-%d.txt", vocab))
+		wg.Go(func() { errs[i] = generateText(paths[i], s.o.TextBytes, vocab) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, path := range paths {
 		var want, got []wordcount.Entry
 		// The floor and the workers in turn, 3 times each, so that both
 		// see the machine as it is: run one after the other, a slow spell
@@ -599,6 +583,50 @@ func (s *suite) wordCount(ctx context.Context) error {
 	return nil
 }
 
+// generateText writes size bytes of text of a vocabulary of vocab words
+// to path, on disk before it returns: the kernel's writeback of the text
+// would otherwise share the cores with the first run.
+func generateText(path string, size int64, vocab int) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = wordcount.GenerateVocab(fh, size, 1, vocab, 1.1)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if err2 := fh.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// pair starts 2 workman processes of type typ (capacity 1, reading and
+// writing in dir) and claims them; done releases them and stops the
+// processes.
+func (s *suite) pair(ctx context.Context, typ, dir string) (*foreman.Foreman, []*foreman.Workman, func(), error) {
+	var workers []*child
+	stop := func() {
+		for _, c := range workers {
+			s.stopChild(c)
+		}
+	}
+	for range 2 {
+		c, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", typ, "-capacity", "1", "-data-dir", dir)
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		workers = append(workers, c)
+	}
+	f, ws, err := s.foreman(ctx, typ, 2)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return f, ws, func() { f.Close(); stop() }, nil
+}
+
 // sort sorts o.SortRecords records (examples/terasort) on 2 workman processes
 // (mesh mode, capacity 1; each reads its half, sends the other its pile
 // and writes its range's part), against the one-goroutine sort of the
@@ -626,24 +654,11 @@ func (s *suite) sort(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var workers []*child
-	defer func() {
-		for _, c := range workers {
-			s.stopChild(c)
-		}
-	}()
-	for range 2 {
-		c, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", terasort.Type, "-capacity", "1", "-data-dir", dir)
-		if err != nil {
-			return err
-		}
-		workers = append(workers, c)
-	}
-	f, ws, err := s.foreman(ctx, terasort.Type, 2)
+	f, ws, done, err := s.pair(ctx, terasort.Type, dir)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer done()
 	var parts []terasort.Part
 	single, took, err := bestInTurn(3, func() error {
 		return terasort.Local(in, local)
@@ -676,14 +691,18 @@ func (s *suite) sort(ctx context.Context) error {
 }
 
 // bestInTurn runs a and b in turn, n times each, and returns the
-// shortest time of each.
+// shortest time of each. Each run starts after a garbage collection, so
+// that none pays for the garbage of the one before (this process is the
+// foreman of b and the whole of a).
 func bestInTurn(n int, a, b func() error) (time.Duration, time.Duration, error) {
 	var leastA, leastB time.Duration
 	for range n {
+		runtime.GC()
 		ta, err := best(1, a)
 		if err != nil {
 			return 0, 0, err
 		}
+		runtime.GC()
 		tb, err := best(1, b)
 		if err != nil {
 			return 0, 0, err
