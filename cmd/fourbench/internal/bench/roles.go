@@ -52,11 +52,11 @@ func RunRole(args []string) (bool, error) {
 		return false, nil
 	}
 	fs := flag.NewFlagSet("fourbench role", flag.ContinueOnError)
-	role := fs.String("role", "", "park or workmen")
+	role := fs.String("role", "", "park, workmen or beats")
 	park := fs.String("park", "", "park URL (workmen)")
 	n := fs.Int("n", 1, "workmen to run (workmen)")
 	mode := fs.String("mode", workman.ModeMesh, "mesh or hub (workmen)")
-	typ := fs.String("type", "noop", "noop or echo (workmen)")
+	typ := fs.String("type", "noop", "noop, echo, reg, wide, wordcount or terasort (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
 	dataDir := fs.String("data-dir", "", "the workmen's data directory (workmen)")
 	every := fs.Duration("every", time.Second, "how often each connection publishes (beats)")
