@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,23 +61,29 @@ func waitStatus(t *testing.T, c *jobcenter.Client, id string, cond func(*jobcent
 func TestJobCenterContractorKilled(t *testing.T) {
 	url := startPark(t)
 	chaosWorkmen(t, url, 2, "-type", "wordcount", "-sleep-ms", "300")
-	a := contractorProc(t, url, "-type", "wordcount", "-id", "A", "-lease", "1s")
 	c := jobsClient(t, url)
+	const partSize = 128 << 10
 	var ids, texts []string
+	tasks := map[string]int64{}
 	for i := range 3 {
-		text := genText(t, int64(2+i)<<20)
+		size := int64(2+i) << 20
+		text := genText(t, size)
 		texts = append(texts, text)
-		ids = append(ids, strings.TrimSpace(jobs(t, url, "submit", "-type", "wordcount", "-part-size", "131072", text)))
+		id := strings.TrimSpace(jobs(t, url, "submit", "-type", "wordcount", "-part-size", strconv.Itoa(partSize), text))
+		ids = append(ids, id)
+		tasks[id] = (size + partSize - 1) / partSize
 	}
-	// Kill A while it runs one of them with three quarters of its tasks
-	// or more to go as of its last progress (at most Lease/3 old, about a
-	// round of tasks): killed as its last tasks end, A could record the
-	// Work done before the kill (it did once, under load).
+	// A starts once the three wait, and is killed while it runs one with
+	// three quarters of its tasks or more to go as of its record (whose
+	// progress is at most Lease/3 old, about a round of tasks): killed as
+	// a Work's last tasks end, A could record it done before the kill (it
+	// did once, under load, when A started first).
+	a := contractorProc(t, url, "-type", "wordcount", "-id", "A", "-lease", "1s")
 	var running *jobcenter.Info
 	for deadline := time.Now().Add(time.Minute); running == nil; time.Sleep(10 * time.Millisecond) {
 		for _, id := range ids {
 			info, err := c.Status(context.Background(), id)
-			if err == nil && info.Status == jobcenter.Running && info.Progress.Total > 0 && 4*info.Progress.Done <= info.Progress.Total {
+			if err == nil && info.Status == jobcenter.Running && 4*info.Progress.Done <= tasks[id] {
 				running = info
 				break
 			}
