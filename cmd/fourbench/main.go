@@ -1,8 +1,9 @@
 // Command fourbench measures fourinone side by side with its floors (raw
-// NATS between the same processes, a single-threaded count) and prints a
-// table. See docs/performance.md.
+// NATS between the same processes, the best program on one goroutine,
+// plain connections to a park) and prints a table. See
+// docs/performance.md.
 //
-//	go run ./cmd/fourbench [-calls 10000] [-tasks 200000] [-text-mib 256] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|tls|wordcount|sort|registry|jobcenter|park] [-json] [-compare OLD.json]
+//	go run ./cmd/fourbench [-calls 10000] [-tasks 100000] [-text-mib 256] [-registry 10000] [-tls] [-cluster] [-only rtt|throughput|bigwarehouse|tls|wordcount|sort|registry|jobcenter|park] [-json] [-compare OLD.json]
 //
 // -json prints the table as JSON; -compare prints it beside an earlier
 // run's JSON, row by row.

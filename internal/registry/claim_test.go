@@ -185,8 +185,14 @@ func TestHeartbeatUnacked(t *testing.T) {
 				m.State, m.Busy = registry.StateBusy, 1
 			}
 			return m
-		}, zap.NewNop(), func(_ context.Context, at time.Time) { alive <- at })
+		}, zap.NewNop(), func(ctx context.Context, at time.Time) {
+			select {
+			case alive <- at:
+			case <-ctx.Done():
+			}
+		})
 	}()
+	defer func() { cancel(); <-done }() // on a failure too
 	beats := 0
 	next := func() registry.Member {
 		t.Helper()
@@ -230,6 +236,4 @@ func TestHeartbeatUnacked(t *testing.T) {
 	if ws := snap.Workmen("t"); len(ws) != 1 || ws[0].State != registry.StateBusy {
 		t.Fatalf("registry has %+v, want w1 busy", ws)
 	}
-	cancel()
-	<-done
 }

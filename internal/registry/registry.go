@@ -716,7 +716,7 @@ func (r *Registry) Trust(ctx context.Context) (*security.Trust, error) {
 // the key with a plain subscription, which costs the park no JetStream
 // consumer and outlives reconnections.
 func (r *Registry) WatchClaim(workmanID string, changed func(ctx context.Context, holders map[string]int)) (stop func(), err error) {
-	sub, err := r.nc.Subscribe("$KV."+Bucket+"."+claimKey(workmanID), func(m *nats.Msg) {
+	sub, err := r.nc.Subscribe(r.subject(claimKey(workmanID)), func(m *nats.Msg) {
 		ctx, cancel := context.WithTimeout(context.Background(), r.HeartbeatInterval())
 		defer cancel()
 		h := holders{}

@@ -241,6 +241,31 @@ func (c *child) stop() {
 	}
 }
 
+// childrenAtOnce starts n children at once, child i with args(i), and
+// returns those that started (nil where one did not) with the errors of
+// the others.
+func (s *suite) childrenAtOnce(ctx context.Context, n int, args func(i int) []string) ([]*child, error) {
+	cs := make([]*child, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range cs {
+		wg.Go(func() { cs[i], errs[i] = s.child(ctx, args(i)...) })
+	}
+	wg.Wait()
+	return cs, errors.Join(errs...)
+}
+
+// stopChildren stops children at once (nil ones are skipped).
+func (s *suite) stopChildren(cs []*child) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		if c != nil {
+			wg.Go(func() { s.stopChild(c) })
+		}
+	}
+	wg.Wait()
+}
+
 func (s *suite) stopAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -769,22 +794,12 @@ func (s *suite) registry(ctx context.Context) error {
 		return fmt.Errorf("claimed %v of the workman of capacity %d", wides, wideCapacity)
 	}
 	const procs = 4
-	wks := make([]*child, procs)
-	errs := make([]error, procs)
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Go(func() {
-			wks[i], errs[i] = s.child(ctx, "-role", "workmen", "-park", park.url, "-mode", "hub", "-type", "reg",
-				"-n", strconv.Itoa(s.o.Registry/procs), "-capacity", "1")
-		})
-	}
-	wg.Wait()
-	for _, wk := range wks {
-		if wk != nil {
-			defer s.stopChild(wk)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	wks, err := s.childrenAtOnce(ctx, procs, func(int) []string {
+		return []string{"-role", "workmen", "-park", park.url, "-mode", "hub", "-type", "reg",
+			"-n", strconv.Itoa(s.o.Registry / procs), "-capacity", "1"}
+	})
+	defer s.stopChildren(wks)
+	if err != nil {
 		return err
 	}
 	t0 = time.Now()
@@ -805,31 +820,17 @@ func (s *suite) registry(ctx context.Context) error {
 	// claimed workmen released.
 	f.Release(ctx, append(ws, wides...)...)
 	window := lease / 3
-	cpu0, err := cpuOf(parkPIDs)
+	load, err := cpuOver(ctx, parkPIDs, window)
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(window):
-	}
-	cpu1, err := cpuOf(parkPIDs)
-	if err != nil {
-		return err
-	}
-	load := float64(cpu1-cpu0) / float64(window)
 	memRow := row{fmt.Sprintf("park server resident memory, %d workmen", s.o.Registry), mb(rss), "", "", "< 400 MB (10,000)"}
 	cpuRow := row{fmt.Sprintf("park CPU for %d workmen's heartbeats, lease %v (all servers)", s.o.Registry, lease),
 		fmt.Sprintf("%.1f%% of a core", 100*load), "", "", "< 25% (10,000)"}
 	if s.replicas == 0 {
 		// The floor: a park of its own with as many plain connections
 		// putting a workman entry's bytes into the bucket as often.
-		var wg sync.WaitGroup
-		for _, wk := range wks {
-			wg.Go(func() { s.stopChild(wk) })
-		}
-		wg.Wait()
+		s.stopChildren(wks)
 		floorRSS, floorLoad, err := s.beatsFloor(ctx, lease, window)
 		if err != nil {
 			return err
@@ -859,43 +860,38 @@ func (s *suite) beatsFloor(ctx context.Context, lease, window time.Duration) (in
 		State:    registry.StateWaiting, Host: "localhost", PID: os.Getpid(), Started: time.Now().UTC()}
 	entry, _ := json.Marshal(&m)
 	const procs = 4
-	beats := make([]*child, procs)
-	errs := make([]error, procs)
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Go(func() {
-			beats[i], errs[i] = s.child(ctx, "-role", "beats", "-park", park.url, "-n", strconv.Itoa(s.o.Registry/procs),
-				"-every", (lease / 3).String(), "-size", strconv.Itoa(len(entry)))
-		})
-	}
-	wg.Wait()
-	for _, b := range beats {
-		if b != nil {
-			defer s.stopChild(b)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	beats, err := s.childrenAtOnce(ctx, procs, func(int) []string {
+		return []string{"-role", "beats", "-park", park.url, "-n", strconv.Itoa(s.o.Registry / procs),
+			"-every", (lease / 3).String(), "-size", strconv.Itoa(len(entry))}
+	})
+	defer s.stopChildren(beats)
+	if err != nil {
 		return 0, 0, err
 	}
 	rss, err := rssOf(park.cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
-	pids := []int{park.cmd.Process.Pid}
+	load, err := cpuOver(ctx, []int{park.cmd.Process.Pid}, window)
+	return rss, load, err
+}
+
+// cpuOver returns the CPU the processes use over window, in cores.
+func cpuOver(ctx context.Context, pids []int, window time.Duration) (float64, error) {
 	cpu0, err := cpuOf(pids)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	select {
 	case <-ctx.Done():
-		return 0, 0, ctx.Err()
+		return 0, ctx.Err()
 	case <-time.After(window):
 	}
 	cpu1, err := cpuOf(pids)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	return rss, float64(cpu1-cpu0) / float64(window), nil
+	return float64(cpu1-cpu0) / float64(window), nil
 }
 
 // mb formats a byte count in MB.
@@ -1013,24 +1009,16 @@ func (s *suite) onCluster(ctx context.Context) error {
 		ln.Close()
 		routes = append(routes, "nats-route://"+addrs[len(addrs)-1])
 	}
-	parks := make([]*child, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range parks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			parks[i], errs[i] = s.child(ctx, "-role", "park", "-name", fmt.Sprintf("p%d", i+1), "-cluster", addrs[i],
-				"-routes", strings.Join(routes, ","))
-		}()
+	parks, err := s.childrenAtOnce(ctx, 3, func(i int) []string {
+		return []string{"-role", "park", "-name", fmt.Sprintf("p%d", i+1), "-cluster", addrs[i],
+			"-routes", strings.Join(routes, ",")}
+	})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
 	var urls []string
-	for i, err := range errs {
-		if err != nil {
-			return err
-		}
-		urls = append(urls, parks[i].url)
+	for _, p := range parks {
+		urls = append(urls, p.url)
 	}
 	single, singlePIDs, from := s.park, s.parkPIDs, len(s.rows)
 	defer func() { s.park, s.parkPIDs, s.replicas = single, singlePIDs, 0 }()
