@@ -60,6 +60,7 @@ type runConfig struct {
 	stats       *RunStats
 	name        string
 	progress    func(Progress)
+	showAfter   time.Duration
 }
 
 // RunStats counts what a Run did besides running each task once.

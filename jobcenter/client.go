@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -86,10 +89,22 @@ func (s *Spec) work(in *warehouse.Warehouse) Work {
 type Client struct {
 	s   *store
 	reg *registry.Registry
+
+	// The final records of the Works it submitted come to notify + "." +
+	// ID, for the Waits that listen.
+	notify    string
+	sub       *nats.Subscription
+	mu        sync.Mutex
+	listeners map[string][]chan *Info
+	// early holds, for a Work submitted here and not waited for yet, the
+	// channel listening for its final record since before its creation:
+	// a Wait that takes it up need not read the record first.
+	early map[string]chan *Info
 }
 
 // New returns a Client on nc, a connection to the park server (which it
 // does not close). It waits until ctx ends for the park's job center.
+// Close (or closing nc) releases it.
 func New(ctx context.Context, nc *nats.Conn) (*Client, error) {
 	s, err := openStore(ctx, nc)
 	if err != nil {
@@ -99,12 +114,115 @@ func New(ctx context.Context, nc *nats.Conn) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobcenter: %w", err)
 	}
-	return &Client{s: s, reg: reg}, nil
+	c := &Client{s: s, reg: reg, notify: nc.NewInbox(), listeners: map[string][]chan *Info{},
+		early: map[string]chan *Info{}}
+	if c.sub, err = nc.Subscribe(c.notify+".*", c.notified); err != nil {
+		return nil, fmt.Errorf("jobcenter: %w", err)
+	}
+	return c, nil
+}
+
+// Close releases the client's subscriptions; its Waits go on reading the
+// records (about once a second).
+func (c *Client) Close() error {
+	c.s.close()
+	return c.sub.Unsubscribe()
+}
+
+// maxEarly bounds the Works a client holds a channel for between their
+// Submit and a Wait (see Client.early).
+const maxEarly = 1 << 16
+
+// notified hands a final record sent to the client to its listeners.
+func (c *Client) notified(m *nats.Msg) {
+	id := m.Subject[len(c.notify)+1:]
+	c.mu.Lock()
+	ls := c.listeners[id]
+	if l, ok := c.early[id]; ok {
+		// No Wait took it up: one that comes later reads the record.
+		delete(c.early, id)
+		c.unlistenLocked(id, l)
+		ls = c.listeners[id]
+	}
+	c.mu.Unlock()
+	if len(ls) == 0 {
+		return
+	}
+	var info Info
+	if json.Unmarshal(m.Data, &info) != nil || info.ID != id {
+		return
+	}
+	for _, l := range ls {
+		select {
+		case <-l: // only the latest matters
+		default:
+		}
+		l <- &info
+	}
+}
+
+// listen hands Work id's final records sent to the client to l until the
+// returned function is called.
+func (c *Client) listen(id string, l chan *Info) (stop func()) {
+	c.mu.Lock()
+	c.listeners[id] = append(c.listeners[id], l)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.unlistenLocked(id, l)
+	}
+}
+
+func (c *Client) unlistenLocked(id string, l chan *Info) {
+	ls := slices.DeleteFunc(c.listeners[id], func(x chan *Info) bool { return x == l })
+	if len(ls) == 0 {
+		delete(c.listeners, id)
+	} else {
+		c.listeners[id] = ls
+	}
+}
+
+// expect listens for a Work about to be submitted here, for its Wait to
+// take up (see early); the returned function drops it if the Work was
+// not created.
+func (c *Client) expect(id string) (drop func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.early) >= maxEarly || c.early[id] != nil {
+		return func() {}
+	}
+	l := make(chan *Info, 1)
+	c.early[id] = l
+	c.listeners[id] = append(c.listeners[id], l)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.early[id] == l {
+			delete(c.early, id)
+			c.unlistenLocked(id, l)
+		}
+	}
+}
+
+// takeEarly returns the channel a Work submitted here listens on, if no
+// Wait took it up and its final record has not come yet.
+func (c *Client) takeEarly(id string) (chan *Info, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.early[id]
+	delete(c.early, id)
+	return l, ok
 }
 
 // Submit queues w and returns its ID. A Work with that ID already kept is
 // left as it is (and its ID returned): submitting is idempotent.
 func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
+	return c.submit(ctx, w, c.notify)
+}
+
+// submit is Submit with the Work's final records sent to notify.
+func (c *Client) submit(ctx context.Context, w Work, notify string) (string, error) {
 	if !validType.MatchString(w.Type) {
 		return "", fmt.Errorf("jobcenter: work type %q: want 1 to 64 letters, digits, _ or -", w.Type)
 	}
@@ -156,12 +274,26 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	now := time.Now().UTC()
 	info := Info{ID: w.ID, Type: w.Type, Durable: w.Durable, Status: Waiting, MaxAttempts: w.MaxAttempts,
 		Created: now, Updated: now, NotBefore: w.NotBefore.UTC(), Next: w.Next.spec(), Input: ref, InputData: data,
-		After: w.After, Priority: w.Priority}
+		After: w.After, Priority: w.Priority, Notify: notify}
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return "", err
 	}
-	if _, err := kv.Create(ctx, "w."+w.ID, b); errors.Is(err, jetstream.ErrKeyExists) {
+	created := false
+	if notify == c.notify {
+		drop := c.expect(w.ID)
+		defer func() {
+			if !created {
+				drop()
+			}
+		}()
+	}
+	_, err = c.s.put(ctx, kv, "w."+w.ID, b, 0)
+	if streams.IsConflict(err) {
+		// Kept, or deleted (its retention ran out) and created again.
+		_, err = kv.Create(ctx, "w."+w.ID, b)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
 		// Kept already: submitted before, or just now by someone else.
 		existing, _, _, err := c.s.get(ctx, w.ID)
 		if err != nil {
@@ -171,6 +303,7 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 	} else if err != nil {
 		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
 	}
+	created = true
 	return w.ID, c.s.enqueue(ctx, &info, "")
 }
 
@@ -242,29 +375,50 @@ func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, err
 // waitFinal waits until Work id is final (and, if done with a next step,
 // until that step is submitted).
 func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
-	// Most Works waited for in bulk are final already: one read then.
-	if info, err := c.Status(ctx, id); err != nil && errors.Is(err, ErrNotFound) {
+	var info *Info
+	kick, early := c.takeEarly(id)
+	if early {
+		// Submitted here, listened for since: its final record comes.
+		defer func() {
+			c.mu.Lock()
+			c.unlistenLocked(id, kick)
+			c.mu.Unlock()
+		}()
+		return c.await(ctx, id, kick, &Info{Status: Waiting})
+	}
+	kick = make(chan *Info, 1)
+	defer c.listen(id, kick)()
+	info, err := c.Status(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return nil, err
-	} else if err == nil && final(info) {
+	case err == nil && final(info):
 		return info, nil
-	}
-	kick := make(chan *Info, 1)
-	stop, err := c.s.watch(id, func(info *Info) {
-		select {
-		case <-kick: // only the latest matters
-		default:
+	case err != nil || info.Notify != c.notify:
+		// Submitted by another client: watch its record.
+		stop, err := c.s.watch(id, func(info *Info) {
+			select {
+			case <-kick: // only the latest matters
+			default:
+			}
+			kick <- info
+		})
+		if err != nil {
+			return nil, err
 		}
-		kick <- info
-	})
-	if err != nil {
-		return nil, err
+		defer stop()
+		info = nil // read again: it may have changed before the watch
 	}
-	defer stop()
-	// A slow tick too, in case a change came while the watch was down.
+	return c.await(ctx, id, kick, info)
+}
+
+// await waits for Work id's record to be final: it takes the records that
+// come on kick, and reads the record now if info is nil, and about once a
+// second (in case a change came while nobody listened).
+func (c *Client) await(ctx context.Context, id string, kick chan *Info, info *Info) (*Info, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastErr error
-	var info *Info // as notified (and stored), if it was
 	for {
 		var err error
 		if info == nil {

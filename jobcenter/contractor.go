@@ -581,8 +581,10 @@ func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Wa
 		return comb.Combine(acc, res)
 	})
 	// The job is named after the Work (the Definition's options may name
-	// it otherwise).
-	opts := append([]foreman.RunOption{foreman.JobName("work " + r.start.Type + " " + r.start.ID)}, r.c.def.RunOptions...)
+	// it otherwise), and shown once it runs a second (the Work's record
+	// shows it before).
+	opts := append([]foreman.RunOption{foreman.JobName("work " + r.start.Type + " " + r.start.ID), foreman.ShowAfter(time.Second)},
+		r.c.def.RunOptions...)
 	return r.c.f.Run(ctx, ws, counted, counting, opts...)
 }
 
@@ -779,7 +781,7 @@ func (c *Contractor) ensureNext(ctx context.Context, info *Info) error {
 	if next.ID == "" {
 		next.ID = info.ID + "-next"
 	}
-	if _, err := c.client.Submit(ctx, next); err != nil {
+	if _, err := c.client.submit(ctx, next, info.Notify); err != nil {
 		return err
 	}
 	_, err = c.s.modify(ctx, info.ID, func(i *Info) (bool, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/streams"
@@ -123,16 +124,20 @@ type Info struct {
 	Finished    time.Time `json:"finished,omitzero"` // when it reached a final status
 	NotBefore   time.Time `json:"not_before,omitzero"`
 	Contractor  string    `json:"contractor,omitempty"` // who runs (or ran) the last attempt
-	LeaseUntil  time.Time `json:"lease_until,omitzero"` // the running contractor's lease
-	Progress    Progress  `json:"progress"`
-	Next        *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result
-	NextID      string    `json:"next_id,omitempty"` // the next Work, once submitted
-	After       []string  `json:"after,omitempty"`   // the Works whose results it waits for
-	Priority    int       `json:"priority,omitempty"`
-	Input       string    `json:"input,omitempty"` // where the input is (a blob reference), if not in InputData
-	InputData   []byte    `json:"input_data,omitempty"`
-	Result      string    `json:"result,omitempty"` // where the result is, if not in ResultData
-	ResultData  []byte    `json:"result_data,omitempty"`
+	// Notify is where the submitter's client waits for the Work's final
+	// record: each write of a final record is sent to Notify + "." + ID
+	// once stored (a core NATS message, lost if nobody listens).
+	Notify     string    `json:"notify,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"` // the running contractor's lease
+	Progress   Progress  `json:"progress"`
+	Next       *Spec     `json:"next,omitempty"`    // the chain's next Work, run with this one's result
+	NextID     string    `json:"next_id,omitempty"` // the next Work, once submitted
+	After      []string  `json:"after,omitempty"`   // the Works whose results it waits for
+	Priority   int       `json:"priority,omitempty"`
+	Input      string    `json:"input,omitempty"` // where the input is (a blob reference), if not in InputData
+	InputData  []byte    `json:"input_data,omitempty"`
+	Result     string    `json:"result,omitempty"` // where the result is, if not in ResultData
+	ResultData []byte    `json:"result_data,omitempty"`
 }
 
 // LastError returns the error of the last failed attempt, if any.
@@ -195,16 +200,28 @@ type store struct {
 	mem   jetstream.KeyValue // not durable
 	blobs jetstream.ObjectStore
 	queue jetstream.Stream
+
+	// Writes and reads go out in batches (see batcher); reads in batches
+	// only where the park answers direct gets (one server: see
+	// streams.LeaderReads).
+	pubs   batcher[*nats.Msg, *jetstream.PubAck]
+	reads  batcher[string, record]
+	direct bool
+
+	amu     sync.Mutex // guards the fields below: where batched reads are answered
+	asub    *nats.Subscription
+	aprefix string
+	aseq    uint64
+	answers map[string]chan *nats.Msg
 }
 
 // openStore binds to the resources a park server created, waiting for them
 // until ctx ends (members may start before the park server).
 func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
-	js, err := jetstream.New(nc)
+	s, err := newStore(nc)
 	if err != nil {
-		return nil, fmt.Errorf("jobcenter: %w", err)
+		return nil, err
 	}
-	s := &store{nc: nc, js: js}
 	for {
 		err = s.bind(ctx)
 		if err == nil {
@@ -222,6 +239,17 @@ func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
 	}
 }
 
+func newStore(nc *nats.Conn) (*store, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(batchTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jobcenter: %w", err)
+	}
+	s := &store{nc: nc, js: js}
+	s.pubs = batcher[*nats.Msg, *jetstream.PubAck]{max: batchMax, run: s.publish}
+	s.reads = batcher[string, record]{max: batchMax, run: s.read}
+	return s, nil
+}
+
 func (s *store) bind(ctx context.Context) (err error) {
 	if s.works, err = s.js.KeyValue(ctx, WorksBucket); err != nil {
 		return err
@@ -232,6 +260,11 @@ func (s *store) bind(ctx context.Context) (err error) {
 	if s.blobs, err = s.js.ObjectStore(ctx, BlobStore); err != nil {
 		return err
 	}
+	st, err := s.js.Stream(ctx, "KV_"+WorksBucket)
+	if err != nil {
+		return err
+	}
+	s.direct = st.CachedInfo().Config.AllowDirect
 	s.queue, err = s.js.Stream(ctx, QueueStream)
 	return err
 }
@@ -244,8 +277,17 @@ func (s *store) bucket(durable bool) jetstream.KeyValue {
 }
 
 // get reads a Work's record from either bucket, with its revision and
-// bucket.
+// bucket, in a batch with other reads at the same time.
 func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.KeyValue, error) {
+	if !s.direct {
+		return s.getOne(ctx, id)
+	}
+	r, err := s.reads.do(ctx, id)
+	return r.info, r.rev, r.kv, err
+}
+
+// getOne is get on its own.
+func (s *store) getOne(ctx context.Context, id string) (*Info, uint64, jetstream.KeyValue, error) {
 	for _, kv := range []jetstream.KeyValue{s.works, s.mem} {
 		e, err := getEntry(ctx, kv, "w."+id)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -294,14 +336,19 @@ func getEntry(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream
 
 // update writes a Work's record by compare-and-set from rev, returning the
 // new revision. It fails (a conflict: see streams.IsConflict) if the record changed
-// since rev.
+// since rev. A final record is sent to the Work's submitter too (see
+// Info.Notify).
 func (s *store) update(ctx context.Context, kv jetstream.KeyValue, info *Info, rev uint64) (uint64, error) {
 	info.Updated = time.Now().UTC()
 	b, err := json.Marshal(info)
 	if err != nil {
 		return 0, err
 	}
-	return kv.Update(ctx, "w."+info.ID, b, rev)
+	rev, err = s.put(ctx, kv, "w."+info.ID, b, rev)
+	if err == nil && info.Status.Final() && info.Notify != "" {
+		_ = s.nc.Publish(info.Notify+"."+info.ID, b) // lost if nobody listens: waiters read again in a while
+	}
+	return rev, err
 }
 
 // modify reads a Work's record and applies change by compare-and-set until
@@ -389,11 +436,12 @@ func queueSubject(typ string, priority int) string {
 // server would keep each ID in memory for the window, and a Work queued
 // twice is harmless (its record decides; see Contractor).
 func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
-	var opts []jetstream.PublishOpt
+	m := nats.NewMsg(queueSubject(info.Type, info.Priority))
+	m.Data = []byte(info.ID)
 	if msgID != "" {
-		opts = append(opts, jetstream.WithMsgID(msgID))
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
-	if _, err := s.js.Publish(ctx, queueSubject(info.Type, info.Priority), []byte(info.ID), opts...); err != nil {
+	if _, err := s.pubs.do(ctx, m); err != nil {
 		return fmt.Errorf("jobcenter: queue work %s: %w", info.ID, err)
 	}
 	return nil
@@ -472,7 +520,10 @@ const DefaultRetention = 24 * time.Hour
 // park server runs it every minute. It reads the records in batches: its
 // memory does not grow with the number of Works kept.
 func Clean(ctx context.Context, js jetstream.JetStream, retention time.Duration) (int, error) {
-	s := &store{nc: js.Conn(), js: js}
+	s, err := newStore(js.Conn())
+	if err != nil {
+		return 0, err
+	}
 	if err := s.bind(ctx); err != nil {
 		return 0, fmt.Errorf("jobcenter: %w", err)
 	}

@@ -21,6 +21,7 @@ var jobCenter = []string{
 	"$JS.API.STREAM.INFO.KV_fourinone_works", "$JS.API.STREAM.INFO.KV_fourinone_works_mem",
 	"$JS.API.STREAM.INFO.OBJ_fourinone_blobs", "$JS.API.STREAM.INFO.FOURINONE_QUEUE",
 	"$JS.API.DIRECT.GET.KV_fourinone_works.>", "$JS.API.DIRECT.GET.KV_fourinone_works_mem.>",
+	"$JS.API.DIRECT.GET.KV_fourinone_works", "$JS.API.DIRECT.GET.KV_fourinone_works_mem", // many records at once
 	"$JS.API.DIRECT.GET.OBJ_fourinone_blobs.>", "$JS.API.STREAM.MSG.GET.OBJ_fourinone_blobs",
 	"$JS.API.STREAM.MSG.GET.KV_fourinone_works", "$JS.API.STREAM.MSG.GET.KV_fourinone_works_mem", // in a cluster
 	"$JS.API.CONSUMER.CREATE.KV_fourinone_works.>", "$JS.API.CONSUMER.CREATE.KV_fourinone_works_mem.>",
