@@ -354,6 +354,11 @@ func (c *Contractor) slot(ctx context.Context, p *pool, ready chan<- struct{}, m
 // It runs the Work on ws and reports whether ws are still good.
 func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*foreman.Workman) bool {
 	id := string(msg.Data())
+	if !validID.MatchString(id) {
+		c.log.Warn("a queue message names no work: dropped", zap.Int("bytes", len(id)), zap.String("start", id[:min(len(id), 64)]))
+		_ = msg.Ack()
+		return true
+	}
 	info, rev, kv, err := c.s.get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):

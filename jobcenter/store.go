@@ -279,6 +279,9 @@ func (s *store) bucket(durable bool) jetstream.KeyValue {
 // get reads a Work's record from either bucket, with its revision and
 // bucket, in a batch with other reads at the same time.
 func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.KeyValue, error) {
+	if !validID.MatchString(id) { // nor a subject with wildcards
+		return nil, 0, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
 	if !s.direct {
 		return s.getOne(ctx, id)
 	}

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +29,9 @@ var noopWork = jobcenter.Definition{Type: "noop", Workers: 2,
 // jobCenter measures durable no-op Works from submit to done with one
 // contractor on 2 workers, against the floor of raw JetStream (publish to
 // a work-queue stream, consume and acknowledge, pipelined) on the same
-// park; the latency of one Work on an idle cluster; and the park's memory
-// with many Works waiting.
+// park, with the CPU time a Work and a raw message cost each process; the
+// latency of one Work on an idle cluster; and the park's memory with many
+// Works waiting.
 func (s *suite) jobCenter(ctx context.Context) error {
 	wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-mode", "mesh", "-type", "noop", "-n", "2", "-capacity", "32")
 	if err != nil {
@@ -40,9 +43,20 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
+	// CPU is read of the park, the workmen and this process (the client,
+	// the contractor and its foreman) around each measurement.
+	pids := []int{s.park.cmd.Process.Pid, wk.cmd.Process.Pid, os.Getpid()}
+	c0, err := cpusOf(pids)
+	if err != nil {
+		return err
+	}
 	floor, err := rawQueue(ctx, nc, s.o.Works, s.replicas)
 	if err != nil {
 		return fmt.Errorf("raw JetStream: %w", err)
+	}
+	c1, err := cpusOf(pids)
+	if err != nil {
+		return err
 	}
 	client, err := jobcenter.New(ctx, nc)
 	if err != nil {
@@ -60,7 +74,7 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	defer cnc.Close()
-	c, err := jobcenter.NewContractor(ctx, cnc, f, noopWork, jobcenter.ContractorConfig{Concurrency: 32})
+	c, err := jobcenter.NewContractor(ctx, cnc, f, noopWork, jobcenter.ContractorConfig{Concurrency: 64})
 	if err != nil {
 		return err
 	}
@@ -86,14 +100,17 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	}
 	p50, p99 := quantiles(lat)
 
-	// Submitted and waited for by 32 goroutines each, as a program with
-	// many Works would.
+	// Submitted and waited for by 128 goroutines each, as a program with
+	// many Works would: the client sends what they submit at once in
+	// batches (and the contractor its reads and writes), so the park's
+	// answers, not the goroutines, set the pace. The contractor runs as
+	// many Works at once as the 2 workers take tasks (32 each).
 	t0 := time.Now()
 	ids := make(chan string, s.o.Works)
 	var wg, waiters sync.WaitGroup
 	var failed atomic.Value
 	var submitted, n atomic.Int64
-	for range 32 {
+	for range 128 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,6 +142,10 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	took := time.Since(t0)
+	c2, err := cpusOf(pids)
+	if err != nil {
+		return err
+	}
 	rate := float64(n.Load()) / took.Seconds()
 	stop()
 	<-served
@@ -157,6 +178,8 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	s.rows = append(s.rows,
 		row{fmt.Sprintf("durable no-op Works, submit to done, 1 contractor, 2 workers (n=%d)", n.Load()), fmt.Sprintf("%.0f/s", rate),
 			fmt.Sprintf("%.0f/s (raw JetStream queue)", floor), fmt.Sprintf("%.0f%%", 100*rate/floor), ">= 10,000/s and >= 50%"},
+		row{"CPU per durable Work (park + workmen + client and contractor)", perEach(c1, c2, n.Load()),
+			perEach(c0, c1, int64(s.o.Works)) + " per raw message", "", ""},
 		row{"one Work submit to done, idle, p50", us(p50), "", "", "< 2 ms"},
 		row{"one Work submit to done, idle, p99", us(p99), "", "", ""},
 		row{fmt.Sprintf("park server resident memory, %d Works waiting", s.o.WaitingWorks), waitingRSS(rss, settled, rss0, s.o.WaitingWorks >= 100_000), "", "", "< 1 GB at 1,000,000"})
@@ -247,4 +270,29 @@ func waitingRSS(rss, settled, before int64, later bool) string {
 		return fmt.Sprintf("%.0f MB (%.0f MB 30 s later, %.0f MB before)", mb(rss), mb(settled), mb(before))
 	}
 	return fmt.Sprintf("%.0f MB (%.0f MB before)", mb(rss), mb(before))
+}
+
+// cpusOf reads the CPU time each of pids has used.
+func cpusOf(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if out[i], err = cpuOf([]int{pid}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// perEach is the CPU time per item between two readings of cpusOf: the
+// sum, then each process's share.
+func perEach(before, after []time.Duration, n int64) string {
+	var sum time.Duration
+	parts := make([]string, len(before))
+	for i := range before {
+		d := (after[i] - before[i]) / time.Duration(max(n, 1))
+		sum += d
+		parts[i] = fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond))
+	}
+	return fmt.Sprintf("%.0f µs (%s)", float64(sum)/float64(time.Microsecond), strings.Join(parts, " + "))
 }
