@@ -388,8 +388,12 @@ func TestMalformedInput(t *testing.T) {
 	if _, err := kv.Create(ctx, "w.bad", rec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, "fourinone.queue.sum.normal", []byte("bad")); err != nil {
-		t.Fatal(err)
+	// The queue message of the malformed Work, and messages that name no
+	// Work at all: a wildcard, an empty one, one far too long.
+	for _, data := range [][]byte{[]byte("bad"), []byte("no such work!*"), []byte(">"), nil, make([]byte, 100<<10)} {
+		if _, err := js.Publish(ctx, "fourinone.queue.sum.normal", data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	good, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(100)})
 	if err != nil {
@@ -403,6 +407,78 @@ func TestMalformedInput(t *testing.T) {
 		t.Fatalf("Wait(bad) = %v, want one failed attempt", err)
 	}
 	t.Logf("the malformed work: %v", err)
+	// Every queue message is answered: none waits, none is redelivered.
+	cons, err := js.Consumer(ctx, jobcenter.QueueStream, "type-sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumPending == 0 && ci.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue keeps %d messages waiting and %d unanswered", ci.NumPending, ci.NumAckPending)
+		}
+		time.Sleep(50 * time.Millisecond) // the contractor answers them
+	}
+}
+
+// TestManyAtOnce: Works submitted by many goroutines at once (the client
+// sends them to the park in batches, the contractor reads and writes them
+// in batches) each complete once with their own result, waited for by the
+// client that submitted them and by another one.
+func TestManyAtOnce(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 4})
+	_, other := connect(t, c.url)
+	ctx := context.Background()
+	const n = 200
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 20 {
+				id, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(int64(10 + i)), Durable: i%2 == 0})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = id
+				waiter := c.client
+				if i%5 == 0 {
+					waiter = other // by its record, not a notification
+				}
+				out, err := wait(t, waiter, id)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, _ := out.Int64("sum"); got != sumTo(int64(10+i)) {
+					t.Errorf("work %d: sum %d, want %d", i, got, sumTo(int64(10+i)))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, id := range ids {
+		info, err := c.client.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Status != jobcenter.Done || info.Attempts != 1 || info.Durable != (i%2 == 0) {
+			t.Fatalf("work %d: %+v, want done after one attempt", i, info)
+		}
+	}
 }
 
 // TestDurableAcrossParkRestart: Works submitted before the park restarts

@@ -163,6 +163,12 @@ func TestDashboard(t *testing.T) {
 	// A job run: the park keeps its end.
 	tasks := []*warehouse.Warehouse{warehouse.New(), warehouse.New(), warehouse.New(), warehouse.New(), warehouse.New()}
 	keep := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { return acc, nil })
+	// A job shown only after an hour is never written to the park: the
+	// one after it shows alone.
+	if _, err := f.Run(context.Background(), ws, splitter.Tasks(warehouse.New()), keep, foreman.JobName("hidden"),
+		foreman.ShowAfter(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	var last foreman.Progress
 	if _, err := f.Run(context.Background(), ws, splitter.Tasks(tasks...), keep, foreman.JobName("dash"),
 		foreman.OnProgress(func(p foreman.Progress) { last = p })); err != nil {
