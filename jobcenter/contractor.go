@@ -486,7 +486,19 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	var wmu sync.Mutex
 	var stopWatch func()
 	over := false
+	jobDone, renewing := false, false // the job returned; renew runs
+	renewDone := make(chan struct{})
+	stopRenew := make(chan struct{})
 	watchSoon := time.AfterFunc(markAfter, func() {
+		// Renewing the lease starts here too: most Works are done before.
+		wmu.Lock()
+		if jobDone {
+			wmu.Unlock()
+			return
+		}
+		renewing = true
+		wmu.Unlock()
+		go func() { defer close(renewDone); r.renew(runCtx, cancel, stopRenew) }()
 		if err := r.save(runCtx, func(*Info) {}); err != nil {
 			if errors.Is(err, errTakenOver) {
 				r.check(runCtx, cancel)
@@ -516,19 +528,16 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 			stopWatch()
 		}
 	}()
-	renewDone := make(chan struct{})
-	stopRenew := make(chan struct{})
-	go func() { defer close(renewDone); r.renew(runCtx, cancel, stopRenew) }()
-	go func() {
-		select {
-		case <-ctx.Done():
-			cancel(errShutdown)
-		case <-runCtx.Done():
-		}
-	}()
+	defer context.AfterFunc(ctx, func() { cancel(errShutdown) })()
 	out, err := r.job(runCtx, ws)
 	close(stopRenew)
-	<-renewDone
+	wmu.Lock()
+	jobDone = true
+	wasRenewing := renewing
+	wmu.Unlock()
+	if wasRenewing {
+		<-renewDone
+	}
 	cause := context.Cause(runCtx)
 	switch {
 	case err == nil:
