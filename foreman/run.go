@@ -281,15 +281,21 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 			}
 		})
 	}()
-	go func() {
+	// The monitor starts after its first interval: most jobs of a job
+	// center are done before, and need neither its goroutine nor its
+	// ticker.
+	monitorSoon := time.AfterFunc(r.f.reg.HeartbeatInterval(), func() {
 		defer r.wg.Done()
 		r.monitor(ctx, types, snaps, joins)
-	}()
+	})
 	defer func() {
 		// Stop everything this run started and wait for it; then give back
 		// the workers it claimed on its own.
 		over := errors.New("job over")
 		cancel(over)
+		if monitorSoon.Stop() {
+			r.wg.Done() // it never started
+		}
 		for _, t := range r.tasks {
 			for _, a := range slices.Clone(t.running) {
 				if a.timer != nil {
@@ -747,17 +753,19 @@ func (r *run) backup() {
 	}
 }
 
-// monitor reads the registry every heartbeat interval for the loop's
-// liveness checks and, unless NoJoin, claims workers of the job's types
-// that joined. A park server that is down only skips a round.
+// monitor reads the registry now and every heartbeat interval for the
+// loop's liveness checks and, unless NoJoin, claims workers of the job's
+// types that joined. A park server that is down only skips a round.
 func (r *run) monitor(ctx context.Context, types map[string]bool, snaps chan<- *registry.Snapshot, joins chan<- []*Workman) {
 	t := time.NewTicker(r.f.reg.HeartbeatInterval())
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, r.f.reg.HeartbeatInterval())
 		snap, err := r.f.reg.Snapshot(sctx)
