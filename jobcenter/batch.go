@@ -54,6 +54,29 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	}
 }
 
+// doBoth adds two requests to the next batch, one after the other, and
+// waits for both results, or for ctx.
+func (b *batcher[Req, Res]) doBoth(ctx context.Context, r1, r2 Req) (res [2]Res, errs [2]error) {
+	c1 := &call[Req, Res]{req: r1, done: make(chan struct{})}
+	c2 := &call[Req, Res]{req: r2, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, c1, c2)
+	if !b.busy {
+		b.busy = true
+		go b.loop()
+	}
+	b.mu.Unlock()
+	for i, c := range []*call[Req, Res]{c1, c2} {
+		select {
+		case <-c.done:
+			res[i], errs[i] = c.res, c.err
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		}
+	}
+	return res, errs
+}
+
 func (b *batcher[Req, Res]) loop() {
 	for {
 		b.mu.Lock()
@@ -110,13 +133,19 @@ func (s *store) publish(calls []*call[*nats.Msg, *jetstream.PubAck]) {
 // returns the new revision. A write refused for its revision is a
 // conflict (see streams.IsConflict).
 func (s *store) put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64) (uint64, error) {
-	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Header: nats.Header{}, Data: value}
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	ack, err := s.pubs.do(ctx, m)
+	ack, err := s.pubs.do(ctx, putMsg(kv, key, value, rev))
 	if err != nil {
 		return 0, err
 	}
 	return ack.Sequence, nil
+}
+
+// putMsg is the message that writes value under key in kv if the key's
+// revision is rev.
+func putMsg(kv jetstream.KeyValue, key string, value []byte, rev uint64) *nats.Msg {
+	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Header: nats.Header{}, Data: value}
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	return m
 }
 
 // record is a Work's record as read, with its revision and bucket.

@@ -288,7 +288,13 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 			}
 		}()
 	}
-	_, err = c.s.put(ctx, kv, "w."+w.ID, b, 0)
+	// The record and its queue message go together, in one batch: a
+	// contractor that gets the message before the park stored the record
+	// looks again a moment later (see notFoundGrace). A message queued for
+	// a Work that exists already is harmless (its record decides), and one
+	// whose record was never stored is dropped after the grace.
+	_, errs := c.s.pubs.doBoth(ctx, putMsg(kv, "w."+w.ID, b, 0), queueMsg(&info))
+	err = errs[0]
 	if streams.IsConflict(err) {
 		// Kept, or deleted (its retention ran out) and created again.
 		_, err = kv.Create(ctx, "w."+w.ID, b)
@@ -304,7 +310,10 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
 	}
 	created = true
-	return w.ID, c.s.enqueue(ctx, &info, "")
+	if errs[1] != nil {
+		return "", fmt.Errorf("jobcenter: queue work %s (it waits, unqueued, until submitted again): %w", w.ID, errs[1])
+	}
+	return w.ID, nil
 }
 
 // resume handles the submission of a kept Work again: a waiting one is

@@ -362,7 +362,12 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	info, rev, kv, err := c.s.get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		_ = msg.Ack() // not durable and lost with a park restart, or past its retention
+		if md, err := msg.Metadata(); err == nil && time.Since(md.Timestamp) < notFoundGrace {
+			// Queued with its record, which the park has not stored yet.
+			_ = msg.NakWithDelay(notFoundGrace / 50)
+			return true
+		}
+		_ = msg.Ack() // never created, not durable and lost with a park restart, or past its retention
 		return true
 	case err != nil:
 		c.log.Warn("read a work", zap.String("work", id), zap.Error(err))
@@ -421,6 +426,11 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	r := &run{c: c, msg: msg, kv: kv, start: &start, info: info, rev: rev}
 	return r.do(ctx, ws)
 }
+
+// notFoundGrace is how long after its queue message a Work's record may
+// be missing because the park has not stored it yet: a client sends both at
+// once.
+const notFoundGrace = 5 * time.Second
 
 // depGrace is how long after its submission a fan-in Work waits for a
 // Work it names to be submitted too.

@@ -439,15 +439,19 @@ func queueSubject(typ string, priority int) string {
 // server would keep each ID in memory for the window, and a Work queued
 // twice is harmless (its record decides; see Contractor).
 func (s *store) enqueue(ctx context.Context, info *Info, msgID string) error {
-	m := nats.NewMsg(queueSubject(info.Type, info.Priority))
-	m.Data = []byte(info.ID)
+	m := queueMsg(info)
 	if msgID != "" {
-		m.Header.Set(jetstream.MsgIDHeader, msgID)
+		m.Header = nats.Header{jetstream.MsgIDHeader: []string{msgID}}
 	}
 	if _, err := s.pubs.do(ctx, m); err != nil {
 		return fmt.Errorf("jobcenter: queue work %s: %w", info.ID, err)
 	}
 	return nil
+}
+
+// queueMsg is the queue message of a Work: its ID.
+func queueMsg(info *Info) *nats.Msg {
+	return &nats.Msg{Subject: queueSubject(info.Type, info.Priority), Data: []byte(info.ID)}
 }
 
 // watch calls changed whenever Work id's record is written, with the
