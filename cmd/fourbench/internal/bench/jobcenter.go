@@ -43,9 +43,10 @@ func (s *suite) jobCenter(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	// CPU is read of the park, the workmen and this process (the client,
-	// the contractor and its foreman) around each measurement.
-	pids := []int{s.park.cmd.Process.Pid, wk.cmd.Process.Pid, os.Getpid()}
+	// CPU is read of the park (every server of a cluster), the workmen and
+	// this process (the client, the contractor and its foreman) around
+	// each measurement.
+	pids := [][]int{s.parkPIDs, {wk.cmd.Process.Pid}, {os.Getpid()}}
 	c0, err := cpusOf(pids)
 	if err != nil {
 		return err
@@ -273,12 +274,12 @@ func waitingRSS(rss, settled, before int64, later bool) string {
 	return fmt.Sprintf("%.0f MB (%.0f MB before)", mb(rss), mb(before))
 }
 
-// cpusOf reads the CPU time each of pids has used.
-func cpusOf(pids []int) ([]time.Duration, error) {
-	out := make([]time.Duration, len(pids))
-	for i, pid := range pids {
+// cpusOf reads the CPU time each group of processes has used.
+func cpusOf(groups [][]int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(groups))
+	for i, pids := range groups {
 		var err error
-		if out[i], err = cpuOf([]int{pid}); err != nil {
+		if out[i], err = cpuOf(pids); err != nil {
 			return nil, err
 		}
 	}
