@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.Registry, "registry", 10000, "workmen to register for the registry measurement")
 	flag.IntVar(&o.Claim, "claim", 5000, "workmen a foreman claims of them")
 	flag.DurationVar(&o.RegistryLease, "registry-lease", 10*time.Second, "the lease of the park the registry is measured on (heartbeats every third of it)")
-	flag.IntVar(&o.Works, "works", 5000, "durable no-op Works for the job-center throughput measurement")
+	flag.IntVar(&o.Works, "works", 20000, "durable no-op Works for the job-center throughput measurement")
 	flag.IntVar(&o.WaitingWorks, "waiting-works", 20000, "Works left waiting for the park's memory measurement (100,000 or more: measured again 30 s later)")
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
