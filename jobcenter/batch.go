@@ -80,7 +80,7 @@ func (b *batcher[Req, Res]) doBoth(ctx context.Context, r1, r2 Req) (res [2]Res,
 func (b *batcher[Req, Res]) loop() {
 	for {
 		b.mu.Lock()
-		n := min(len(b.pending), b.max)
+		n := min(len(b.pending), max(b.max, 1))
 		if n == 0 {
 			b.busy = false
 			b.pending = nil

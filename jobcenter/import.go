@@ -25,7 +25,11 @@ func Import(ctx context.Context, from, to jetstream.JetStream) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("jobcenter: import: %w", err)
 	}
-	dst := &store{nc: to.Conn(), js: to}
+	dst, err := newStore(to.Conn())
+	if err != nil {
+		return 0, err
+	}
+	defer dst.close()
 	if err := dst.bind(ctx); err != nil {
 		return 0, fmt.Errorf("jobcenter: import: %w", err)
 	}

@@ -531,6 +531,7 @@ func Clean(ctx context.Context, js jetstream.JetStream, retention time.Duration)
 	if err != nil {
 		return 0, err
 	}
+	defer s.close()
 	if err := s.bind(ctx); err != nil {
 		return 0, fmt.Errorf("jobcenter: %w", err)
 	}
