@@ -38,20 +38,8 @@ type call[Req, Res any] struct {
 // do adds req to the next batch and waits for its result, or for ctx.
 func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	c := &call[Req, Res]{req: req, done: make(chan struct{})}
-	b.mu.Lock()
-	b.pending = append(b.pending, c)
-	if !b.busy {
-		b.busy = true
-		go b.loop()
-	}
-	b.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.res, c.err
-	case <-ctx.Done():
-		var zero Res
-		return zero, ctx.Err()
-	}
+	b.add(c)
+	return c.wait(ctx)
 }
 
 // doBoth adds two requests to the next batch, one after the other, and
@@ -59,22 +47,32 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 func (b *batcher[Req, Res]) doBoth(ctx context.Context, r1, r2 Req) (res [2]Res, errs [2]error) {
 	c1 := &call[Req, Res]{req: r1, done: make(chan struct{})}
 	c2 := &call[Req, Res]{req: r2, done: make(chan struct{})}
+	b.add(c1, c2)
+	res[0], errs[0] = c1.wait(ctx)
+	res[1], errs[1] = c2.wait(ctx)
+	return res, errs
+}
+
+// add queues calls for the next batch, starting the goroutine that sends
+// batches if none runs.
+func (b *batcher[Req, Res]) add(calls ...*call[Req, Res]) {
 	b.mu.Lock()
-	b.pending = append(b.pending, c1, c2)
+	defer b.mu.Unlock()
+	b.pending = append(b.pending, calls...)
 	if !b.busy {
 		b.busy = true
 		go b.loop()
 	}
-	b.mu.Unlock()
-	for i, c := range []*call[Req, Res]{c1, c2} {
-		select {
-		case <-c.done:
-			res[i], errs[i] = c.res, c.err
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
-		}
+}
+
+func (c *call[Req, Res]) wait(ctx context.Context) (Res, error) {
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		var zero Res
+		return zero, ctx.Err()
 	}
-	return res, errs
 }
 
 func (b *batcher[Req, Res]) loop() {
