@@ -434,6 +434,16 @@ func queueSubject(typ string, priority int) string {
 	return queuePrefix + typ + ".normal"
 }
 
+// QueueType returns the Work type whose queue subject is subject (a
+// queue consumer's filter), if it is one.
+func QueueType(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, queuePrefix)
+	if i := strings.LastIndexByte(rest, '.'); ok && i > 0 {
+		return rest[:i], true
+	}
+	return "", false
+}
+
 // enqueue asks a contractor to run a Work; msgID, if set, dedupes within
 // the stream's window (2 minutes). A first submission sets none: the
 // server would keep each ID in memory for the window, and a Work queued

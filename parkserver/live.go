@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -29,6 +32,7 @@ const (
 type live struct {
 	s   *Server
 	ctx context.Context // ends when the park stops
+	js  jetstream.JetStream
 
 	mu        sync.Mutex
 	jobs      map[string]*registry.Job
@@ -158,6 +162,10 @@ func (l *live) byState() map[string]int {
 type liveView struct {
 	*registryView
 	Jobs []*registry.Job `json:"jobs"`
+	// Works are the job center's queues, a Work type each: a contractor
+	// writes a short Work's job to the park only once it runs a second, so
+	// the jobs do not show a busy job center; its queues do.
+	Works []workQueue `json:"works"`
 	// Throughput is tasks done per second, oldest first, the last
 	// second's last (Second is its unix time).
 	Throughput []int `json:"throughput"`
@@ -171,7 +179,7 @@ func (l *live) view(ctx context.Context) (*liveView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &liveView{registryView: reg, Now: time.Now().UnixMilli()}
+	v := &liveView{registryView: reg, Now: time.Now().UnixMilli(), Works: l.works(ctx)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var finished []*registry.Job
@@ -199,6 +207,53 @@ func (l *live) view(ctx context.Context) (*liveView, error) {
 		v.Throughput[len(l.tput)-1-i] = n
 	}
 	return v, nil
+}
+
+// workQueue is a Work type's queue: Works queued and not taken yet, and
+// taken by a contractor and not answered yet (running, held, or waiting
+// for a delay or a retry).
+type workQueue struct {
+	Type    string `json:"type"`
+	Waiting uint64 `json:"waiting"`
+	Taken   int    `json:"taken"`
+}
+
+// works reads the job center's queues from their consumers (one per type
+// and priority); none if the park cannot say now.
+func (l *live) works(ctx context.Context) []workQueue {
+	out := []workQueue{}
+	if l.js == nil {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := l.js.Stream(ctx, jobcenter.QueueStream)
+	if err != nil {
+		return out
+	}
+	byType := map[string]*workQueue{}
+	list := st.ListConsumers(ctx)
+	for ci := range list.Info() {
+		typ, ok := jobcenter.QueueType(ci.Config.FilterSubject)
+		if !ok {
+			continue
+		}
+		q := byType[typ]
+		if q == nil {
+			q = &workQueue{Type: typ}
+			byType[typ] = q
+		}
+		q.Waiting += ci.NumPending
+		q.Taken += ci.NumAckPending
+	}
+	if list.Err() != nil {
+		return out
+	}
+	for _, q := range byType {
+		out = append(out, *q)
+	}
+	slices.SortFunc(out, func(a, b workQueue) int { return strings.Compare(a.Type, b.Type) })
+	return out
 }
 
 // serveEvents streams the view to a browser as server-sent events, one

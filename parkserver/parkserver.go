@@ -276,6 +276,7 @@ func (s *Server) Start(ctx context.Context) error {
 	jctx, stopJanitor := context.WithCancel(context.Background())
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
 	s.live = newLive(jctx, s)
+	s.live.js = js
 	reg := s.reg
 	s.liveDone = make(chan struct{})
 	go func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/fourinone-go/fourinone/splitter"
@@ -297,5 +298,66 @@ func TestCluster(t *testing.T) {
 	}
 	if _, err := ws[0].DoTask(ctx, warehouse.New()).Wait(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDashboardWorkQueues: the dashboard's view has the job center's
+// queues, a Work type each, read from their consumers: Works queued and
+// not taken, and taken and not answered.
+func TestDashboardWorkQueues(t *testing.T) {
+	park := parktest.StartPark(t, parkserver.Config{HTTP: "127.0.0.1:0"})
+	base := "http://" + park.HTTPAddr().String()
+	nc, err := nats.Connect(park.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// As a contractor of type "sum" makes them, with priority and without.
+	var normal jetstream.Consumer
+	for _, level := range []string{"high", "normal"} {
+		name := "type-sum"
+		if level == "high" {
+			name += "-high"
+		}
+		c, err := js.CreateOrUpdateConsumer(ctx, jobcenter.QueueStream, jetstream.ConsumerConfig{Durable: name,
+			FilterSubject: "fourinone.queue.sum." + level, AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		normal = c
+	}
+	for _, subj := range []string{"fourinone.queue.sum.normal", "fourinone.queue.sum.normal", "fourinone.queue.sum.normal", "fourinone.queue.sum.high"} {
+		if _, err := js.Publish(ctx, subj, []byte("w")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taken, err := normal.Fetch(1, jetstream.FetchMaxWait(5*time.Second)) // not answered
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range taken.Messages() {
+	}
+	type queue struct {
+		Type    string `json:"type"`
+		Waiting int    `json:"waiting"`
+		Taken   int    `json:"taken"`
+	}
+	var state struct {
+		Works []queue `json:"works"`
+	}
+	code, body := get(t, base+"/api/state")
+	if code != 200 {
+		t.Fatalf("/api/state = %d %q", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), &state); err != nil {
+		t.Fatal(err)
+	}
+	if want := []queue{{"sum", 3, 1}}; len(state.Works) != 1 || state.Works[0] != want[0] {
+		t.Fatalf("works = %+v, want %+v", state.Works, want)
 	}
 }

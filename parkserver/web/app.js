@@ -68,6 +68,8 @@ function render(v) {
     bytes(j.bytes_in) + " / " + bytes(j.bytes_out),
   ], "no job running");
 
+  rows($("#works tbody"), v.works || [], (q) => [q.type, q.waiting, q.taken], "no contractor has served a Work type yet");
+
   rows($("#members tbody"), v.members, (m) => [
     m.role, m.type || "", m.id, { html: '<span class="state-' + text(m.state) + '">' + text(m.state) + "</span>" },
     m.role === "workman" ? (m.busy || 0) + " / " + m.capacity : "",
