@@ -167,11 +167,13 @@ func (c *Client) listen(id string, l chan *Info) (stop func()) {
 	c.mu.Lock()
 	c.listeners[id] = append(c.listeners[id], l)
 	c.mu.Unlock()
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.unlistenLocked(id, l)
-	}
+	return func() { c.unlisten(id, l) }
+}
+
+func (c *Client) unlisten(id string, l chan *Info) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unlistenLocked(id, l)
 }
 
 func (c *Client) unlistenLocked(id string, l chan *Info) {
@@ -388,11 +390,7 @@ func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
 	kick, early := c.takeEarly(id)
 	if early {
 		// Submitted here, listened for since: its final record comes.
-		defer func() {
-			c.mu.Lock()
-			c.unlistenLocked(id, kick)
-			c.mu.Unlock()
-		}()
+		defer c.unlisten(id, kick)
 		return c.await(ctx, id, kick, &Info{Status: Waiting})
 	}
 	kick = make(chan *Info, 1)

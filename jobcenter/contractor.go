@@ -114,7 +114,7 @@ func (c *Contractor) ID() string { return c.cfg.ID }
 
 // Serve runs Works until ctx ends, keeping the contractor's registration
 // alive; then it puts the Works it was running back in the queue, leaves
-// the registry and returns ctx's error.
+// the registry, releases its subscriptions and returns ctx's error.
 func (c *Contractor) Serve(ctx context.Context) error {
 	var q queues
 	for _, level := range []struct {
@@ -144,6 +144,7 @@ func (c *Contractor) Serve(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = c.client.reg.Delete(dctx, &self)
+		_ = c.client.Close()
 	}()
 	c.log.Info("contractor serving")
 
@@ -495,14 +496,13 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	// takeover) once it has run a moment.
 	var wmu sync.Mutex
 	var stopWatch func()
-	over := false
-	jobDone, renewing := false, false // the job returned; renew runs
+	over, renewing := false, false // the job returned; the lease is renewed
 	renewDone := make(chan struct{})
 	stopRenew := make(chan struct{})
 	watchSoon := time.AfterFunc(markAfter, func() {
 		// Renewing the lease starts here too: most Works are done before.
 		wmu.Lock()
-		if jobDone {
+		if over {
 			wmu.Unlock()
 			return
 		}
@@ -530,19 +530,18 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 		r.check(runCtx, cancel) // a change before the watch began
 	})
 	defer func() {
-		watchSoon.Stop()
 		wmu.Lock()
 		defer wmu.Unlock()
-		over = true
 		if stopWatch != nil {
 			stopWatch()
 		}
 	}()
 	defer context.AfterFunc(ctx, func() { cancel(errShutdown) })()
 	out, err := r.job(runCtx, ws)
+	watchSoon.Stop()
 	close(stopRenew)
 	wmu.Lock()
-	jobDone = true
+	over = true
 	wasRenewing := renewing
 	wmu.Unlock()
 	if wasRenewing {

@@ -104,9 +104,8 @@ func (s *suite) jobCenter(ctx context.Context) error {
 	// Submitted and waited for by 512 goroutines each, as a program with
 	// many Works would: the client sends what they submit at once in
 	// batches, the contractor its reads and writes, and the more Works are
-	// on their way the bigger the batches (128 goroutines and 64 Works at
-	// once: 3,977-4,162/s, 442-462 µs of CPU a Work; 2,048 and 1,024:
-	// 4,243-4,592/s, more goroutines than work).
+	// on their way the bigger the batches (fewer and more goroutines were
+	// slower: docs/jobcenter.md).
 	t0 := time.Now()
 	ids := make(chan string, s.o.Works)
 	var wg, waiters sync.WaitGroup
