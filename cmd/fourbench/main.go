@@ -46,6 +46,7 @@ func main() {
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
 	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, tls, wordcount, sort, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
+	memProfile := flag.String("memprofile", "", "write the suite process's allocations profile here at the end")
 	asJSON := flag.Bool("json", false, "print the table as JSON (for -compare later)")
 	compare := flag.String("compare", "", "print the table beside this earlier run's -json output")
 	flag.Parse()
@@ -76,6 +77,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rows, err := bench.Suite(ctx, o)
+	if *memProfile != "" {
+		if perr := writeAllocs(*memProfile); perr != nil {
+			fmt.Fprintln(os.Stderr, "fourbench:", perr)
+		}
+	}
 	if err == nil {
 		switch {
 		case *asJSON:
@@ -94,4 +100,17 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// writeAllocs writes the process's allocations profile to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
