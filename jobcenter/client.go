@@ -386,7 +386,6 @@ func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, err
 // waitFinal waits until Work id is final (and, if done with a next step,
 // until that step is submitted).
 func (c *Client) waitFinal(ctx context.Context, id string) (*Info, error) {
-	var info *Info
 	kick, early := c.takeEarly(id)
 	if early {
 		// Submitted here, listened for since: its final record comes.

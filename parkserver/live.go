@@ -42,15 +42,15 @@ type live struct {
 	broadcast bool // the broadcaster runs
 }
 
-func newLive(ctx context.Context, s *Server) *live {
-	return &live{s: s, ctx: ctx, jobs: map[string]*registry.Job{}, watchers: map[chan []byte]struct{}{}}
+func newLive(ctx context.Context, s *Server, js jetstream.JetStream) *live {
+	return &live{s: s, ctx: ctx, js: js, jobs: map[string]*registry.Job{}, watchers: map[chan []byte]struct{}{}}
 }
 
 // watch keeps the jobs up to date until ctx ends, reading them again after
 // a failure (a cluster's leader change).
-func (l *live) watch(ctx context.Context, js jetstream.JetStream) {
+func (l *live) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := registry.WatchJobs(ctx, js, l.job, nil)
+		err := registry.WatchJobs(ctx, l.js, l.job, nil)
 		if ctx.Err() != nil {
 			return
 		}
@@ -222,9 +222,6 @@ type workQueue struct {
 // and priority); none if the park cannot say now.
 func (l *live) works(ctx context.Context) []workQueue {
 	out := []workQueue{}
-	if l.js == nil {
-		return out
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	st, err := l.js.Stream(ctx, jobcenter.QueueStream)

@@ -275,15 +275,14 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	jctx, stopJanitor := context.WithCancel(context.Background())
 	s.stopJanitor, s.janitorDone = stopJanitor, make(chan struct{})
-	s.live = newLive(jctx, s)
-	s.live.js = js
+	s.live = newLive(jctx, s, js)
 	reg := s.reg
 	s.liveDone = make(chan struct{})
 	go func() {
 		defer close(s.liveDone)
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); s.live.watch(jctx, js) }()
+		go func() { defer wg.Done(); s.live.watch(jctx) }()
 		go func() { defer wg.Done(); s.live.members(jctx, reg) }()
 		wg.Wait()
 	}()
