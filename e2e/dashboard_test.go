@@ -2,17 +2,21 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
 )
 
@@ -34,6 +38,17 @@ func chromium(t *testing.T) string {
 	}
 	t.Skip("no chromium on $PATH: apt-get install -y --no-install-recommends chromium")
 	return ""
+}
+
+// browser starts chrome for ctx; it stops at the test's end.
+func browser(t *testing.T, ctx context.Context, chrome string) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
+		chromedp.WindowSize(1500, 1000), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, stopAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(stopAlloc)
+	bctx, stopBrowser := chromedp.NewContext(actx)
+	t.Cleanup(stopBrowser)
+	return bctx
 }
 
 // pageState is what the test reads from the rendered page.
@@ -75,12 +90,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.WindowSize(1500, 1000), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, stopAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer stopAlloc()
-	bctx, stopBrowser := chromedp.NewContext(actx)
-	defer stopBrowser()
+	bctx := browser(t, ctx, chrome)
 	var page pageState
 	read := func() pageState {
 		t.Helper()
@@ -198,5 +208,157 @@ func TestFourinoneWithCredentials(t *testing.T) {
 	}
 	if out, stderr, err := runCmd(t, "fourinone", "-park", url, "status"); err != nil || !strings.Contains(out, "wordcount") {
 		t.Fatalf("fourinone status: %v %q %s", err, out, stderr)
+	}
+}
+
+// auditPage lists what the page must never have, whatever the park sends:
+// an element or attribute it does not make itself, or a class outside its
+// fixed set; and returns the page's text.
+const auditPage = `(() => {
+  const attrs = new Set(["class", "id", "colspan", "data-done", "data-total", "style", "x", "y", "width", "height", "viewbox", "preserveaspectratio", "role", "aria-label"]);
+  const classes = new Set(["empty", "muted", "error", "bar", "conn", "up", "down",
+    "state-waiting", "state-busy", "state-running", "state-done", "state-failed", "state-cancelled", "state-lost"]);
+  const tags = new Set(["HEADER", "H1", "H2", "P", "SPAN", "MAIN", "SECTION", "svg", "rect", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "B", "DIV"]);
+  const bad = [];
+  for (const e of document.body.querySelectorAll("*")) {
+    if (!tags.has(e.tagName)) bad.push("element " + e.tagName);
+    for (const a of e.attributes) {
+      if (!attrs.has(a.name.toLowerCase())) bad.push(e.tagName + " attribute " + a.name + "=" + a.value);
+      if (a.name === "style" && !/^width: [0-9.]+%;$/.test(a.value)) bad.push(e.tagName + " style " + a.value);
+    }
+    for (const c of e.classList) if (!classes.has(c)) bad.push(e.tagName + " class " + c);
+  }
+  return {bad: bad, text: document.body.innerText, violations: window.cspViolations || []};
+})()`
+
+type audit struct {
+	Bad        []string `json:"bad"`
+	Text       string   `json:"text"`
+	Violations []string `json:"violations"`
+}
+
+// A rogue member's words are data on the dashboard: a registry entry
+// written with a workman's credential, its state made to break out of an
+// attribute, is left out; a job written with a foreman's credential, its
+// name and error made of markup, shows as plain text; and a view with
+// markup in every field it shows, rendered by the page's own code, adds no
+// element, attribute or class and shows each value as written. The page
+// runs under its Content-Security-Policy with no violation.
+func TestDashboardHostileInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	p, line := start(t, "park server ready at ", "parkserver", "-listen", "127.0.0.1:0", "-store", t.TempDir(), "-http", "127.0.0.1:0")
+	url := strings.TrimPrefix(line, "park server ready at ")
+	dash := strings.TrimPrefix(waitLine(t, p, "dashboard at "), "dashboard at ")
+	chaosWorkmen(t, url, 1, "-type", "wordcount")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rogue := connectAs(t, url, security.RoleWorkman, "rogue")
+	kv, err := rogue.js.KeyValue(ctx, "fourinone_registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := `{"id":"rogue","role":"workman","type":"wordcount","capacity":2,"state":"x\" onmouseover=\"alert(1)\" data-pwn=\"1",` +
+		`"endpoint":{"url":"nats://127.0.0.1:1","subject":"fi.w.rogue","mode":"hub"}}`
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { // as its heartbeat would, within the lease
+		for ctx.Err() == nil {
+			_, _ = kv.Put(ctx, "workman.rogue", []byte(entry))
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	})
+	name := `<img src=x onerror="document.title='pwned'"> x" onmouseover="alert(2)" data-pwn="2`
+	jobErr := `</td><script>document.title='pwned'</script><b data-pwn="3">bold</b>`
+	now := time.Now().UTC()
+	rec, _ := json.Marshal(registry.Job{ID: "j1", Foreman: "rogue-f", Name: name, Error: jobErr, State: registry.JobFailed,
+		Started: now.Add(-time.Second), Updated: now, Finished: now})
+	rf := connectAs(t, url, security.RoleForeman, "rogue-f")
+	if err := rf.nc.Publish(registry.JobSubject("rogue-f", "j1"), rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := rf.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	bctx := browser(t, ctx, chrome)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(dash)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[any](`window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI)); 0`)); err != nil {
+		t.Fatal(err)
+	}
+	var page pageState
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if page, err = chromedp.Run(bctx, chromedp.Evaluate[pageState](readPage)); err != nil {
+			t.Fatal(err)
+		}
+		if page.Conn == "live" && len(page.Members) == 1 && len(page.Ended) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page never showed the workman and the rogue job; it shows %+v", page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(page.Members[0], "rogue") || !strings.Contains(page.Members[0], "w0") {
+		t.Fatalf("members shown: %q, want w0 alone (the rogue entry left out)", page.Members)
+	}
+	if row := page.Ended[0]; !strings.Contains(row, name) || !strings.Contains(row, jobErr) {
+		t.Fatalf("the rogue job's row is %q, want its name %q and error %q as text", row, name, jobErr)
+	}
+	a, err := chromedp.Run(bctx, chromedp.Evaluate[audit](auditPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Bad) > 0 || len(a.Violations) > 0 {
+		t.Fatalf("the page gained %q; CSP violations %q", a.Bad, a.Violations)
+	}
+
+	// Markup in every field the page shows, rendered by the page's own
+	// render (at once, before the next event replaces it).
+	mark := func(field string) string {
+		return `<img src=x onerror="document.title='` + field + `'">` + field + `" onmouseover="alert(1)" data-pwn="` + field
+	}
+	fields := []string{"url", "m.role", "m.type", "m.id", "m.state", "m.host", "m.mode", "m.endpoint", "m.for",
+		"r.name", "r.id", "r.foreman", "f.name", "f.id", "f.foreman", "f.state", "f.error", "w.type"}
+	view := map[string]any{
+		"url": mark("url"),
+		"members": []map[string]any{
+			{"role": "workman", "type": mark("m.type"), "id": mark("m.id"), "state": mark("m.state"), "host": mark("m.host"),
+				"capacity": 2, "busy": 1, "claimed": 2, "done": 3, "failed": 0, "pid": 7, "for": []string{mark("m.for")}, "last_seen_seconds": 1,
+				"endpoint": map[string]any{"mode": mark("m.mode"), "url": mark("m.endpoint")}},
+			{"role": mark("m.role"), "id": "x", "state": "waiting", "last_seen_seconds": 1},
+		},
+		"jobs": []map[string]any{
+			{"id": mark("r.id"), "name": mark("r.name"), "foreman": mark("r.foreman"), "state": "running", "done": 1, "total": 2, "split": 2,
+				"rate": 1, "eta_seconds": 1, "workers": 1, "retried": 0, "reassigned": 0, "backups": 0, "failed": 0, "bytes_in": 1, "bytes_out": 1},
+			{"id": mark("f.id"), "name": mark("f.name"), "foreman": mark("f.foreman"), "state": mark("f.state"), "error": mark("f.error"),
+				"done": 2, "failed": 0, "rate": 1, "started": now.Format(time.RFC3339), "finished": now.Format(time.RFC3339)},
+		},
+		"works":      []map[string]any{{"type": mark("w.type"), "waiting": 1, "taken": 0}},
+		"throughput": []int{1, 2, 3},
+	}
+	js, _ := json.Marshal(view)
+	a, err = chromedp.Run(bctx, chromedp.Evaluate[audit]("render("+string(js)+"); "+auditPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Bad) > 0 || len(a.Violations) > 0 {
+		t.Fatalf("a hostile view made the page gain %q; CSP violations %q", a.Bad, a.Violations)
+	}
+	for _, f := range fields {
+		if !strings.Contains(a.Text, mark(f)) {
+			t.Errorf("field %s not shown as written (%q) in the page:\n%s", f, mark(f), a.Text)
+		}
+	}
+	if title, err := chromedp.Run(bctx, chromedp.Evaluate[string]("document.title")); err != nil || title != "fourinone park" {
+		t.Fatalf("title = %q (%v): a value ran as script", title, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/metrics"
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
@@ -51,7 +52,8 @@ func (e *TaskError) Error() string {
 
 // Config configures a Foreman.
 type Config struct {
-	// ID identifies the foreman in the registry. If blank, a UUID.
+	// ID identifies the foreman in the registry: letters, digits, '-' and
+	// '_', at most 128. If blank, a UUID.
 	ID string
 	// Security is how the foreman authenticates to the park server and to
 	// the workers' listeners (mesh mode), and their TLS.
@@ -111,12 +113,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	if cfg.MaxWarehouseSize < 0 {
 		return nil, fmt.Errorf("foreman: max warehouse size %d is negative", cfg.MaxWarehouseSize)
 	}
-	var err error
-	if cfg.ID, err = cfg.Security.MemberID(cfg.ID, security.RoleForeman); err != nil {
-		return nil, fmt.Errorf("foreman: %w", err)
-	}
-	if cfg.ID == "" {
-		cfg.ID = uuid.NewString()
+	if err := cfg.resolveID(); err != nil {
+		return nil, err
 	}
 	if cfg.MaxWarehouseSize == 0 {
 		cfg.MaxWarehouseSize = warehouse.DefaultMaxSize
@@ -164,16 +162,29 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	return f, nil
 }
 
+// resolveID checks the config's ID, takes its credential's name if it has
+// one, or makes a UUID.
+func (c *Config) resolveID() error {
+	if c.ID != "" && !names.ValidID(c.ID) {
+		return fmt.Errorf("foreman: %w", names.ID("id", c.ID))
+	}
+	id, err := c.Security.MemberID(c.ID, security.RoleForeman)
+	if err != nil {
+		return fmt.Errorf("foreman: %w", err)
+	}
+	c.ID = id
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	return nil
+}
+
 // Dial connects to the park server at url and returns a Foreman that owns
 // the connection and closes it in Close. cfg.Security is used for the park
 // server too.
 func Dial(ctx context.Context, url string, cfg Config) (*Foreman, error) {
-	var err error
-	if cfg.ID, err = cfg.Security.MemberID(cfg.ID, security.RoleForeman); err != nil {
-		return nil, fmt.Errorf("foreman: %w", err)
-	}
-	if cfg.ID == "" {
-		cfg.ID = uuid.NewString()
+	if err := cfg.resolveID(); err != nil {
+		return nil, err
 	}
 	nc, err := wire.Connect(url, wire.ConnOptions{Security: cfg.Security, Name: "foreman " + cfg.ID, Member: cfg.ID})
 	if err != nil {

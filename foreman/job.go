@@ -94,6 +94,7 @@ func (r *run) startJob(s splitter.Splitter, cancel context.CancelCauseFunc) {
 	if name == "" {
 		name = filepath.Base(os.Args[0])
 	}
+	name = registry.Clip(name, registry.MaxJobName) // the park refuses a longer one
 	id, err := uuid.NewV7()
 	if err != nil {
 		id = uuid.New()
@@ -119,9 +120,9 @@ func (r *run) endJob(err error) {
 	case err == nil:
 		j.rec.State = registry.JobDone
 	case errors.Is(err, context.Canceled) || errors.Is(err, ErrJobCancelled):
-		j.rec.State, j.rec.Error = registry.JobCancelled, err.Error()
+		j.rec.State, j.rec.Error = registry.JobCancelled, registry.Clip(err.Error(), registry.MaxJobError)
 	default:
-		j.rec.State, j.rec.Error = registry.JobFailed, err.Error()
+		j.rec.State, j.rec.Error = registry.JobFailed, registry.Clip(err.Error(), registry.MaxJobError)
 	}
 	if jerr := (*JobError)(nil); errors.As(err, &jerr) {
 		j.rec.State = registry.JobDone // the others' results are in

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/splitter"
@@ -42,7 +43,8 @@ type Definition struct {
 
 // ContractorConfig configures a Contractor.
 type ContractorConfig struct {
-	// ID names the contractor; if blank, a UUID.
+	// ID names the contractor (letters, digits, '-' and '_', at most 128);
+	// if blank, a UUID.
 	ID string
 	// Concurrency is how many Works it runs at once; if 0, 1.
 	Concurrency int
@@ -75,6 +77,9 @@ type Contractor struct {
 func NewContractor(ctx context.Context, nc *nats.Conn, f *foreman.Foreman, def Definition, cfg ContractorConfig) (*Contractor, error) {
 	if !validType.MatchString(def.Type) || def.Job == nil {
 		return nil, fmt.Errorf("jobcenter: contractor: want a valid Type and a Job (type %q)", def.Type)
+	}
+	if cfg.ID != "" && !names.ValidID(cfg.ID) {
+		return nil, fmt.Errorf("jobcenter: contractor: %w", names.ID("id", cfg.ID))
 	}
 	if def.WorkerType == "" {
 		def.WorkerType = def.Type

@@ -92,6 +92,7 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	if s.cfg.HTTPToken != "" {
 		h = requireToken(s.cfg.HTTPToken, mux)
 	}
+	h = secureHeaders(h)
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -99,6 +100,21 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		}
 	}()
 	return hs, ln.Addr(), nil
+}
+
+// secureHeaders sets, on every response, the headers that keep the
+// dashboard's page to its own script and style (no inline script, no
+// plugins, never in a frame), its responses from being sniffed as another
+// type, and its address from other sites.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ClusterView is what /api/cluster shows: this server's name and whether
@@ -174,6 +190,9 @@ var (
 	descBusy     = prometheus.NewDesc("fourinone_busy_slots", "Task slots of live workmen running a task (as of their last heartbeat).", []string{"type"}, nil)
 	descRejected = prometheus.NewDesc("fourinone_registry_rejected_entries", "Registry entries left out as malformed or absurd.", nil, nil)
 	descJobs     = prometheus.NewDesc("fourinone_jobs", "Jobs the park keeps, by state.", []string{"state"}, nil)
+	descBadJobs  = prometheus.NewDesc("fourinone_jobs_rejected_total", "Records of the jobs stream left out as malformed or absurd.", nil, nil)
+	descStreams  = prometheus.NewDesc("fourinone_dashboard_streams", "Dashboards open (their event streams).", nil, nil)
+	descRefused  = prometheus.NewDesc("fourinone_dashboard_streams_refused_total", "Event streams refused as over the limit (parkserver -http-streams).", nil, nil)
 	descSlow     = prometheus.NewDesc("fourinone_slow_consumers_total", "Connections the park's NATS server cut off as slow consumers.", nil, nil)
 )
 
@@ -189,6 +208,9 @@ func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBusy
 	ch <- descRejected
 	ch <- descJobs
+	ch <- descBadJobs
+	ch <- descStreams
+	ch <- descRefused
 	ch <- descSlow
 }
 
@@ -212,6 +234,10 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.GaugeValue, float64(snap.Rejected))
+	ch <- prometheus.MustNewConstMetric(descBadJobs, prometheus.CounterValue, float64(c.s.live.rejectedJobs()))
+	open, refused := c.s.live.streams()
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(refused))
 	for state, n := range c.s.live.byState() {
 		ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(n), state)
 	}

@@ -23,7 +23,16 @@ const (
 	finishedShown     = 50
 	throughputSeconds = 300
 	pushEvery         = time.Second
+	// A browser that has not taken an event within streamWriteTimeout
+	// (it stopped reading, and the connection's buffers are full) is
+	// dropped.
+	streamWriteTimeout = 10 * time.Second
 )
+
+// DefaultHTTPStreams is how many dashboards may be open at once unless
+// Config.HTTPStreams says otherwise: each holds a connection, a goroutine
+// and its buffers (about 80 KB) for as long as it stays.
+const DefaultHTTPStreams = 256
 
 // live is the park's view of the cluster for the dashboard: jobs as their
 // foremen write them (pushed to it by a JetStream watch) and, read once a
@@ -39,7 +48,12 @@ type live struct {
 	second    int64 // the unix second tput[0] is for
 	tput      []int // tasks done per second, newest first
 	watchers  map[chan []byte]struct{}
+	refused   int  // event streams refused as one too many
 	broadcast bool // the broadcaster runs
+	// badJobs counts records in the jobs stream left out as not jobs;
+	// warned holds the subjects of those logged (each once, bounded).
+	badJobs int
+	warned  map[string]bool
 }
 
 func newLive(ctx context.Context, s *Server, js jetstream.JetStream) *live {
@@ -50,7 +64,7 @@ func newLive(ctx context.Context, s *Server, js jetstream.JetStream) *live {
 // a failure (a cluster's leader change).
 func (l *live) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := registry.WatchJobs(ctx, l.js, l.job, nil)
+		err := registry.WatchJobs(ctx, l.js, l.job, nil, l.badJob)
 		if ctx.Err() != nil {
 			return
 		}
@@ -62,13 +76,15 @@ func (l *live) watch(ctx context.Context) {
 	}
 }
 
-// members logs members joining and leaving reg, as seen by a read every
-// lease, until ctx ends. (Not through Server.Snapshot: its lock is held
+// members logs members joining and leaving reg, and entries left out as
+// malformed (once each, while they stay), as seen by a read every lease,
+// until ctx ends. (Not through Server.Snapshot: its lock is held
 // while the server stops and waits for this.)
 func (l *live) members(ctx context.Context, reg *registry.Registry) {
 	t := time.NewTicker(l.s.cfg.Lease)
 	defer t.Stop()
 	var known map[string]registry.Member
+	var bad map[string]bool // entries left out at the last read, warned of once
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,6 +96,15 @@ func (l *live) members(ctx context.Context, reg *registry.Registry) {
 		cancel()
 		if err != nil {
 			continue
+		}
+		for key, why := range snap.Bad {
+			if !bad[key] {
+				l.s.log.Warn("registry entry left out", zap.String("key", key), zap.String("why", why))
+			}
+		}
+		bad = make(map[string]bool, len(snap.Bad))
+		for key := range snap.Bad {
+			bad[key] = true
 		}
 		now := make(map[string]registry.Member, len(snap.Members))
 		for _, m := range snap.Members {
@@ -123,6 +148,34 @@ func (l *live) job(j *registry.Job) {
 			}
 		}
 	}
+}
+
+// badJob counts a record of the jobs stream that is not a job, and warns
+// of it once per subject.
+func (l *live) badJob(subject string, err error) {
+	l.mu.Lock()
+	l.badJobs++
+	first := !l.warned[subject]
+	if first {
+		if len(l.warned) >= 2*registry.KeepJobs {
+			clear(l.warned)
+		}
+		if l.warned == nil {
+			l.warned = map[string]bool{}
+		}
+		l.warned[subject] = true
+	}
+	l.mu.Unlock()
+	if first {
+		l.s.log.Warn("job record left out", zap.String("subject", registry.Clip(subject, 256)), zap.Error(err))
+	}
+}
+
+// rejectedJobs returns how many records of the jobs stream were left out.
+func (l *live) rejectedJobs() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.badJobs
 }
 
 // count adds n tasks done at unix second sec.
@@ -263,6 +316,14 @@ func (l *live) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ch := make(chan []byte, 1)
 	l.mu.Lock()
+	if limit := l.s.cfg.HTTPStreams; len(l.watchers) >= limit {
+		l.refused++
+		l.mu.Unlock()
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, fmt.Sprintf("too many dashboards open: at most %d event streams at once (parkserver -http-streams)", limit),
+			http.StatusServiceUnavailable)
+		return
+	}
 	l.watchers[ch] = struct{}{}
 	if !l.broadcast {
 		l.broadcast = true
@@ -277,23 +338,42 @@ func (l *live) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	if v, err := l.view(r.Context()); err == nil {
-		if b, err := json.Marshal(v); err == nil {
-			_, _ = fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
+	rc := http.NewResponseController(w)
+	send := func(b []byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+			return err
 		}
+		if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", b); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
-	flusher.Flush()
+	var first []byte
+	if v, err := l.view(r.Context()); err == nil {
+		first, _ = json.Marshal(v)
+	}
+	if first == nil {
+		flusher.Flush()
+	} else if send(first) != nil {
+		return
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case b := <-ch:
-			if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", b); err != nil {
-				return
+			if send(b) != nil {
+				return // gone, or not reading
 			}
-			flusher.Flush()
 		}
 	}
+}
+
+// streams returns the event streams open and those refused so far.
+func (l *live) streams() (open, refused int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.watchers), l.refused
 }
 
 // broadcaster sends the view to every watcher once a second while there

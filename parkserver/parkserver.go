@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
@@ -88,6 +89,10 @@ type Config struct {
 	// /healthz requires it (as a bearer token). A dashboard off loopback
 	// needs one.
 	HTTPToken string
+	// HTTPStreams bounds the dashboards open at once (their /api/events
+	// streams); one more gets 503. If zero, it defaults to
+	// DefaultHTTPStreams.
+	HTTPStreams int
 	// Logger receives the server's logs. If nil, nothing is logged.
 	Logger *zap.Logger
 }
@@ -103,8 +108,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.Cluster != "" && c.Name == "":
 		return fmt.Errorf("%w: a park server in a cluster needs a -name", ErrConfig)
+	case c.Name != "" && !names.ValidID(c.Name):
+		return fmt.Errorf("%w: %v", ErrConfig, names.ID("name", c.Name))
 	case c.Cluster == "" && len(c.Routes) > 0:
 		return fmt.Errorf("%w: -routes without -cluster", ErrConfig)
+	case c.HTTPStreams < 0:
+		return fmt.Errorf("%w: %d event streams: want 1 or more (0: %d)", ErrConfig, c.HTTPStreams, DefaultHTTPStreams)
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("%w: replicas %d: want 1 to 5", ErrConfig, c.Replicas)
 	case c.Cluster == "" && c.Replicas > 1:
@@ -172,6 +181,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = jobcenter.DefaultRetention
+	}
+	if cfg.HTTPStreams == 0 {
+		cfg.HTTPStreams = DefaultHTTPStreams
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

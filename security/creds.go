@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 )
@@ -42,8 +42,6 @@ const (
 
 // AccountName names the one account every member is a user of.
 const AccountName = "FOURINONE"
-
-var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // Init makes an operator, the account, and the park server's credential in
 // dir (created if missing; files already there are not overwritten).
@@ -123,7 +121,7 @@ func NewUser(dir, role, name string, opts ...UserOption) ([]byte, error) {
 	if !slices.Contains(Roles, role) {
 		return nil, fmt.Errorf("%w: role %q: one of %q", ErrConfig, role, Roles)
 	}
-	if !validName.MatchString(name) {
+	if !names.ValidID(name) {
 		return nil, fmt.Errorf("%w: name %q: want 1 to 128 letters, digits, _ or -", ErrConfig, name)
 	}
 	seed, err := os.ReadFile(filepath.Join(dir, AccountKeyFile))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/metrics"
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
@@ -64,7 +65,8 @@ var ErrConfig = errors.New("workman: invalid config")
 
 // Config configures a workman.
 type Config struct {
-	// Type is the worker type foremen ask for; required.
+	// Type is the worker type foremen ask for (letters, digits, '-' and
+	// '_', at most 64); required.
 	Type string
 	// ParkURL is the park server's NATS URL. If blank, it defaults to
 	// nats://127.0.0.1:4222.
@@ -86,7 +88,8 @@ type Config struct {
 	// Capacity is how many DoTask calls run at once; more wait their turn.
 	// If zero, it defaults to 2.
 	Capacity int
-	// ID identifies the workman in the registry. If blank, a UUID.
+	// ID identifies the workman in the registry: letters, digits, '-' and
+	// '_', at most 128. If blank, a UUID.
 	ID string
 	// MaxWarehouseSize bounds an encoded Warehouse in or out. If zero, it
 	// defaults to warehouse.DefaultMaxSize.
@@ -118,6 +121,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Type == "":
 		return fmt.Errorf("%w: a worker type is required", ErrConfig)
+	case !names.ValidType(c.Type):
+		return fmt.Errorf("%w: %v", ErrConfig, names.Type("type", c.Type))
+	case c.ID != "" && !names.ValidID(c.ID):
+		return fmt.Errorf("%w: %v", ErrConfig, names.ID("id", c.ID))
 	case c.Mode != "" && c.Mode != ModeMesh && c.Mode != ModeHub:
 		return fmt.Errorf("%w: mode %q is neither %q nor %q", ErrConfig, c.Mode, ModeMesh, ModeHub)
 	case c.Capacity < 0:

@@ -66,6 +66,10 @@ func main() {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
+	if err := cmdflag.CheckID(fs, "id"); err != nil {
+		fmt.Fprintln(os.Stderr, "contractor:", err)
+		os.Exit(2)
+	}
 	def, ok := types[*typ]
 	if !ok || fs.NArg() > 0 || *workers < 1 || cfg.Concurrency < 1 || cfg.Lease < 300*time.Millisecond {
 		fmt.Fprintf(os.Stderr, "contractor: want -type one of %q, -workers and -concurrency of at least 1, a -lease of at least 300ms\n", known)

@@ -46,12 +46,17 @@ func main() {
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long the job center keeps a finished Work and its result (default 24h)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. :8080 (loopback) or 0.0.0.0:8080 (with -http-token) (blank: none)")
 	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("FOURINONE_HTTP_TOKEN"), "dashboard admin token, required off loopback (default $FOURINONE_HTTP_TOKEN)")
+	fs.IntVar(&cfg.HTTPStreams, "http-streams", parkserver.DefaultHTTPStreams, "dashboards open at once (their event streams); one more gets 503")
 	logFlags := cmdflag.LogFlags(fs, "info", "json")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
+		os.Exit(2)
+	}
+	if err := cmdflag.CheckID(fs, "name"); err != nil {
+		fmt.Fprintln(os.Stderr, "parkserver:", err)
 		os.Exit(2)
 	}
 	log, err := logFlags.Logger()

@@ -76,6 +76,10 @@ func main() {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
+	if err := cmdflag.CheckID(fs, "id"); err != nil {
+		fmt.Fprintln(os.Stderr, "workman:", err)
+		os.Exit(2)
+	}
 	newWorker, ok := types[cfg.Type]
 	if cfg.Type == exec.Type {
 		newWorker, ok = func() workman.Worker { return exec.Worker(*command) }, true

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -89,4 +90,15 @@ func (m *Metrics) Serve(log *zap.Logger) (prometheus.Registerer, net.Addr, func(
 	}()
 	log.Info("metrics served", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
 	return reg, ln.Addr(), func() { _ = hs.Close() }, nil
+}
+
+// CheckID checks fs's flag name (an -id or a -name), if given, before
+// anything uses it: `-id "a b.c*": use letters, digits, '-' and '_', at
+// most 128`.
+func CheckID(fs *flag.FlagSet, name string) error {
+	v := fs.Lookup(name).Value.String()
+	if v == "" {
+		return nil
+	}
+	return names.ID("-"+name, v)
 }

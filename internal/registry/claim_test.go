@@ -50,7 +50,11 @@ func openRegistry(t *testing.T, lease time.Duration) (*registry.Registry, jetstr
 }
 
 func member(id, role string, capacity int) *registry.Member {
-	return &registry.Member{ID: id, Role: role, Type: "t", Capacity: capacity, State: registry.StateWaiting, Started: time.Now()}
+	m := &registry.Member{ID: id, Role: role, Capacity: capacity, State: registry.StateWaiting, Started: time.Now()}
+	if role == registry.RoleWorkman {
+		m.Type, m.Endpoint = "t", registry.Endpoint{URL: "nats://127.0.0.1:1", Subject: "fi.w." + id, Mode: registry.ModeHub}
+	}
+	return m
 }
 
 // TestClaims: claiming a big worker is one record, shares add up to the

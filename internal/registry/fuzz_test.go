@@ -2,7 +2,9 @@ package registry
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzDecodeHolders: a claim record from the bucket never panics, and an
@@ -27,9 +29,11 @@ func FuzzDecodeHolders(f *testing.F) {
 // FuzzMember: a member entry from the bucket never panics, and a valid
 // workman advertises a sane capacity.
 func FuzzMember(f *testing.F) {
-	good, _ := json.Marshal(Member{ID: "w", Role: RoleWorkman, Type: "t", Capacity: 2})
+	good, _ := json.Marshal(Member{ID: "w", Role: RoleWorkman, Type: "t", Capacity: 2, State: StateBusy, Busy: 1,
+		Endpoint: Endpoint{URL: "nats://127.0.0.1:4222", Subject: "fi.w.w", Mode: ModeMesh}, Host: "h-1.example", For: []string{"f"}})
 	f.Add(good)
 	f.Add([]byte(`{"id":"w","role":"workman","capacity":1000000000}`))
+	f.Add([]byte(`{"id":"w","role":"workman","type":"t","capacity":2,"state":"x\" onmouseover=\"alert(1)","endpoint":{"mode":"mesh"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m Member
 		if json.Unmarshal(b, &m) != nil || !m.valid() {
@@ -37,6 +41,12 @@ func FuzzMember(f *testing.F) {
 		}
 		if m.Role == RoleWorkman && (m.Capacity < 1 || m.Capacity > MaxCapacity) {
 			t.Fatalf("valid workman with capacity %d", m.Capacity)
+		}
+		// Nothing it shows can end an HTML attribute or a JSON string.
+		for _, v := range append([]string{m.ID, m.Type, m.State, m.Host, m.Endpoint.URL, m.Endpoint.Subject, m.Endpoint.Mode}, append(m.For, m.Jobs...)...) {
+			if strings.ContainsAny(v, "\"'<>\\ ") || !utf8.ValidString(v) {
+				t.Fatalf("valid member %+v shows %q", m, v)
+			}
 		}
 	})
 }

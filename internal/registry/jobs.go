@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -107,8 +110,29 @@ func SetupJobs(ctx context.Context, js jetstream.JetStream, replicas int) error 
 // one a foreman wrote.
 const maxJob = 64 << 10
 
-// DecodeJob decodes a job record, refusing one that is too big or
-// malformed.
+// Bounds on a job's free text, in bytes: a foreman cuts what it writes to
+// them (Clip), a reader refuses a record past them.
+const (
+	MaxJobName  = 256
+	MaxJobError = 4096
+)
+
+// Clip returns s cut to at most n bytes, at a character's boundary, with
+// "…" at its end if it was cut.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n-len("…")]
+	// Drop the bytes of a character cut in two.
+	for r, size := utf8.DecodeLastRuneInString(s); r == utf8.RuneError && size == 1; r, size = utf8.DecodeLastRuneInString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// DecodeJob decodes a job record, refusing one that is too big, malformed
+// or out of its sets and ranges (see Job.check).
 func DecodeJob(data []byte) (*Job, error) {
 	if len(data) > maxJob {
 		return nil, fmt.Errorf("registry: job record of %d bytes (at most %d)", len(data), maxJob)
@@ -117,17 +141,40 @@ func DecodeJob(data []byte) (*Job, error) {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("registry: malformed job record: %w", err)
 	}
-	if j.ID == "" || j.Foreman == "" {
-		return nil, errors.New("registry: job record without an id or foreman")
+	if err := j.check(); err != nil {
+		return nil, fmt.Errorf("registry: job record refused: %w", err)
 	}
 	return &j, nil
 }
 
+// check says why a decoded job record makes no sense, if it does not.
+func (j *Job) check() error {
+	switch {
+	case !names.ValidID(j.ID) || !names.ValidID(j.Foreman):
+		return errors.New("id or foreman not 1 to 128 letters, digits, '-' or '_'")
+	case j.State != JobRunning && j.State != JobDone && j.State != JobFailed && j.State != JobCancelled:
+		return errors.New("state not running, done, failed or cancelled")
+	case len(j.Name) > MaxJobName || len(j.Error) > MaxJobError:
+		return fmt.Errorf("name over %d bytes or error over %d", MaxJobName, MaxJobError)
+	case j.Host != "" && !names.ValidHost(j.Host):
+		return errors.New("host not 1 to 253 letters, digits, '-', '_', '.' or ':'")
+	case j.PID < 0 || j.PID > math.MaxInt32:
+		return fmt.Errorf("pid %d", j.PID)
+	case min(j.Workers, j.Total, j.Split, j.Done, j.Running, j.Failed, j.Retried, j.Reassigned, j.Backups) < 0 ||
+		j.BytesIn < 0 || j.BytesOut < 0:
+		return errors.New("a negative count")
+	case !(j.Rate >= 0 && j.Rate <= math.MaxFloat32) || !(j.ETA >= 0 && j.ETA <= math.MaxFloat32):
+		return errors.New("rate or ETA not a positive number")
+	}
+	return nil
+}
+
 // WatchJobs calls each with every job's latest state, then with each new
 // state as it is written, until ctx ends; caughtUp (if not nil) is called
-// once the jobs kept when it began were all given. Malformed records are
-// skipped.
-func WatchJobs(ctx context.Context, js jetstream.JetStream, each func(*Job), caughtUp func()) error {
+// once the jobs kept when it began were all given. A record that is not a
+// job (DecodeJob refuses it, or it is not at its JobSubject) is skipped,
+// and given to bad if bad is not nil.
+func WatchJobs(ctx context.Context, js jetstream.JetStream, each func(*Job), caughtUp func(), bad func(subject string, err error)) error {
 	cons, err := js.OrderedConsumer(ctx, JobsStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -155,8 +202,15 @@ func WatchJobs(ctx context.Context, js jetstream.JetStream, each func(*Job), cau
 			}
 			return fmt.Errorf("registry: read jobs: %w", err)
 		}
-		if j, err := DecodeJob(m.Data()); err == nil && strings.HasSuffix(m.Subject(), "."+j.ID) {
+		j, err := DecodeJob(m.Data())
+		if err == nil && m.Subject() != JobSubject(j.Foreman, j.ID) {
+			err = fmt.Errorf("registry: job record of %s.%s stored elsewhere", j.Foreman, j.ID)
+		}
+		switch {
+		case err == nil:
 			each(j)
+		case bad != nil:
+			bad(m.Subject(), err)
 		}
 		if md, err := m.Metadata(); err == nil && caughtUp != nil && md.NumPending == 0 {
 			caughtUp()
@@ -171,7 +225,7 @@ func Jobs(ctx context.Context, js jetstream.JetStream) ([]*Job, error) {
 	defer cancel()
 	byID := map[string]*Job{}
 	caught := false
-	err := WatchJobs(ctx, js, func(j *Job) { byID[j.ID] = j }, func() { caught = true; cancel() })
+	err := WatchJobs(ctx, js, func(j *Job) { byID[j.ID] = j }, func() { caught = true; cancel() }, nil)
 	if !caught {
 		return nil, err
 	}

@@ -19,10 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/streams"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/nats-io/nats.go"
@@ -356,8 +358,11 @@ type Snapshot struct {
 	// foremen only.
 	Claims map[string]map[string]int
 	// Rejected counts entries left out as malformed or absurd (a workman
-	// with a capacity below 1 or above MaxCapacity).
+	// with a capacity below 1 or above MaxCapacity, a state not in its
+	// set, an id with a space); Bad says why, by key, for the first
+	// maxBad of them.
 	Rejected int
+	Bad      map[string]string
 	// Age is how long the registry has existed, on the park's clock: a
 	// registry younger than a lease (the park just restarted) may miss
 	// members that have not re-registered yet.
@@ -394,17 +399,99 @@ func (s *Snapshot) Of(role, typ string) []Member {
 	return out
 }
 
+// Bounds on what a member may write about itself, beyond MaxCapacity.
+const (
+	maxEndpoint = 1024 // bytes of an endpoint's URL (a list of URLs)
+	maxSubject  = 256  // bytes of an endpoint's subject prefix
+	maxNamed    = 1024 // foremen in For, jobs in Jobs
+)
+
 // valid reports whether a decoded member makes sense.
-func (m *Member) valid() bool {
+func (m *Member) valid() bool { return m.check() == nil }
+
+// check says why a decoded member makes no sense, if it does not: what a
+// member writes is shown on the dashboard and used by foremen, so every
+// field is in its set, character set and range (names.ValidID and the
+// like), whoever wrote it.
+func (m *Member) check() error {
 	switch m.Role {
 	case RoleWorkman:
-		return m.ID != "" && m.Capacity >= 1 && m.Capacity <= MaxCapacity
-	case RoleForeman:
-		return m.ID != ""
-	case RoleContractor:
-		return m.ID != "" && m.Type != ""
+		if m.Capacity < 1 || m.Capacity > MaxCapacity {
+			return fmt.Errorf("capacity %d (1 to %d)", m.Capacity, MaxCapacity)
+		}
+		if m.Busy > m.Capacity {
+			return fmt.Errorf("busy %d over its capacity %d", m.Busy, m.Capacity)
+		}
+		if m.Endpoint.Mode != ModeMesh && m.Endpoint.Mode != ModeHub {
+			return errors.New("endpoint mode not mesh or hub")
+		}
+	case RoleForeman, RoleContractor:
+		if m.Capacity != 0 || m.Busy != 0 || m.Endpoint != (Endpoint{}) {
+			return fmt.Errorf("a %s with a capacity or an endpoint", m.Role)
+		}
+	default:
+		return errors.New("role not workman, foreman or contractor")
 	}
-	return false
+	switch {
+	case !names.ValidID(m.ID):
+		return errors.New("id not 1 to 128 letters, digits, '-' or '_'")
+	case m.Role == RoleForeman && m.Type != "" || m.Role != RoleForeman && !names.ValidType(m.Type):
+		return errors.New("type not 1 to 64 letters, digits, '-' or '_'")
+	case m.State != StateWaiting && m.State != StateBusy:
+		return errors.New("state not waiting or busy")
+	case m.Host != "" && !names.ValidHost(m.Host):
+		return errors.New("host not 1 to 253 letters, digits, '-', '_', '.' or ':'")
+	case m.PID < 0 || m.PID > math.MaxInt32:
+		return fmt.Errorf("pid %d", m.PID)
+	case m.Busy < 0 || m.Done < 0 || m.Failed < 0 || m.Failed > m.Done:
+		return errors.New("negative counts, or more failed than done")
+	case len(m.For) > maxNamed || len(m.Jobs) > maxNamed:
+		return fmt.Errorf("more than %d foremen or jobs", maxNamed)
+	case !validURLs(m.Endpoint.URL):
+		return fmt.Errorf("endpoint URL not printable ASCII without quotes or brackets, at most %d bytes", maxEndpoint)
+	case !validSubject(m.Endpoint.Subject):
+		return fmt.Errorf("endpoint subject not dot-separated words, at most %d bytes", maxSubject)
+	}
+	for _, ids := range [][]string{m.For, m.Jobs} {
+		for _, id := range ids {
+			if !names.ValidID(id) {
+				return errors.New("a foreman or job id not 1 to 128 letters, digits, '-' or '_'")
+			}
+		}
+	}
+	return nil
+}
+
+// validURLs reports whether s (an endpoint's URLs, comma-separated) is
+// printable ASCII with none of the characters that end a value in HTML or
+// JSON: space, quotes, angle brackets, backslash, backquote.
+func validURLs(s string) bool {
+	if len(s) > maxEndpoint {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"'<>\`+"`", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validSubject reports whether s is blank or a NATS subject of literal
+// tokens: words (names.ValidID's characters) joined by single dots.
+func validSubject(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > maxSubject {
+		return false
+	}
+	for tok := range strings.SplitSeq(s, ".") {
+		if !names.ValidID(tok) {
+			return false
+		}
+	}
+	return true
 }
 
 // Snapshot reads the whole registry, leaving out members past their lease,
@@ -442,15 +529,15 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		if id, ok := strings.CutPrefix(e.Key(), "claim."); ok {
 			h, err := decodeHolders(e.Value())
 			if err != nil {
-				s.Rejected++
+				s.reject(e.Key(), err)
 				continue
 			}
 			claims[id] = h
 			continue
 		}
 		var m Member
-		if err := json.Unmarshal(e.Value(), &m); err != nil || !m.valid() || e.Key() != m.key() {
-			s.Rejected++
+		if err := decodeMember(e.Key(), e.Value(), &m); err != nil {
+			s.reject(e.Key(), err)
 			continue // not ours; a registry must survive a bad entry
 		}
 		m.Updated = e.Created()
@@ -473,6 +560,35 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return s, nil
 }
 
+// maxBad bounds the reasons a Snapshot keeps.
+const maxBad = 64
+
+// reject counts the entry at key as left out, for why.
+func (s *Snapshot) reject(key string, why error) {
+	s.Rejected++
+	if len(s.Bad) < maxBad {
+		if s.Bad == nil {
+			s.Bad = make(map[string]string)
+		}
+		s.Bad[key] = why.Error()
+	}
+}
+
+// decodeMember decodes the member entry at key into m, refusing one that
+// makes no sense.
+func decodeMember(key string, b []byte, m *Member) error {
+	if err := json.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("registry: malformed member entry: %w", err)
+	}
+	if err := m.check(); err != nil {
+		return fmt.Errorf("registry: member entry refused: %w", err)
+	}
+	if key != m.key() {
+		return fmt.Errorf("registry: member entry at %s names %s", key, m.key())
+	}
+	return nil
+}
+
 // holders is a claim record: slots held by foreman id.
 type holders map[string]int
 
@@ -489,7 +605,7 @@ func decodeHolders(b []byte) (holders, error) {
 		return nil, fmt.Errorf("registry: claim record names %d foremen, over %d", len(h), maxHolders)
 	}
 	for f, n := range h {
-		if f == "" || n < 1 || n > MaxCapacity {
+		if !names.ValidID(f) || n < 1 || n > MaxCapacity {
 			return nil, fmt.Errorf("registry: claim record gives %q %d slots", f, n)
 		}
 	}
@@ -571,8 +687,11 @@ func (r *Registry) foremanAlive(ctx context.Context, id string) bool {
 // A foreman that holds some already gets more on top.
 func (r *Registry) Claim(ctx context.Context, m Member, foremanID string, want int) (Claim, error) {
 	c := Claim{WorkmanID: m.ID}
-	if !m.valid() || m.Role != RoleWorkman {
-		return c, fmt.Errorf("registry: workman %s advertises capacity %d (1 to %d)", m.ID, m.Capacity, MaxCapacity)
+	if m.Role != RoleWorkman {
+		return c, fmt.Errorf("registry: %s %s is not a workman", m.Role, m.ID)
+	}
+	if err := m.check(); err != nil {
+		return c, fmt.Errorf("registry: workman %s: %w", m.ID, err)
 	}
 	// Most workmen are unclaimed: try to create the record first, and read
 	// it only if it is there.

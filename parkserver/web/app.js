@@ -1,23 +1,42 @@
 // The park's live dashboard: it renders each "state" event the park
 // pushes (server-sent events, about one a second) into the tables.
+//
+// Every value from the park (members' entries, jobs, errors) is data:
+// the page builds its elements itself and puts values in text nodes, in
+// classes from a fixed set (STATES) and in numeric attributes. Nothing
+// from the park goes through innerHTML or into a markup string.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
 
-function text(s) {
-  const d = document.createElement("div");
-  d.textContent = s == null ? "" : String(s);
-  return d.innerHTML;
+// STATES are the states that have a style (state-NAME); any other value
+// is shown as text with none.
+const STATES = new Set(["waiting", "busy", "running", "done", "failed", "cancelled", "lost"]);
+
+// el returns a new element with class cls (if any) and children: nodes as
+// they are, anything else as text.
+function el(tag, cls, ...children) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  for (const c of children) e.append(c instanceof Node ? c : c == null ? "" : String(c));
+  return e;
+}
+
+function num(n) {
+  n = Number(n);
+  return Number.isFinite(n) ? n : 0;
 }
 
 function bytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
+  n = num(n);
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
 }
 
 function secs(s) {
+  s = num(s);
   if (!(s > 0)) return "";
   if (s < 60) return s.toFixed(s < 10 ? 1 : 0) + " s";
   const m = Math.floor(s / 60);
@@ -25,17 +44,36 @@ function secs(s) {
   return Math.floor(m / 60) + " h " + (m % 60) + " min";
 }
 
+// rows replaces tbody's rows with one per item: cols(item) gives its
+// cells, each a td element or what goes in a plain one.
 function rows(tbody, items, cols, empty) {
-  tbody.innerHTML = items.length
-    ? items.map((it) => "<tr>" + cols(it).map((c) => "<td" + (c.cls ? ' class="' + c.cls + '"' : "") + ">" + (c.html != null ? c.html : text(c)) + "</td>").join("") + "</tr>").join("")
-    : '<tr><td class="empty" colspan="' + tbody.parentElement.tHead.rows[0].cells.length + '">' + empty + "</td></tr>";
+  const trs = items.map((it) => el("tr", "", ...cols(it).map((c) => c instanceof HTMLTableCellElement ? c : el("td", "", c))));
+  if (!trs.length) {
+    const td = el("td", "empty", empty);
+    td.colSpan = tbody.parentElement.tHead.rows[0].cells.length;
+    trs.push(el("tr", "", td));
+  }
+  tbody.replaceChildren(...trs);
+}
+
+// state is a member's or job's state, styled if it is one of STATES.
+function state(s) {
+  return el("span", STATES.has(s) ? "state-" + s : "", s);
+}
+
+function jobCell(j) {
+  return el("td", "", el("b", "", j.name), " ", el("span", "muted", j.id));
 }
 
 function progress(j) {
-  const total = j.total || 0;
-  const pct = total > 0 ? Math.min(100, (100 * j.done) / total) : 0;
-  const label = total > 0 ? pct.toFixed(0) + "%" : "splitting";
-  return { html: '<div class="bar" data-done="' + j.done + '" data-total="' + total + '"><div style="width:' + pct + '%"></div><span>' + label + "</span></div>" };
+  const total = num(j.total), done = num(j.done);
+  const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
+  const fill = el("div");
+  fill.style.width = pct + "%";
+  const bar = el("div", "bar", fill, el("span", "", total > 0 ? pct.toFixed(0) + "%" : "splitting"));
+  bar.dataset.done = done;
+  bar.dataset.total = total;
+  return bar;
 }
 
 // workingFor is what a member works on: a workman's foremen with the
@@ -51,49 +89,62 @@ function workingFor(m, running) {
   return (m.jobs || []).map(name).join(", ");
 }
 
+function chart(t) {
+  const peak = Math.max(1, ...t);
+  const bars = [];
+  t.forEach((n, i) => {
+    if (!n) return;
+    const h = (60 * n) / peak;
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    r.setAttribute("x", i);
+    r.setAttribute("width", 1);
+    r.setAttribute("y", 60 - h);
+    r.setAttribute("height", h);
+    bars.push(r);
+  });
+  $("#chart").replaceChildren(...bars);
+  const last = t.slice(-10).reduce((a, n) => a + n, 0) / 10;
+  $("#chart-label").textContent = "peak " + peak + "/s · last 10 s " + last.toFixed(1) + "/s";
+}
+
 function render(v) {
   const workmen = v.members.filter((m) => m.role === "workman");
-  const busy = workmen.reduce((a, m) => a + (m.busy || 0), 0);
-  const cap = workmen.reduce((a, m) => a + (m.capacity || 0), 0);
+  const busy = workmen.reduce((a, m) => a + num(m.busy), 0);
+  const cap = workmen.reduce((a, m) => a + num(m.capacity), 0);
   const running = v.jobs.filter((j) => j.state === "running");
   $("#summary").textContent = v.url + " · " + v.members.length + " members · " + workmen.length +
     " workmen, " + busy + " of " + cap + " slots busy · " + running.length + " jobs running";
 
   rows($("#running tbody"), running, (j) => [
-    { html: "<b>" + text(j.name) + "</b> <span class=\"muted\">" + text(j.id) + "</span>" },
-    j.foreman, progress(j),
-    j.done + " / " + (j.total || j.split + "+"),
-    j.rate ? j.rate.toFixed(1) + "/s" : "", secs(j.eta_seconds), j.workers,
-    j.retried + " / " + j.reassigned + " / " + j.backups, j.failed,
+    jobCell(j), j.foreman, progress(j),
+    num(j.done) + " / " + (num(j.total) || num(j.split) + "+"),
+    j.rate ? num(j.rate).toFixed(1) + "/s" : "", secs(j.eta_seconds), num(j.workers),
+    num(j.retried) + " / " + num(j.reassigned) + " / " + num(j.backups), num(j.failed),
     bytes(j.bytes_in) + " / " + bytes(j.bytes_out),
   ], "no job running");
 
-  rows($("#works tbody"), v.works || [], (q) => [q.type, q.waiting, q.taken], "no contractor has served a Work type yet");
+  rows($("#works tbody"), v.works || [], (q) => [q.type, num(q.waiting), num(q.taken)], "no contractor has served a Work type yet");
 
   rows($("#members tbody"), v.members, (m) => [
-    m.role, m.type || "", m.id, { html: '<span class="state-' + text(m.state) + '">' + text(m.state) + "</span>" },
-    m.role === "workman" ? (m.busy || 0) + " / " + m.capacity : "",
-    m.role === "workman" ? m.claimed : "",
-    m.role === "workman" ? (m.done || 0) + " (" + (m.failed || 0) + ")" : "",
+    m.role, m.type || "", m.id, state(m.state),
+    m.role === "workman" ? num(m.busy) + " / " + num(m.capacity) : "",
+    m.role === "workman" ? num(m.claimed) : "",
+    m.role === "workman" ? num(m.done) + " (" + num(m.failed) + ")" : "",
     workingFor(m, running),
     m.endpoint && m.endpoint.url ? m.endpoint.mode + " " + m.endpoint.url : "",
-    (m.host || "") + (m.pid ? " pid " + m.pid : ""), m.last_seen_seconds.toFixed(1) + " s ago",
+    (m.host || "") + (m.pid ? " pid " + num(m.pid) : ""), num(m.last_seen_seconds).toFixed(1) + " s ago",
   ], "no members");
 
   const finished = v.jobs.filter((j) => j.state !== "running");
   rows($("#finished tbody"), finished, (j) => [
-    { html: "<b>" + text(j.name) + "</b> <span class=\"muted\">" + text(j.id) + "</span>" },
-    j.foreman, { html: '<span class="state-' + text(j.state) + '">' + text(j.state) + "</span>" },
-    j.done + (j.failed ? " (" + j.failed + " failed)" : ""),
+    jobCell(j), j.foreman, state(j.state),
+    num(j.done) + (j.failed ? " (" + num(j.failed) + " failed)" : ""),
     secs((Date.parse(j.finished) - Date.parse(j.started)) / 1000),
-    j.rate ? j.rate.toFixed(1) + "/s" : "", new Date(j.finished).toLocaleTimeString(),
-    { html: text(j.error), cls: "error" },
+    j.rate ? num(j.rate).toFixed(1) + "/s" : "", new Date(j.finished).toLocaleTimeString(),
+    el("td", "error", j.error),
   ], "no job finished yet");
 
-  const t = v.throughput, peak = Math.max(1, ...t);
-  $("#chart").innerHTML = t.map((n, i) => n ? '<rect x="' + i + '" width="1" y="' + (60 - (60 * n) / peak) + '" height="' + (60 * n) / peak + '"/>' : "").join("");
-  const last = t.slice(-10).reduce((a, n) => a + n, 0) / 10;
-  $("#chart-label").textContent = "peak " + peak + "/s · last 10 s " + last.toFixed(1) + "/s";
+  chart((v.throughput || []).map(num));
 }
 
 function connect() {
