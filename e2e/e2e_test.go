@@ -355,6 +355,12 @@ func TestRefusals(t *testing.T) {
 		{"park token and credentials", "parkserver", []string{"-listen", "127.0.0.1:0", "-token", "x", "-auth", authDir}, 1, "a token and per-role credentials"},
 		{"park no auth directory", "parkserver", []string{"-listen", "127.0.0.1:0", "-auth", t.TempDir()}, 1, "operator.jwt"},
 		{"creds bad role", "parkserver", []string{"creds", "user", "-dir", authDir, "-role", "king", "-name", "x"}, 2, `role "king"`},
+		{"workman id with a space and wildcards", "workman", []string{"-type", "noop", "-park", url, "-id", "a b.c*"}, 2,
+			`workman: -id "a b.c*": use letters, digits, '-' and '_', at most 128` + "\n"},
+		{"workman id of 129 characters", "workman", []string{"-type", "noop", "-park", url, "-id", strings.Repeat("a", 129)}, 2, "at most 128"},
+		{"contractor id with a dot", "contractor", []string{"-type", "noop", "-park", url, "-id", "a.b"}, 2, `contractor: -id "a.b": use letters`},
+		{"park name with a wildcard", "parkserver", []string{"-listen", "127.0.0.1:0", "-name", "p>"}, 2, `parkserver: -name "p>": use letters`},
+		{"dashboard streams negative", "parkserver", []string{"-listen", "127.0.0.1:0", "-http-streams", "-1"}, 2, "-1 event streams"},
 		{"dashboard off loopback without a token", "parkserver", []string{"-listen", "127.0.0.1:0", "-http", "0.0.0.0:0"}, 1, "-http-token"},
 	}
 	for _, tt := range tests {

@@ -373,3 +373,14 @@ func TestMeshListenerNeedsToken(t *testing.T) {
 		t.Fatalf("DoTask with the token = %v, %v", out, err)
 	}
 }
+
+// A foreman's id is checked before anything uses it: one message naming
+// the rule, never a transport error.
+func TestBadID(t *testing.T) {
+	for _, id := range []string{"a b.c*", ">", strings.Repeat("f", 129), "\xff"} {
+		_, err := foreman.Dial(context.Background(), "nats://127.0.0.1:1", foreman.Config{ID: id})
+		if err == nil || !strings.Contains(err.Error(), "use letters, digits, '-' and '_', at most 128") {
+			t.Errorf("Dial with id %q = %v, want the rule", id, err)
+		}
+	}
+}

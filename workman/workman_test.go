@@ -202,6 +202,10 @@ func TestConfigValidate(t *testing.T) {
 		{"no type", workman.Config{}},
 		{"bad mode", workman.Config{Type: "x", Mode: "star"}},
 		{"negative capacity", workman.Config{Type: "x", Capacity: -1}},
+		{"id with a space and wildcards", workman.Config{Type: "x", ID: "a b.c*"}},
+		{"id of 129 bytes", workman.Config{Type: "x", ID: strings.Repeat("a", 129)}},
+		{"id of invalid UTF-8", workman.Config{Type: "x", ID: "\xff"}},
+		{"type with a dot", workman.Config{Type: "x.y"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
