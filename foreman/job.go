@@ -47,7 +47,8 @@ type Progress struct {
 }
 
 // JobName names the job a Run runs, on the dashboard and in `fourinone
-// jobs`; the default is the program's name.
+// jobs`; the default is the program's name. A name is any text of at most
+// registry.MaxJobName (256) bytes; a longer one is cut.
 func JobName(name string) RunOption { return func(c *runConfig) { c.name = name } }
 
 // ShowAfter writes the job to the park (the dashboard, `fourinone jobs`)

@@ -53,6 +53,15 @@ type Work struct {
 	Priority int
 }
 
+// Bounds on how Works name each other.
+const (
+	// MaxChain is the most Works a Work's chain (Next, Next.Next, ...)
+	// may hold.
+	MaxChain = 64
+	// MaxAfter is the most Works a fan-in Work may wait for.
+	MaxAfter = 256
+)
+
 // afterKey is where a fan-in Work's input holds a dependency's result.
 func afterKey(id string) string { return "after:" + id }
 
@@ -228,10 +237,25 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 	if !validType.MatchString(w.Type) {
 		return "", fmt.Errorf("jobcenter: work type %q: want 1 to 64 letters, digits, _ or -", w.Type)
 	}
+	// A chain is a list, not a loop: bounded, each Work once, each ID once.
+	seen := map[*Work]bool{&w: true}
+	ids := map[string]bool{w.ID: w.ID != ""}
+	steps := 0
 	for n := w.Next; n != nil; n = n.Next {
+		if steps++; steps > MaxChain || seen[n] {
+			return "", fmt.Errorf("jobcenter: work %q: its chain (Next) is a loop or longer than %d", w.ID, MaxChain)
+		}
+		seen[n] = true
 		if !validType.MatchString(n.Type) || n.ID != "" && !validID.MatchString(n.ID) {
 			return "", fmt.Errorf("jobcenter: chained work %q of type %q: bad type or id", n.ID, n.Type)
 		}
+		if ids[n.ID] {
+			return "", fmt.Errorf("jobcenter: work %q: its chain names %q twice", w.ID, n.ID)
+		}
+		ids[n.ID] = n.ID != ""
+	}
+	if len(w.After) > MaxAfter {
+		return "", fmt.Errorf("jobcenter: work %q waits for %d works (at most %d)", w.ID, len(w.After), MaxAfter)
 	}
 	if w.ID == "" {
 		w.ID = uuid.NewString()

@@ -70,6 +70,9 @@ type Contractor struct {
 	s      *store
 	log    *zap.Logger
 	self   registry.Member
+
+	mu       sync.Mutex      // guards handling
+	handling map[string]bool // Works whose queue message this contractor handles now
 }
 
 // NewContractor registers a Contractor of def that runs jobs on f and talks
@@ -365,6 +368,13 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 		_ = msg.Ack()
 		return true
 	}
+	if !c.begin(id) {
+		// Running here from another queue message (a Work submitted again
+		// while it waited is queued again): look again once it may be done.
+		_ = msg.NakWithDelay(time.Second)
+		return true
+	}
+	defer c.end(id)
 	info, rev, kv, err := c.s.get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -433,6 +443,28 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	return r.do(ctx, ws)
 }
 
+// begin marks Work id as handled here, unless it is already: then it
+// returns false.
+func (c *Contractor) begin(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.handling[id] {
+		return false
+	}
+	if c.handling == nil {
+		c.handling = map[string]bool{}
+	}
+	c.handling[id] = true
+	return true
+}
+
+// end is the end of what begin began.
+func (c *Contractor) end(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.handling, id)
+}
+
 // notFoundGrace is how long after its queue message a Work's record may
 // be missing because the park has not stored it yet: a client sends both at
 // once.
@@ -446,6 +478,9 @@ const depGrace = time.Minute
 // final yet (or not submitted yet, for a while), or the reason it cannot
 // run if one failed, was cancelled or never came.
 func (c *Contractor) deps(ctx context.Context, w *Info) (waiting bool, failed string, err error) {
+	if loop := c.afterLoop(ctx, w); loop != "" {
+		return false, "it waits for itself: " + loop, nil
+	}
 	for _, id := range w.After {
 		info, _, _, err := c.s.get(ctx, id)
 		switch {
@@ -462,6 +497,44 @@ func (c *Contractor) deps(ctx context.Context, w *Info) (waiting bool, failed st
 		}
 	}
 	return waiting, "", nil
+}
+
+// maxAfterWalk bounds the records afterLoop reads.
+const maxAfterWalk = 256
+
+// afterLoop looks for w among the Works it waits for, and those they wait
+// for, reading at most maxAfterWalk records: Works that wait for each
+// other (a after b, b after a) would wait for ever. It returns the loop
+// ("a -> b -> a"), or "" if it found none.
+func (c *Contractor) afterLoop(ctx context.Context, w *Info) string {
+	type step struct {
+		id   string
+		path string
+	}
+	todo := make([]step, 0, len(w.After))
+	for _, id := range w.After {
+		todo = append(todo, step{id, w.ID + " -> " + id})
+	}
+	seen := map[string]bool{w.ID: true}
+	for reads := 0; len(todo) > 0 && reads < maxAfterWalk; reads++ {
+		s := todo[0]
+		todo = todo[1:]
+		if seen[s.id] {
+			continue
+		}
+		seen[s.id] = true
+		info, _, _, err := c.s.get(ctx, s.id)
+		if err != nil || info.Status != Waiting {
+			continue // gone, or past waiting: it waits for nobody now
+		}
+		for _, next := range info.After {
+			if next == w.ID {
+				return s.path + " -> " + w.ID
+			}
+			todo = append(todo, step{next, s.path + " -> " + next})
+		}
+	}
+	return ""
 }
 
 // run is one attempt of a Work on this contractor.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -706,5 +707,92 @@ func TestClusterUpgradesAParkStore(t *testing.T) {
 		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
 			t.Fatalf("%s after the upgrade: %d replicas, cluster %+v; want 3", name, info.Config.Replicas, info.Cluster)
 		}
+	}
+}
+
+// A chain that loops (Next pointing back) or repeats an ID is refused at
+// Submit, at once, with nothing stored; Works that wait for each other
+// (After) fail, each saying why, instead of waiting for ever.
+func TestLoopsRefused(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	loop := jobcenter.Work{Type: "sum", Input: input(10)}
+	second := jobcenter.Work{Type: "sum", Next: &loop}
+	loop.Next = &second
+	if _, err := c.client.Submit(ctx, loop); err == nil || !strings.Contains(err.Error(), "a loop or longer than 64") {
+		t.Fatalf("Submit of a looping chain: %v", err)
+	}
+	long := &jobcenter.Work{Type: "sum"}
+	for range jobcenter.MaxChain {
+		long = &jobcenter.Work{Type: "sum", Next: long}
+	}
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", Input: input(10), Next: long}); err == nil {
+		t.Fatal("Submit of a chain of 66 Works: no error")
+	}
+	again := jobcenter.Work{Type: "sum", ID: "x", Input: input(10), Next: &jobcenter.Work{Type: "sum", ID: "y", Next: &jobcenter.Work{Type: "sum", ID: "x"}}}
+	if _, err := c.client.Submit(ctx, again); err == nil || !strings.Contains(err.Error(), `names "x" twice`) {
+		t.Fatalf("Submit of a chain naming x twice: %v", err)
+	}
+	if all, err := c.client.List(ctx, jobcenter.Filter{}); err != nil || len(all) != 0 {
+		t.Fatalf("after refused chains: %d works kept, %v", len(all), err)
+	}
+	// a waits for b, b for c, c for a; d waits for a.
+	for id, after := range map[string]string{"a": "b", "b": "c", "c": "a", "d": "a"} {
+		if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: id, Input: input(10), After: []string{after}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 2})
+	for _, id := range []string{"a", "b", "c", "d"} {
+		_, err := wait(t, c.client, id)
+		var we *jobcenter.WorkError
+		if !errors.As(err, &we) || we.ID != id {
+			t.Fatalf("work %s in a loop: %v, want it failed", id, err)
+		}
+		why := we.Errors[len(we.Errors)-1]
+		if !strings.HasPrefix(why, "it waits for itself: "+id+" -> ") && !strings.HasPrefix(why, "the work it waits for, ") {
+			t.Fatalf("work %s failed with %q, want the loop or its failed dependency", id, why)
+		}
+	}
+	if n := c.worker.calls.Load(); n != 0 {
+		t.Fatalf("%d tasks ran for Works in a loop", n)
+	}
+}
+
+// 10,000 Submits of one ID at once: each returns the ID, the park keeps
+// one Work, and it runs once.
+func TestSubmitOneIDAtOnce(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 10_000
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			id, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "same", Input: input(100), Durable: true})
+			if err == nil && id != "same" {
+				err = fmt.Errorf("Submit returned %q", id)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := wait(t, c.client, "same")
+	checkSum(t, out, err, sumTo(100))
+	all, err := c.client.List(ctx, jobcenter.Filter{})
+	if err != nil || len(all) != 1 || all[0].Attempts != 1 {
+		t.Fatalf("List = %d works (%v), want one run once", len(all), err)
+	}
+	if calls := c.worker.calls.Load(); calls != 10 {
+		t.Fatalf("%d tasks ran, want the 10 of one Work", calls)
 	}
 }

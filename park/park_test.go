@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -502,5 +503,87 @@ func TestAnonymousNodes(t *testing.T) {
 		if string(n.Value) != strconv.Itoa(i) {
 			t.Fatalf("node %d of the list holds %q, want %d", i, n.Value, i)
 		}
+	}
+}
+
+// Hostile names: '.', '*' and '>' are characters of a name like any other
+// (a lock named "*" or ">" holds that name alone, "a.b" is not "a" then
+// "b"), and a name of 1 KiB or of invalid UTF-8 is refused with ErrName
+// for a node, a lock and an election alike, before anything is written.
+func TestHostileNames(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	a := client(t, p.ClientURL(), park.Options{})
+	b := client(t, p.ClientURL(), park.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wild := []string{"*", ">", "a.b", "a.*", "a.>", ".", "..", "a b", "=2A"}
+	held := map[string]*park.Lock{}
+	for _, name := range wild {
+		l, err := a.Lock(ctx, name)
+		if err != nil {
+			t.Fatalf("Lock(%q): %v", name, err)
+		}
+		held[name] = l
+	}
+	// Each lock holds its own name only: b takes "a" and "b" at once, and
+	// waits on "*" until a lets it go.
+	for _, name := range []string{"a", "b", "a.c", "*x"} {
+		l, err := b.Lock(ctx, name)
+		if err != nil {
+			t.Fatalf("Lock(%q) with %q held elsewhere: %v", name, wild, err)
+		}
+		if err := l.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	if _, err := b.Lock(wctx, "*"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second Lock(\"*\") while held: %v, want to wait", err)
+	}
+	wcancel()
+	for _, name := range wild {
+		if err := held[name].Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Elect(ctx, "g.*", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := b.Leader(ctx, "g.*"); err != nil || string(v) != "a" {
+		t.Fatalf("Leader(g.*) = %q, %v", v, err)
+	}
+	if _, _, err := b.Leader(ctx, "g"); !errors.Is(err, park.ErrNotFound) {
+		t.Fatalf("Leader(g) = %v, want no leader (only g.* has one)", err)
+	}
+	// Nodes: the domain "a.b" with node "c" is not the domain "a" with node
+	// "b.c", and a List of "*" lists the domain "*" alone.
+	if _, err := a.Create(ctx, "a.b", "c", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, "a", "b.c", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Get(ctx, "a", "b.c"); err != nil || string(n.Value) != "2" {
+		t.Fatalf("Get(a, b.c) = %v, %v", n, err)
+	}
+	if ns, err := a.List(ctx, "*"); err != nil || len(ns) != 0 {
+		t.Fatalf("List(*) = %d nodes, %v; want none", len(ns), err)
+	}
+	for _, bad := range []string{strings.Repeat("k", 1024), "\xff\xfe", "a\xc3"} {
+		if _, err := a.Lock(ctx, bad); !errors.Is(err, park.ErrName) {
+			t.Errorf("Lock(%.20q): %v, want ErrName", bad, err)
+		}
+		if _, err := a.Elect(ctx, bad, nil); !errors.Is(err, park.ErrName) {
+			t.Errorf("Elect(%.20q): %v, want ErrName", bad, err)
+		}
+		if _, err := a.Create(ctx, "d", bad, nil); !errors.Is(err, park.ErrName) {
+			t.Errorf("Create(d, %.20q): %v, want ErrName", bad, err)
+		}
+		if _, err := a.Watch(ctx, bad, ""); !errors.Is(err, park.ErrName) {
+			t.Errorf("Watch(%.20q): %v, want ErrName", bad, err)
+		}
+	}
+	if ns, err := a.List(ctx, "d"); err != nil || len(ns) != 0 {
+		t.Fatalf("List(d) after refused creates = %d nodes, %v; want none", len(ns), err)
 	}
 }

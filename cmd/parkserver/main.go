@@ -3,7 +3,7 @@
 //
 //	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-name N -cluster HOST:PORT -routes nats-route://A,nats-route://B [-replicas N]]
 //	           [-token T | -auth DIR] [-tls-cert F -tls-key F [-tls-ca F -tls-verify]]
-//	           [-lease 3s] [-retention 24h] [-http ADDR [-http-token T]]
+//	           [-lease 3s] [-retention 24h] [-http ADDR [-http-token T] [-http-streams 256]]
 //	parkserver creds init -dir DIR
 //	parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE]
 //	parkserver creds tls -dir DIR [-hosts 127.0.0.1,localhost]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/foreman"
+	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"go.uber.org/goleak"
 )
@@ -136,5 +138,50 @@ func TestTail(t *testing.T) {
 	_, _ = tl.Write(bytes.Repeat([]byte("z"), 3*stderrTail))
 	if tl.String() != strings.Repeat("z", stderrTail) {
 		t.Fatal("a big write did not replace the tail")
+	}
+}
+
+// A task cannot change what an exec worker runs: not the program (a task
+// for another is refused, naming both), nor its arguments or environment
+// (keys a task adds for them are ignored: the program sees what the
+// workman gave it), nor its input file (none outside the data directory).
+func TestTaskCannotChangeTheProgram(t *testing.T) {
+	const cmd = `echo "args:$#"; echo "preload:${LD_PRELOAD:-none}"; echo "evil:${EVIL:-none}"; cat`
+	t.Setenv("EVIL", "")
+	t.Setenv("LD_PRELOAD", "")
+	w := Worker(cmd)
+	ctx := splitter.WithDataDir(context.Background(), t.TempDir())
+	task := func() *warehouse.Warehouse {
+		in := warehouse.New()
+		in.SetInt64(KeySeq, 1)
+		in.SetBytes(splitter.KeyData, []byte("hello\n"))
+		return in
+	}
+	other := task()
+	other.SetString(KeyCmd, "rm -rf /")
+	if _, err := w.DoTask(ctx, other); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("this workman runs %q, the task is for %q", cmd, "rm -rf /")) {
+		t.Fatalf("a task for another program: %v", err)
+	}
+	hostile := task()
+	hostile.SetStrings("args", []string{"-c", "echo pwned"})
+	hostile.SetStrings("env", []string{"LD_PRELOAD=/tmp/evil.so", "EVIL=1"})
+	hostile.SetString("LD_PRELOAD", "/tmp/evil.so")
+	hostile.SetString("EVIL", "1")
+	hostile.SetString("shell", "/bin/bash")
+	hostile.SetString("dir", "/")
+	out, err := w.DoTask(ctx, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := out.Bytes(KeyOutput); string(got) != "args:0\npreload:none\nevil:none\nhello\n" {
+		t.Fatalf("the program printed %q, want its own arguments and environment and the task's input", got)
+	}
+	outside := warehouse.New()
+	outside.SetInt64(KeySeq, 2)
+	outside.SetString(splitter.KeyPath, "/etc/passwd")
+	outside.SetInt64(splitter.KeyOffset, 0)
+	outside.SetInt64(splitter.KeyLength, 100)
+	if _, err := w.DoTask(ctx, outside); !errors.Is(err, splitter.ErrOutsideDataDir) {
+		t.Fatalf("a task reading /etc/passwd: %v, want ErrOutsideDataDir", err)
 	}
 }
