@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -288,5 +290,81 @@ func TestRogueEntriesLeftOut(t *testing.T) {
 	}
 	if n := metric(t, base, "", "fourinone_jobs_rejected_total"); n != "4" {
 		t.Errorf("rejected job records = %s, want 4", n)
+	}
+}
+
+// A page that stops reading is dropped once a write has waited
+// streamWriteTimeout (the connection's buffers full of a large view);
+// one that reads stays.
+func TestDashboardDropsAStalledStream(t *testing.T) {
+	parkserver.SetStreamWriteTimeout(t, 300*time.Millisecond)
+	park := parktest.StartPark(t, parkserver.Config{HTTP: "127.0.0.1:0"})
+	base := "http://" + park.HTTPAddr().String()
+	nc, err := nats.Connect(park.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// A large view: 400 running jobs with 4 KiB errors, 1.6 MiB an event.
+	const jobs = 400
+	now := time.Now()
+	for i := range jobs {
+		rec, _ := json.Marshal(registry.Job{ID: fmt.Sprint("j", i), Foreman: "f", State: registry.JobRunning,
+			Error: strings.Repeat("e", registry.MaxJobError), Started: now, Updated: now, Finished: now})
+		if err := nc.Publish(registry.JobSubject("f", fmt.Sprint("j", i)), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var state struct{ Jobs []registry.Job }
+		_, _, body := getWith(t, base+"/api/state", "")
+		if err := json.Unmarshal([]byte(body), &state); err != nil {
+			t.Fatal(err)
+		}
+		if len(state.Jobs) == jobs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the park shows %d jobs, want %d", len(state.Jobs), jobs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A reader that keeps reading.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	good, err := openStream(t, ctx, base+"/api/events", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Body.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _, _ = io.Copy(io.Discard, good.Body) })
+	// One that never reads, with a small window.
+	stalled, err := net.Dial("tcp", park.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	_ = stalled.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := stalled.Write([]byte("GET /api/events HTTP/1.1\r\nHost: park\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	held := false
+	for {
+		switch metric(t, base, "", "fourinone_dashboard_streams") {
+		case "2":
+			held = true
+		case "1":
+			if held {
+				return // the stalled one dropped, the reader stays
+			}
+		}
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("streams open: %s (the stalled one held: %v), want it dropped", metric(t, base, "", "fourinone_dashboard_streams"), held)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

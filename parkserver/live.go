@@ -23,11 +23,12 @@ const (
 	finishedShown     = 50
 	throughputSeconds = 300
 	pushEvery         = time.Second
-	// A browser that has not taken an event within streamWriteTimeout
-	// (it stopped reading, and the connection's buffers are full) is
-	// dropped.
-	streamWriteTimeout = 10 * time.Second
 )
+
+// A browser that has not taken an event within streamWriteTimeout (it
+// stopped reading, and the connection's buffers are full) is dropped. (A
+// variable for the tests.)
+var streamWriteTimeout = 10 * time.Second
 
 // DefaultHTTPStreams is how many dashboards may be open at once unless
 // Config.HTTPStreams says otherwise: each holds a connection, a goroutine
