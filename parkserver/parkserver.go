@@ -35,6 +35,22 @@ import (
 	"go.uber.org/zap"
 )
 
+// SyncAlways is the Config.Sync that syncs the store after every write.
+const SyncAlways = wire.SyncAlways
+
+// ParseSync reads a Config.Sync as the -sync flag gives it: "always" or
+// a positive duration ("1s").
+func ParseSync(v string) (time.Duration, error) {
+	if v == "always" {
+		return SyncAlways, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("sync %q: want always or a positive duration", v)
+	}
+	return d, nil
+}
+
 // ErrConfig is wrapped by every Config.Validate error.
 var ErrConfig = errors.New("parkserver: invalid config")
 
@@ -54,6 +70,12 @@ type Config struct {
 	// StoreDir is the JetStream store directory. If blank, a temporary
 	// directory is used and removed at Shutdown.
 	StoreDir string
+	// Sync is how often the store's files are synced to disk: SyncAlways
+	// after every write (a machine that loses power loses no acknowledged
+	// write), else every Sync. If zero, every 2 minutes (JetStream's
+	// default: a process killed loses nothing, a machine that loses power
+	// the writes of up to the last 2 minutes). See docs/operations.md.
+	Sync time.Duration
 	// Name names the server (required in a cluster).
 	Name string
 	// Cluster, if set, is this server's cluster host:port, and Routes the
@@ -112,6 +134,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %v", ErrConfig, names.ID("name", c.Name))
 	case c.Cluster == "" && len(c.Routes) > 0:
 		return fmt.Errorf("%w: -routes without -cluster", ErrConfig)
+	case c.Sync < 0 && c.Sync != SyncAlways:
+		return fmt.Errorf("%w: sync interval %v is negative", ErrConfig, c.Sync)
 	case c.HTTPStreams < 0:
 		return fmt.Errorf("%w: %d event streams: want 1 or more (0: %d)", ErrConfig, c.HTTPStreams, DefaultHTTPStreams)
 	case c.Replicas < 0 || c.Replicas > 5:
@@ -231,8 +255,8 @@ func (s *Server) Start(ctx context.Context) error {
 		trust, own.Security.Creds = &t, filepath.Join(s.cfg.AuthDir, security.ParkCredsFile)
 	}
 	ns, err := wire.StartServer(wire.ServerConfig{
-		Listen: s.cfg.Listen, Token: s.cfg.Token, Trust: trust, TLS: s.cfg.TLS, JetStream: true, StoreDir: dir, Logger: s.log,
-		Name: s.cfg.Name, Cluster: s.cfg.Cluster, Routes: s.cfg.Routes,
+		Listen: s.cfg.Listen, Token: s.cfg.Token, Trust: trust, TLS: s.cfg.TLS, JetStream: true, StoreDir: dir, Sync: s.cfg.Sync,
+		Logger: s.log, Name: s.cfg.Name, Cluster: s.cfg.Cluster, Routes: s.cfg.Routes,
 	})
 	if err != nil {
 		s.removeTemp()

@@ -43,6 +43,7 @@ func main() {
 	flag.IntVar(&o.Works, "works", 20000, "durable no-op Works for the job-center throughput measurement")
 	flag.IntVar(&o.WaitingWorks, "waiting-works", 20000, "Works left waiting for the park's memory measurement (100,000 or more: measured again 30 s later)")
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
+	flag.StringVar(&o.Sync, "sync", "", "every park server's -sync: always (sync after every write) or an interval (default: JetStream's, every 2m)")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
 	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, bigwarehouse, tls, wordcount, sort, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")

@@ -3,7 +3,7 @@
 //
 //	parkserver [-listen 127.0.0.1:4222] [-store DIR] [-name N -cluster HOST:PORT -routes nats-route://A,nats-route://B [-replicas N]]
 //	           [-token T | -auth DIR] [-tls-cert F -tls-key F [-tls-ca F -tls-verify]]
-//	           [-lease 3s] [-retention 24h] [-http ADDR [-http-token T] [-http-streams 256]]
+//	           [-lease 3s] [-retention 24h] [-sync always|INTERVAL] [-http ADDR [-http-token T] [-http-streams 256]]
 //	parkserver creds init -dir DIR
 //	parkserver creds user -dir DIR -role admin|foreman|workman -name NAME [-out FILE]
 //	parkserver creds tls -dir DIR [-hosts 127.0.0.1,localhost]
@@ -46,6 +46,10 @@ func main() {
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long the job center keeps a finished Work and its result (default 24h)")
 	fs.StringVar(&cfg.HTTP, "http", "", "dashboard address, e.g. :8080 (loopback) or 0.0.0.0:8080 (with -http-token) (blank: none)")
 	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("FOURINONE_HTTP_TOKEN"), "dashboard admin token, required off loopback (default $FOURINONE_HTTP_TOKEN)")
+	fs.Func("sync", "sync the store to disk: always (after every write) or every interval, e.g. 1s (default: every 2m)", func(v string) (err error) {
+		cfg.Sync, err = parkserver.ParseSync(v)
+		return err
+	})
 	fs.IntVar(&cfg.HTTPStreams, "http-streams", parkserver.DefaultHTTPStreams, "dashboards open at once (their event streams); one more gets 503")
 	logFlags := cmdflag.LogFlags(fs, "info", "json")
 	if err := fs.Parse(os.Args[1:]); err != nil {

@@ -28,6 +28,10 @@ const ServerMaxPayload = 8 << 20
 // Warehouse may be in flight to one client.
 const serverMaxPending = 256 << 20
 
+// SyncAlways is the ServerConfig.Sync that syncs JetStream's files after
+// every write.
+const SyncAlways time.Duration = -1
+
 // ServerConfig configures an embedded NATS server.
 type ServerConfig struct {
 	// Listen is host:port; port 0 picks a free port. If blank, it defaults to
@@ -53,6 +57,12 @@ type ServerConfig struct {
 	JetStream bool
 	// StoreDir is the JetStream store directory; required with JetStream.
 	StoreDir string
+	// Sync is how JetStream syncs its files to disk: SyncAlways after
+	// every write, else every Sync (if zero, JetStream's default, every 2
+	// minutes). A write is acknowledged once the operating system has it:
+	// a process that dies loses none, a machine that loses power the
+	// writes since the last sync.
+	Sync time.Duration
 	// Logger receives the server's notices and errors. If nil, the server
 	// logs nothing.
 	Logger *zap.Logger
@@ -89,6 +99,8 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		MaxControlLine: 16 << 10,
 		JetStream:      cfg.JetStream,
 		StoreDir:       cfg.StoreDir,
+		SyncInterval:   max(cfg.Sync, 0),
+		SyncAlways:     cfg.Sync == SyncAlways,
 		// One server per process, but several per test binary: keep
 		// JetStream's default resource checks off the shared disk total.
 		JetStreamMaxMemory: 1 << 30,

@@ -68,6 +68,10 @@ func RunRole(args []string) (bool, error) {
 	fs.StringVar(&pc.Cluster, "cluster", "", "cluster host:port (park)")
 	fs.DurationVar(&pc.Lease, "lease", 0, "the registry's lease (park)")
 	routes := fs.String("routes", "", "the cluster's routes, comma-separated (park)")
+	fs.Func("sync", "how the park syncs its store: always or an interval (park)", func(v string) (err error) {
+		pc.Sync, err = parkserver.ParseSync(v)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return true, err
 	}

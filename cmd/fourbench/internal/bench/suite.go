@@ -53,6 +53,8 @@ type Options struct {
 	Only          string
 	TLS           bool // every link over TLS (certificates made for the run)
 	Cluster       bool // run the hub round trip, the registry and the job center again on a 3-server cluster
+	// Sync, if set, is every park's -sync (always, or an interval).
+	Sync string
 }
 
 // row is one line of the report.
@@ -194,6 +196,9 @@ func (s *suite) child(ctx context.Context, args ...string) (*child, error) {
 	}
 	if benchTLS.Enabled() {
 		args = append(args, "-tls-ca", benchTLS.CA, "-tls-cert", benchTLS.Cert, "-tls-key", benchTLS.Key)
+	}
+	if s.o.Sync != "" && len(args) > 1 && args[0] == "-role" && args[1] == "park" {
+		args = append(args, "-sync", s.o.Sync)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
