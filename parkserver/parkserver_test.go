@@ -248,6 +248,22 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := parkserver.New(parkserver.Config{Lease: time.Millisecond}); !errors.Is(err, parkserver.ErrConfig) {
 		t.Fatalf("1ms lease: %v, want ErrConfig", err)
 	}
+	for _, cfg := range []parkserver.Config{{Sync: -time.Second}, {Name: "p.1"}, {HTTPStreams: -1}} {
+		if _, err := parkserver.New(cfg); !errors.Is(err, parkserver.ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", cfg, err)
+		}
+	}
+	if d, err := parkserver.ParseSync("always"); err != nil || d != parkserver.SyncAlways {
+		t.Errorf("ParseSync(always) = %v, %v", d, err)
+	}
+	if d, err := parkserver.ParseSync("250ms"); err != nil || d != 250*time.Millisecond {
+		t.Errorf("ParseSync(250ms) = %v, %v", d, err)
+	}
+	for _, bad := range []string{"", "never", "0s", "-1s"} {
+		if _, err := parkserver.ParseSync(bad); err == nil {
+			t.Errorf("ParseSync(%q): no error", bad)
+		}
+	}
 	s, err := parkserver.New(parkserver.Config{Listen: "127.0.0.1:notaport", StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
