@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/e2e/netsim"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
@@ -72,10 +73,16 @@ type proc struct {
 // Workmen read their files in dataDir (genText's) unless args say where.
 func start(t *testing.T, ready string, bin string, args ...string) (*proc, string) {
 	t.Helper()
+	return startOn(t, nil, ready, bin, args...)
+}
+
+// startOn is start on simulated host h (nil: this machine).
+func startOn(t *testing.T, h *netsim.Host, ready string, bin string, args ...string) (*proc, string) {
+	t.Helper()
 	if (bin == "workman" || bin == "chaosworkman") && !slices.Contains(args, "-data-dir") {
 		args = append(args, "-data-dir", dataDir)
 	}
-	p, line, err := startProc(t.TempDir(), ready, bin, args...)
+	p, line, err := startProcOn(h, 30*time.Second, t.TempDir(), ready, bin, args...)
 	if p != nil {
 		t.Cleanup(func() { p.stop(t) })
 	}
@@ -94,7 +101,15 @@ func startProc(dir, ready string, bin string, args ...string) (*proc, string, er
 
 // startProcWithin is startProc waiting up to within for the ready line.
 func startProcWithin(within time.Duration, dir, ready string, bin string, args ...string) (*proc, string, error) {
+	return startProcOn(nil, within, dir, ready, bin, args...)
+}
+
+// startProcOn is startProcWithin on simulated host h (nil: this machine).
+func startProcOn(h *netsim.Host, within time.Duration, dir, ready string, bin string, args ...string) (*proc, string, error) {
 	cmd := exec.Command(filepath.Join(binDir, bin), withAuth(bin, args)...)
+	if h != nil {
+		cmd = h.Command(filepath.Join(binDir, bin), withAuth(bin, args)...)
+	}
 	errFile, err := os.CreateTemp(dir, bin+"-*.stderr")
 	if err != nil {
 		return nil, "", err

@@ -25,6 +25,11 @@ type ConnOptions struct {
 	// MaxReconnects is how often a dropped connection is retried; 0 means
 	// forever, a negative value never.
 	MaxReconnects int
+	// PingInterval, if set, is how often the connection pings its server;
+	// with MaxPingsOut unanswered it is stale and dropped. If zero, NATS's
+	// defaults (every 2 minutes, 2 unanswered).
+	PingInterval time.Duration
+	MaxPingsOut  int
 }
 
 // options returns the nats.Options of o, and url without credentials.
@@ -52,6 +57,9 @@ func (o ConnOptions) options(url string) ([]nats.Option, string, error) {
 		opts = append(opts, nats.NoReconnect())
 	default:
 		opts = append(opts, nats.MaxReconnects(o.MaxReconnects))
+	}
+	if o.PingInterval > 0 {
+		opts = append(opts, nats.PingInterval(o.PingInterval), nats.MaxPingsOutstanding(max(o.MaxPingsOut, 1)))
 	}
 	if o.Member != "" {
 		opts = append(opts, nats.CustomInboxPrefix(security.InboxPrefix+"."+o.Member))

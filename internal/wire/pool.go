@@ -2,6 +2,7 @@ package wire
 
 import (
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -23,11 +24,21 @@ type pooled struct {
 	c  *Client
 }
 
+// Peer connections ping their server every peerPing, and are dropped with
+// peerPingsOut unanswered: a link that drops packets without a reset (a
+// partition, a black hole) fails its calls within peerPing x (peerPingsOut
+// + 1), 8 s, where NATS's defaults would take minutes.
+const (
+	peerPing     = 2 * time.Second
+	peerPingsOut = 3
+)
+
 // NewPool returns a Pool dialling with opts. Peer connections do not
 // reconnect: a dropped connection fails its calls, and the next Get dials
 // again.
 func NewPool(opts ConnOptions, maxSize int) *Pool {
 	opts.MaxReconnects = -1
+	opts.PingInterval, opts.MaxPingsOut = peerPing, peerPingsOut
 	return &Pool{opts: opts, maxSize: maxSize, clients: make(map[string]*pooled), shared: make(map[string]*Client)}
 }
 

@@ -646,10 +646,25 @@ func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
 		return nil, err
 	}
 	c.sub = sub
-	lost := func(*nats.Conn, error) { c.failAll(ErrConnectionLost) }
-	nc.SetDisconnectErrHandler(lost)
-	nc.SetClosedHandler(func(*nats.Conn) { c.failAll(ErrConnectionLost) })
+	nc.SetDisconnectErrHandler(func(nc *nats.Conn, err error) { c.failAll(connectionLost(nc, err)) })
+	nc.SetClosedHandler(func(nc *nats.Conn) { c.failAll(connectionLost(nc, nil)) })
 	return c, nil
+}
+
+// connectionLost is ErrConnectionLost with why nc dropped (err, else its
+// last error), if it says.
+func connectionLost(nc *nats.Conn, err error) error {
+	if err == nil {
+		err = nc.LastError()
+	}
+	switch {
+	case err == nil:
+		return ErrConnectionLost
+	case errors.Is(err, nats.ErrStaleConnection):
+		return fmt.Errorf("%w: the server stopped answering pings (the link drops packets: a partition?)", ErrConnectionLost)
+	default:
+		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+	}
 }
 
 func (c *Client) onReply(m *nats.Msg) {
