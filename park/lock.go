@@ -44,12 +44,21 @@ func (l *Lock) Done() <-chan struct{} { return l.lost }
 func (l *Lock) Valid() bool { return l.c.valid(l.key) }
 
 // Unlock releases the lock: the next waiter, in arrival order, holds it.
+// If the park cannot be told now (it is restarting, or out of reach), the
+// client stops renewing the lock all the same, so it ends with its lease;
+// the error says so, and the lock is no longer this client's either way.
 func (l *Lock) Unlock(ctx context.Context) error {
 	err := l.c.Delete(ctx, l.domain, l.node, keepMarker)
-	if errors.Is(err, ErrNotFound) {
-		return nil // lost already
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound):
+		return nil // released, or lost already
+	case errors.Is(err, ErrName), errors.Is(err, ErrClosed):
+		return err
 	}
-	return err
+	l.c.mu.Lock()
+	l.c.dropLocked(l.key)
+	l.c.mu.Unlock()
+	return fmt.Errorf("park: unlock %s: %w (no longer renewed: it ends within a lease, %v)", l.domain, err, l.c.lease)
 }
 
 // Lock waits until it holds the lock name (any string), or ctx ends. Its

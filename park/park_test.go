@@ -587,3 +587,47 @@ func TestHostileNames(t *testing.T) {
 		t.Fatalf("List(d) after refused creates = %d nodes, %v; want none", len(ns), err)
 	}
 }
+
+// An Unlock the park cannot take (it is down) fails, but the client stops
+// renewing the lock all the same: it ends with its lease, and the same
+// client locks it again once the park is back, with a greater token.
+func TestUnlockWithoutThePark(t *testing.T) {
+	store, addr := t.TempDir(), parktest.FreeAddr(t)
+	p := parktest.StartPark(t, parkserver.Config{StoreDir: store, Listen: addr})
+	a := client(t, p.ClientURL(), park.Options{Lease: time.Second})
+	ctx := context.Background()
+	l, err := a.Lock(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	uctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = l.Unlock(uctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "no longer renewed: it ends within a lease") {
+		t.Fatalf("Unlock with the park down: %v", err)
+	}
+	if l.Valid() {
+		t.Fatal("the lock is still valid after a failed Unlock")
+	}
+	select {
+	case <-l.Done():
+	default:
+		t.Fatal("the lock's Done is open after a failed Unlock")
+	}
+	parktest.StartPark(t, parkserver.Config{StoreDir: store, Listen: addr})
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	l2, err := a.Lock(lctx, "x")
+	if err != nil {
+		t.Fatalf("Lock after the park came back: %v", err)
+	}
+	if l2.Token() <= l.Token() {
+		t.Fatalf("token %d after %d", l2.Token(), l.Token())
+	}
+	if err := l2.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

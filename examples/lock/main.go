@@ -74,7 +74,9 @@ func run(ctx context.Context, url string, sec security.Config, lease time.Durati
 		err = l.Unlock(uctx)
 		cancel()
 		if err != nil {
-			return err
+			// Not fatal: the lock ends with its lease, and the next Lock
+			// waits for that.
+			fmt.Fprintln(os.Stderr, "lock: warning:", err)
 		}
 	}
 	return nil
