@@ -122,7 +122,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	reg, err := registry.Open(ctx, nc)
+	reg, err := registry.OpenLogged(ctx, nc, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("foreman: %w", err)
 	}
@@ -144,7 +144,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Foreman, error) {
 		defer f.mu.Unlock()
 		return len(f.jobs)
 	})
-	if err := reg.Put(ctx, &f.self); err != nil {
+	if err := reg.Register(ctx, &f.self, f.log); err != nil {
 		hub.Close()
 		return nil, fmt.Errorf("foreman: register: %w", err)
 	}

@@ -111,7 +111,7 @@ func NewContractor(ctx context.Context, nc *nats.Conn, f *foreman.Foreman, def D
 		self: registry.Member{ID: cfg.ID, Role: registry.RoleContractor, Type: def.Type, Host: host,
 			PID: os.Getpid(), State: registry.StateWaiting, Started: time.Now().UTC()}}
 	// Registered from now (DoWork finds it), heartbeating once it serves.
-	if err := client.reg.Put(ctx, &c.self); err != nil {
+	if err := client.reg.Register(ctx, &c.self, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("jobcenter: contractor: register: %w", err)
 	}
 	return c, nil

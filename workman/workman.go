@@ -282,7 +282,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 	if wm.park, err = wire.Connect(wm.cfg.ParkURL, opts); err != nil {
 		return fmt.Errorf("workman: park server: %w", err)
 	}
-	if wm.reg, err = registry.Open(ctx, wm.park); err != nil {
+	if wm.reg, err = registry.OpenLogged(ctx, wm.park, wm.log); err != nil {
 		return fmt.Errorf("workman: %w", err)
 	}
 	prefix := wire.WorkmanPrefix(wm.cfg.ID)
@@ -340,7 +340,7 @@ func (wm *Workman) Start(ctx context.Context) (err error) {
 		Capacity: wm.cfg.Capacity, State: registry.StateWaiting, Host: host, PID: os.Getpid(),
 		Started: time.Now().UTC(),
 	}
-	if err := wm.reg.Put(ctx, &wm.self); err != nil {
+	if err := wm.reg.Register(ctx, &wm.self, wm.log); err != nil {
 		return fmt.Errorf("workman: register: %w", err)
 	}
 	hbCtx, stop := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // startJetStream starts a JetStream server, stopped at cleanup.
@@ -239,5 +240,38 @@ func TestHeartbeatUnacked(t *testing.T) {
 	}
 	if ws := snap.Workmen("t"); len(ws) != 1 || ws[0].State != registry.StateBusy {
 		t.Fatalf("registry has %+v, want w1 busy", ws)
+	}
+}
+
+// A member that starts before the park's registry exists waits for it,
+// saying so once at WARN, and opens it once it is there (the park server
+// starting, or its cluster electing a leader).
+func TestOpenWaitsAndSaysSo(t *testing.T) {
+	js := startJetStream(t)
+	core, logs := observer.New(zap.InfoLevel)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		r, err := registry.OpenLogged(ctx, js.Conn(), zap.New(core))
+		if err == nil && r.Lease() != 2*time.Second {
+			err = errors.New("opened a registry of another lease")
+		}
+		opened <- err
+	}()
+	for logs.FilterMessageSnippet("waiting for the park's registry").Len() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no warning while waiting for the registry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := registry.Create(ctx, js, registry.Setup{Lease: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatal(err)
+	}
+	if w, i := logs.FilterMessageSnippet("waiting for").Len(), logs.FilterMessage("the park's registry answers").Len(); w != 1 || i != 1 {
+		t.Fatalf("%d warnings and %d answers logged, want one each", w, i)
 	}
 }

@@ -187,30 +187,51 @@ func replicasOf(st jetstream.KeyValueStatus) int {
 
 // Open binds to the registry bucket a park server created. It waits for the
 // bucket until ctx ends, so members may start before the park server.
-func Open(ctx context.Context, nc *nats.Conn) (*Registry, error) {
+func Open(ctx context.Context, nc *nats.Conn) (*Registry, error) { return OpenLogged(ctx, nc, nil) }
+
+// OpenLogged is Open, saying once on log (if not nil), at WARN, what it
+// waits for when the bucket cannot be read at once (the park server
+// starting, its cluster electing a leader, a link down), and at INFO when
+// it can. Every error is retried until ctx ends.
+func OpenLogged(ctx context.Context, nc *nats.Conn, log *zap.Logger) (*Registry, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	t0, said := time.Now(), false
 	for {
-		kv, err := js.KeyValue(ctx, Bucket)
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		r, err := open(actx, nc, js)
+		cancel()
 		if err == nil {
-			st, err := kv.Status(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("registry: bucket status: %w", err)
+			if said {
+				log.Info("the park's registry answers", zap.Duration("after", time.Since(t0)))
 			}
-			return &Registry{nc: nc, kv: kv, lease: st.TTL(), now: time.Now, replicas: replicasOf(st)}, nil
+			return r, nil
 		}
-		if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
-			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("registry: open bucket: %w", err)
+		if log != nil && !said {
+			said = true
+			log.Warn("waiting for the park's registry (is the park server starting, or its cluster electing a leader?)", zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("registry: no registry bucket on the park server: %w", ctx.Err())
+			return nil, fmt.Errorf("registry: the park's registry cannot be read (%v): %w", err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// open binds to the registry bucket once.
+func open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) (*Registry, error) {
+	kv, err := js.KeyValue(ctx, Bucket)
+	if err != nil {
+		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{nc: nc, kv: kv, lease: st.TTL(), now: time.Now, replicas: replicasOf(st)}, nil
 }
 
 // Lease returns the registry's lease.
@@ -227,6 +248,34 @@ func (r *Registry) Put(ctx context.Context, m *Member) error {
 		return err
 	}
 	return r.put(ctx, m.key(), b)
+}
+
+// Register writes m's entry, trying again every 100 ms until ctx ends
+// (a write refused for want of a quorum or a leader succeeds once the
+// cluster has one), and says once on log (if not nil), at WARN, that it
+// waits.
+func (r *Registry) Register(ctx context.Context, m *Member, log *zap.Logger) error {
+	t0, said := time.Now(), false
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := r.Put(pctx, m)
+		cancel()
+		if err == nil {
+			if said {
+				log.Info("registered", zap.Duration("after", time.Since(t0)))
+			}
+			return nil
+		}
+		if log != nil && !said {
+			said = true
+			log.Warn("waiting to register with the park", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (r *Registry) put(ctx context.Context, key string, b []byte) error {
