@@ -164,26 +164,45 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}
-	if cfg.Logger != nil {
-		s.SetLoggerV2(serverLogger{cfg.Logger.Sugar()}, false, false, false)
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
 	}
-	s.Start() // returns once the listener is up; ReadyForConnections then answers at once
+	// The server reports what stops it from starting (a port in use) as a
+	// fatal error and goes on waiting; fatal carries it here.
+	fatal := make(chan string, 1)
+	s.SetLoggerV2(serverLogger{l: log.Sugar(), fatal: fatal}, false, false, false)
+	s.Start()
 	// A server of a cluster is ready once its routes are up too: its peers
 	// may take a while to start.
 	wait := 10 * time.Second
 	if cfg.Cluster != "" {
 		wait = time.Minute
 	}
-	if !s.ReadyForConnections(wait) {
-		s.Shutdown()
-		s.WaitForShutdown()
-		return nil, fmt.Errorf("nats server on %s: not ready for connections after %v", listen, wait)
+	deadline := time.Now().Add(wait)
+	for !s.ReadyForConnections(100 * time.Millisecond) {
+		var why string
+		select {
+		case why = <-fatal:
+		default:
+			if time.Now().After(deadline) {
+				why = fmt.Sprintf("not ready for connections after %v", wait)
+			}
+		}
+		if why != "" {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return nil, fmt.Errorf("nats server on %s: %s", listen, why)
+		}
 	}
 	return s, nil
 }
 
 // serverLogger adapts zap to the NATS server's Logger.
-type serverLogger struct{ l *zap.SugaredLogger }
+type serverLogger struct {
+	l     *zap.SugaredLogger
+	fatal chan<- string
+}
 
 // Noticef logs the server's notices at DEBUG, except slow consumers (a
 // client cut off because it read too slowly), which are a WARN: the client
@@ -195,8 +214,14 @@ func (l serverLogger) Noticef(format string, v ...any) {
 	}
 	l.l.Debugf(format, v...)
 }
-func (l serverLogger) Warnf(format string, v ...any)  { l.l.Warnf(format, v...) }
-func (l serverLogger) Fatalf(format string, v ...any) { l.l.Errorf(format, v...) }
+func (l serverLogger) Warnf(format string, v ...any) { l.l.Warnf(format, v...) }
+func (l serverLogger) Fatalf(format string, v ...any) {
+	l.l.Errorf(format, v...)
+	select {
+	case l.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
 
 // Errorf logs the server's errors, but a failed dial of a cluster route
 // (a peer not up yet, or down: the server keeps trying) is a WARN without

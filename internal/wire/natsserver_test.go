@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +32,34 @@ func TestServerSync(t *testing.T) {
 				t.Fatalf("JetStream config %+v, want always %v, interval %v", c, tt.always, tt.interval)
 			}
 		})
+	}
+}
+
+// A port in use fails StartServer with the reason, at once, not after the
+// wait for readiness (a minute for a server of a cluster).
+func TestServerPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free.Close() // the cluster's port: free, so that the client port is what fails
+	for _, cluster := range []bool{false, true} {
+		cfg := ServerConfig{Listen: ln.Addr().String()}
+		if cluster {
+			cfg.Name, cfg.Cluster = "p1", free.Addr().String()
+		}
+		ns, err := StartServer(cfg)
+		if err == nil {
+			ns.Shutdown()
+			t.Fatalf("cluster %v: a server started on %s, which is in use", cluster, cfg.Listen)
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("cluster %v: %v, want the port in use named", cluster, err)
+		}
 	}
 }

@@ -114,7 +114,7 @@ func TestCall(t *testing.T) {
 }
 
 func TestCallErrors(t *testing.T) {
-	_, c := setup(t, 1<<20)
+	_, c, srv := setupLimits(t, Limits{MaxSize: 1 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := c.Call(ctx, "fail", "", nil, []byte("x"))
@@ -136,6 +136,22 @@ func TestCallErrors(t *testing.T) {
 	ccancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v", err)
+	}
+	// The handler returns once the cancellation reaches the server. Wait
+	// for that: Close at cleanup unsubscribes, dropping a cancellation
+	// still in flight, and then waits for the handler without end.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		srv.mu.Lock()
+		n := len(srv.running)
+		srv.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still run 10 s after the caller cancelled", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

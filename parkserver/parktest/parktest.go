@@ -5,8 +5,10 @@ package parktest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,15 +103,51 @@ func StartClusterOn(t testing.TB, stores []string, cfg parkserver.Config) ([]*pa
 	return parks, strings.Join(urls, ",")
 }
 
-// FreeAddr returns a 127.0.0.1 address with a port free a moment ago.
+// FreeAddr returns a 127.0.0.1 address with a port free a moment ago, for
+// a server started after it. The port lies below the kernel's ephemeral
+// range, when there is room, so that no outgoing connection (of this or
+// another test's process) can be given it in the meantime; a port from
+// the range was taken by a connection of a test running beside it.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	low := ephemeralLow()
+	for range 100 {
+		if low <= minPort {
+			break
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", minPort+rand.IntN(low-minPort)))
+		if err == nil {
+			defer ln.Close()
+			return ln.Addr().String()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// minPort is the lowest port FreeAddr picks: above those of well-known
+// services.
+const minPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // StartWorkman starts a workman of w registered with the park at parkURL;
