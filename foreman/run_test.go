@@ -20,6 +20,7 @@ import (
 	"github.com/fourinone-go/fourinone/workman"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -373,13 +374,38 @@ func TestDeadForemanReleasesItsClaims(t *testing.T) {
 // no worker lost and no task reassigned.
 func TestBusyWorkerIsAFullSlot(t *testing.T) {
 	const pad = 100 << 10
+	reg := prometheus.NewRegistry()
+	refused := func() bool {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != "fourinone_foreman_task_attempts_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() == "busy" && m.GetCounter().GetValue() > 0 {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	// The first tasks hold the budget until the foreman has had a task
+	// refused as busy.
+	var held atomic.Int32
 	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
-		time.Sleep(5 * time.Millisecond) // the tasks overlap, so the budget fills
-		return nil
+		if held.Add(1) > 2 {
+			return nil
+		}
+		for !refused() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond) // a counter to watch: no event to wait on
+		}
+		return ctx.Err()
 	}}
 	// Four slots, but room for two tasks' bodies.
 	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 4, Budget: 2 * (pad + 1024 + wire.RequestOverhead)}, w)
-	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	f := parktest.NewForeman(t, c.URL, foreman.Config{Metrics: reg})
 	ws := parktest.Claim(t, f, "sum", 1)
 	padded := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 		return splitter.IntRange(0, 4000, 100).Split(ctx, func(w *warehouse.Warehouse) error {

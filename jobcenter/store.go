@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -286,6 +287,13 @@ func (s *store) get(ctx context.Context, id string) (*Info, uint64, jetstream.Ke
 		return s.getOne(ctx, id)
 	}
 	r, err := s.reads.do(ctx, id)
+	if r.info != nil {
+		// Reads of one Work in one batch share its record: each caller gets
+		// its own, to change.
+		info := *r.info
+		info.Errors, info.After = slices.Clone(info.Errors), slices.Clone(info.After)
+		r.info = &info
+	}
 	return r.info, r.rev, r.kv, err
 }
 
@@ -398,6 +406,10 @@ func (s *store) putBig(ctx context.Context, kv jetstream.KeyValue, key string, d
 	return "obj:" + key, nil
 }
 
+// blobTries is how many times getBlob tries a read of an object that
+// times out.
+const blobTries = 3
+
 // getBlob reads what putBlob stored.
 func (s *store) getBlob(ctx context.Context, ref string, inRecord []byte) ([]byte, error) {
 	if ref == "" {
@@ -416,11 +428,17 @@ func (s *store) getBlob(ctx context.Context, ref string, inRecord []byte) ([]byt
 		}
 		return e.Value(), nil
 	case "obj":
-		b, err := s.blobs.GetBytes(ctx, rest)
-		if err != nil {
-			return nil, fmt.Errorf("jobcenter: read %s: %w", rest, err)
+		// A request of the read that times out (a busy or failing-over
+		// server) is tried again, a few times, before the attempt fails.
+		for try := 1; ; try++ {
+			b, err := s.blobs.GetBytes(ctx, rest)
+			if err == nil {
+				return b, nil
+			}
+			if try == blobTries || ctx.Err() != nil || !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("jobcenter: read %s: %w", rest, err)
+			}
 		}
-		return b, nil
 	}
 	return nil, fmt.Errorf("jobcenter: malformed blob reference %q", ref)
 }
