@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
@@ -345,4 +346,78 @@ func TestClusterLameDuck(t *testing.T) {
 	}
 	t.Logf("SIGTERM of %s, the registry's stream leader: %d writes meanwhile (%d tries again), the longest %v",
 		lead.name, writes, retried, longest.Round(time.Millisecond))
+}
+
+// clusterPage is what the dashboard's cluster section shows.
+type clusterPage struct {
+	Hidden  bool     `json:"hidden"`
+	Summary string   `json:"summary"`
+	Servers []string `json:"servers"`
+	Streams []string `json:"streams"`
+}
+
+const readCluster = `(() => {
+  const rows = (sel) => [...document.querySelectorAll(sel + " tbody tr")].filter((r) => !r.querySelector("td.empty")).map((r) => r.innerText);
+  return {hidden: document.querySelector("#cluster").hidden, summary: document.querySelector("#cluster-summary").textContent,
+    servers: rows("#servers"), streams: rows("#streams")};
+})()`
+
+// TestClusterDashboardInBrowser: the dashboard of one server of three
+// shows the cluster in a real browser: the three servers, the meta leader
+// and every stream with its leader and two current replicas; after a kill
+// -9 of another server, that server's route down and it offline.
+func TestClusterDashboardInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	parks, _ := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bctx := browser(t, ctx, chrome)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate("http://"+parks[0].dash+"/")); err != nil {
+		t.Fatal(err)
+	}
+	var page clusterPage
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var err error
+			if page, err = chromedp.Run(bctx, chromedp.Evaluate[clusterPage](readCluster)); err != nil {
+				t.Fatal(err)
+			}
+			if ok() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the page never showed %s; it shows %+v", what, page)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	until("three servers and every stream on three", func() bool {
+		if page.Hidden || len(page.Servers) != 3 || len(page.Streams) < 5 || strings.Contains(page.Summary, "none") {
+			return false
+		}
+		for _, s := range page.Streams {
+			if strings.Count(s, "current") != 2 {
+				return false
+			}
+		}
+		return strings.HasPrefix(page.Servers[0], "p1\tthis server") && strings.HasPrefix(page.Servers[1], "p2\tup") && strings.HasPrefix(page.Servers[2], "p3\tup")
+	})
+	t.Logf("cluster section: %s\n%s\n%s", page.Summary, strings.Join(page.Servers, "\n"), strings.Join(page.Streams, "\n"))
+	if err := parks[2].p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	until("p3 down and offline, every stream led by p1 or p2", func() bool {
+		if len(page.Servers) != 3 || !strings.HasPrefix(page.Servers[2], "p3\tdown\toffline") || strings.Contains(page.Summary, "none") || len(page.Streams) < 5 {
+			return false
+		}
+		for _, s := range page.Streams {
+			if !strings.Contains(s, "p3 offline") && !strings.Contains(s, "p3 behind") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("with p3 killed: %s\n%s\n%s", page.Summary, strings.Join(page.Servers, "\n"), strings.Join(page.Streams, "\n"))
 }

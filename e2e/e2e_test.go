@@ -346,6 +346,13 @@ func TestKilledWorkmanLeavesRegistry(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	url := startPark(t, "-token", "right")
 	text := genText(t, 1000)
+	shortSecret, longSecret := filepath.Join(t.TempDir(), "short"), filepath.Join(t.TempDir(), "long")
+	if err := os.WriteFile(shortSecret, []byte("pw1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(longSecret, []byte("pw1234-pw1234-pw1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		bin  string
@@ -377,6 +384,13 @@ func TestRefusals(t *testing.T) {
 		{"park name with a wildcard", "parkserver", []string{"-listen", "127.0.0.1:0", "-name", "p>"}, 2, `parkserver: -name "p>": use letters`},
 		{"dashboard streams negative", "parkserver", []string{"-listen", "127.0.0.1:0", "-http-streams", "-1"}, 2, "-1 event streams"},
 		{"dashboard off loopback without a token", "parkserver", []string{"-listen", "127.0.0.1:0", "-http", "0.0.0.0:0"}, 1, "-http-token"},
+		{"short cluster secret", "parkserver", []string{"-listen", "127.0.0.1:0", "-name", "p1", "-cluster", "127.0.0.1:1", "-cluster-secret-file", shortSecret}, 2,
+			"holds 6 characters, want 16 or more"},
+		{"route TLS without its CA", "parkserver", []string{"-listen", "127.0.0.1:0", "-name", "p1", "-cluster", "127.0.0.1:1", "-cluster-tls-cert", "c.pem", "-cluster-tls-key", "k.pem"}, 2,
+			"needs -cluster-tls-cert, -cluster-tls-key and -cluster-tls-ca"},
+		{"route secret without a cluster", "parkserver", []string{"-listen", "127.0.0.1:0", "-cluster-secret-file", longSecret}, 2, "without -cluster"},
+		{"route with credentials in it", "parkserver", []string{"-listen", "127.0.0.1:0", "-name", "p1", "-cluster", "127.0.0.1:1", "-routes", "nats-route://park:pw1234@127.0.0.1:1"}, 1,
+			"route nats-route://REDACTED@127.0.0.1:1 has credentials in it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,3 +9,6 @@ func SetStreamWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 	streamWriteTimeout = d
 	t.Cleanup(func() { streamWriteTimeout = old })
 }
+
+// ClusterAddr is the host:port the server takes routes on.
+func (s *Server) ClusterAddr() string { return s.cfg.Cluster }

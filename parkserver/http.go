@@ -59,7 +59,7 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 	})
 	mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.ClusterView())
+		_ = json.NewEncoder(w).Encode(s.ClusterView(r.Context()))
 	})
 	mux.HandleFunc("GET /api/registry", func(w http.ResponseWriter, r *http.Request) {
 		view, err := s.view(r.Context())
@@ -115,26 +115,6 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// ClusterView is what /api/cluster shows: this server's name and whether
-// it leads the cluster's JetStream (the meta leader, which places streams
-// and elects their leaders).
-type ClusterView struct {
-	Name      string `json:"name"`
-	Clustered bool   `json:"clustered"`
-	Leader    bool   `json:"jetstream_meta_leader"`
-}
-
-// ClusterView reports this server's place in its cluster.
-func (s *Server) ClusterView() ClusterView {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := ClusterView{Name: s.cfg.Name, Clustered: s.cfg.Cluster != ""}
-	if s.ns != nil && !s.stopped {
-		v.Leader = s.ns.JetStreamIsLeader()
-	}
-	return v
 }
 
 // tokenCookie holds the dashboard's token in a browser.

@@ -85,6 +85,14 @@ type Config struct {
 	// center with Replicas copies.
 	Cluster string
 	Routes  []string
+	// ClusterTLS, if set, makes the routes between park servers TLS only:
+	// each presents Cert and requires its peers' certificates signed by
+	// CA (all three are needed).
+	ClusterTLS security.TLS
+	// ClusterSecret, if set, is required of every route: a server without
+	// it is not let into the cluster. Every server of the cluster has the
+	// same one.
+	ClusterSecret string
 	// Replicas is how many servers keep each bucket and stream; if 0, 3 in
 	// a cluster of 3 or more, else 1.
 	Replicas int
@@ -134,6 +142,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %v", ErrConfig, names.ID("name", c.Name))
 	case c.Cluster == "" && len(c.Routes) > 0:
 		return fmt.Errorf("%w: -routes without -cluster", ErrConfig)
+	case c.Cluster == "" && (c.ClusterTLS.Enabled() || c.ClusterSecret != ""):
+		return fmt.Errorf("%w: the routes' TLS or secret without -cluster", ErrConfig)
+	case c.ClusterTLS.Enabled() && (c.ClusterTLS.Cert == "" || c.ClusterTLS.Key == "" || c.ClusterTLS.CA == ""):
+		return fmt.Errorf("%w: TLS between park servers needs -cluster-tls-cert, -cluster-tls-key and -cluster-tls-ca", ErrConfig)
 	case c.Sync < 0 && c.Sync != SyncAlways:
 		return fmt.Errorf("%w: sync interval %v is negative", ErrConfig, c.Sync)
 	case c.HTTPStreams < 0:
@@ -155,10 +167,15 @@ type Server struct {
 	ns      *server.Server
 	nc      *nats.Conn
 	tempDir string
-	reg     *registry.Registry
-	http    *http.Server
-	httpAdr net.Addr
-	stopped bool
+	// clusterJSON is the last ClusterView answered on wire.ClusterSubject,
+	// made at clusterAt; only answerCluster (one subscription's goroutine)
+	// uses them.
+	clusterJSON []byte
+	clusterAt   time.Time
+	reg         *registry.Registry
+	http        *http.Server
+	httpAdr     net.Addr
+	stopped     bool
 
 	stopJanitor context.CancelFunc // stops the janitor and the live view
 	janitorDone chan struct{}
@@ -257,6 +274,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ns, err := wire.StartServer(wire.ServerConfig{
 		Listen: s.cfg.Listen, Token: s.cfg.Token, Trust: trust, TLS: s.cfg.TLS, JetStream: true, StoreDir: dir, Sync: s.cfg.Sync,
 		Logger: s.log, Name: s.cfg.Name, Cluster: s.cfg.Cluster, Routes: s.cfg.Routes,
+		ClusterTLS: s.cfg.ClusterTLS, ClusterSecret: s.cfg.ClusterSecret,
 	})
 	if err != nil {
 		s.removeTemp()
@@ -268,6 +286,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("parkserver: connect to own server: %w", err)
 	}
 	s.ns, s.nc = ns, nc
+	if _, err := nc.Subscribe(wire.ClusterSubject, s.answerCluster); err != nil {
+		s.stopLocked()
+		return fmt.Errorf("parkserver: %w", err)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		s.stopLocked()

@@ -292,7 +292,7 @@ func TestCluster(t *testing.T) {
 	}
 	leaders := 0
 	for _, p := range parks {
-		if v := p.ClusterView(); v.Clustered && v.Leader {
+		if v := p.ClusterView(context.Background()); v.Clustered && v.Leader {
 			leaders++
 		}
 	}

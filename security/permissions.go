@@ -47,8 +47,10 @@ var coordination = []string{
 	"$JS.FC.KV_fourinone_park.>",
 }
 
-// jobsRead is reading the jobs' states (fourinone status, jobs).
+// jobsRead is reading the jobs' states and the park's cluster (fourinone
+// status, jobs).
 var jobsRead = []string{
+	"fourinone.park.cluster",
 	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>", "$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>",
 	"$JS.API.CONSUMER.MSG.NEXT.FOURINONE_JOBS.>",
 }

@@ -108,10 +108,25 @@ type Config struct {
 
 // ClientFlags registers the flags every command that connects has.
 func (c *Config) ClientFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Token, "token", os.Getenv(TokenEnv), "shared access token (default $"+TokenEnv+")")
+	SecretFlag(fs, &c.Token, "token", TokenEnv, "shared access `token`")
 	fs.StringVar(&c.Creds, "creds", os.Getenv(CredsEnv), "NATS credentials file made by `parkserver creds` (default $"+CredsEnv+")")
 	c.TLSFlags(fs, "")
 }
+
+// SecretFlag registers a string flag for a secret that defaults to the
+// environment variable env: -h names the variable but never shows its
+// value.
+func SecretFlag(fs *flag.FlagSet, p *string, name, env, usage string) {
+	*p = os.Getenv(env)
+	fs.Var(secretValue{p}, name, usage+" (default $"+env+")")
+}
+
+// secretValue is a flag.Value whose String is blank, so that flag's
+// usage never prints the secret as a default.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string     { return "" }
+func (v secretValue) Set(s string) error { *v.p = s; return nil }
 
 // TLSFlags registers -tls-ca, -tls-cert and -tls-key, and -tls-verify if
 // verify says what it is for.

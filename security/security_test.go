@@ -2,6 +2,8 @@ package security
 
 import (
 	"errors"
+	"flag"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -102,5 +104,63 @@ func TestMayPublish(t *testing.T) {
 	}
 	if !(Identity{}).MayPublish("anything") {
 		t.Error("an identity without limits may not publish")
+	}
+}
+
+// A secret flag defaults to its environment variable, is overridden by the
+// flag, and -h names the variable without showing the value.
+func TestSecretFlag(t *testing.T) {
+	t.Setenv("FOURINONE_TEST_SECRET", "from-env-s3cret")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "from-env-s3cret"},
+		{[]string{"-token", "from-flag"}, "from-flag"},
+		{[]string{"-token", ""}, ""},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		var usage strings.Builder
+		fs.SetOutput(&usage)
+		var tok string
+		SecretFlag(fs, &tok, "token", "FOURINONE_TEST_SECRET", "the `token`")
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if tok != tt.want {
+			t.Errorf("%q: token %q, want %q", tt.args, tok, tt.want)
+		}
+		fs.PrintDefaults()
+		if u := usage.String(); strings.Contains(u, "s3cret") || !strings.Contains(u, "$FOURINONE_TEST_SECRET") {
+			t.Errorf("usage shows the secret or not its variable:\n%s", u)
+		}
+	}
+}
+
+// ReadSecret takes a secret file's first line and refuses a short one
+// without printing it; NewClusterSecret writes one it reads, owner only.
+func TestSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	path, err := NewClusterSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file %v: %v, want mode 0600", fi, err)
+	}
+	s, err := ReadSecret(path)
+	if err != nil || len(s) != 43 {
+		t.Fatalf("read %d characters, %v; want 43", len(s), err)
+	}
+	if _, err := NewClusterSecret(dir); err == nil {
+		t.Fatal("a second NewClusterSecret overwrote the first")
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("tiny-pw\nmore text on line two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadSecret(short)
+	if !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "tiny-pw") || !strings.Contains(err.Error(), "holds 7 characters, want 16 or more") {
+		t.Fatalf("short secret: %v", err)
 	}
 }

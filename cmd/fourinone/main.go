@@ -4,7 +4,9 @@
 //
 // Commands:
 //
-//	status              the park, its members by role and type, capacity and busy slots, jobs
+//	status              the park, its members by role and type, capacity and busy slots, jobs;
+//	                    in a cluster, each park server (answered, meta leader, routes) and
+//	                    each stream (leader, replicas current, behind or offline)
 //	workers [-type T]   the workmen: state, busy/capacity, claimed, tasks done, heartbeat
 //	jobs [-running]     the jobs the park keeps (the last 1,000, a day at most), newest first
 //	job ID              one job (an ID or a unique prefix of one), with its failure if it failed
@@ -241,6 +243,9 @@ type statusView struct {
 	Groups   []group `json:"members"`
 	Running  int     `json:"jobs_running"`
 	Finished int     `json:"jobs_finished"`
+	// Cluster is the park's cluster; nil for a park of one server.
+	Cluster      *clusterStatus `json:"cluster,omitempty"`
+	ClusterError string         `json:"cluster_error,omitempty"`
 }
 
 func (c *cli) statusView(snap *registry.Snapshot, jobs []*registry.Job) statusView {
@@ -281,10 +286,19 @@ func (c *cli) status(ctx context.Context) error {
 		return err
 	}
 	v := c.statusView(snap, jobs)
+	if v.Cluster, err = c.cluster(ctx); err != nil {
+		v.ClusterError = err.Error()
+	}
 	if c.json {
 		return c.emit(v)
 	}
 	c.printStatus(v)
+	if v.Cluster != nil {
+		c.printCluster(v.Cluster)
+	}
+	if v.ClusterError != "" {
+		fmt.Fprintf(c.out, "\ncluster: %s\n", v.ClusterError)
+	}
 	return nil
 }
 

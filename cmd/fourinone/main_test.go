@@ -102,6 +102,9 @@ func TestCommands(t *testing.T) {
 	if st.Running != 1 || st.Finished != 0 || len(st.Groups) != 2 || st.Groups[0] != want[0] || st.Groups[1] != want[1] {
 		t.Fatalf("status = %+v, want %+v and one job running", st, want)
 	}
+	if st.Cluster != nil || st.ClusterError != "" {
+		t.Fatalf("status of a park of one server shows a cluster: %+v, %q", st.Cluster, st.ClusterError)
+	}
 	var wk []registry.MemberView
 	jsonOf(t, url, &wk, "workers", "-type", "block")
 	if len(wk) != 1 || wk[0].ID != "w1" || wk[0].State != registry.StateBusy || wk[0].Busy != 2 || len(wk[0].For) != 1 || wk[0].For[0] != "f1" {
@@ -189,4 +192,62 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("no park: %d %q, want 1", code, errOut)
 	}
 	close(release)
+}
+
+// TestStatusCluster: status shows a cluster of three, every server
+// answering with routes to the two others and every stream led and kept
+// by three; with one server stopped, it is shown unanswered and offline,
+// and the streams go on with a leader among the two left.
+func TestStatusCluster(t *testing.T) {
+	parktest.NeedCluster(t)
+	parks, urls := parktest.StartCluster(t, 3, parkserver.Config{})
+	var st statusView
+	healthy := func() bool {
+		jsonOf(t, urls, &st, "status")
+		c := st.Cluster
+		if c == nil || c.MetaLeader == "" || len(c.Servers) != 3 || len(c.Streams) == 0 {
+			return false
+		}
+		for _, s := range c.Servers {
+			if !s.Answered || len(s.Routes) != 2 || s.Meta != "leader" && s.Meta != "current" {
+				return false
+			}
+		}
+		for _, s := range c.Streams {
+			if s.Leader == "" || len(s.Replicas) != 3 {
+				return false
+			}
+		}
+		return true
+	}
+	until(t, "status shows three servers, all current, and every stream on three", healthy)
+	code, out, _ := cmd(t, urls, "status")
+	if code != 0 || !strings.Contains(out, "cluster of 3 servers, meta leader "+st.Cluster.MetaLeader) || !strings.Contains(out, "KV_fourinone_registry") {
+		t.Fatalf("status: %d %q", code, out)
+	}
+	t.Logf("status:\n%s", out)
+
+	if err := parks[2].Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "status shows p3 gone and the streams led by p1 or p2", func() bool {
+		jsonOf(t, urls, &st, "status")
+		c := st.Cluster
+		if c == nil || c.MetaLeader == "" || c.MetaLeader == "p3" || len(c.Servers) != 3 || len(c.Streams) == 0 {
+			return false
+		}
+		for _, s := range c.Servers {
+			if s.Answered != (s.Name != "p3") || s.Name == "p3" && s.Meta != "offline" {
+				return false
+			}
+		}
+		for _, s := range c.Streams {
+			if s.Leader == "" || s.Leader == "p3" {
+				return false
+			}
+		}
+		return true
+	})
+	_, out, _ = cmd(t, urls, "status")
+	t.Logf("status with p3 stopped:\n%s", out)
 }

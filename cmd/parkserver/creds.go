@@ -21,7 +21,10 @@ const credsUsage = `usage:
       domains only (lock:NAME for lock NAME, elect:GROUP for an election)
   parkserver creds tls -dir DIR [-hosts 127.0.0.1,host.example]
       make a development CA (ca.pem) and a certificate it signs for the hosts
-      (cert.pem, key.pem), for servers and clients alike`
+      (cert.pem, key.pem), for servers and clients alike
+  parkserver creds cluster -dir DIR
+      make the secret the servers of a cluster require of each other's routes
+      (DIR/cluster.secret): give each -cluster-secret-file with a copy of it`
 
 // creds runs the creds subcommands and returns the exit code.
 func creds(args []string) int {
@@ -81,6 +84,13 @@ func creds(args []string) int {
 			return 1
 		}
 		fmt.Printf("-tls-ca %s -tls-cert %s -tls-key %s\n", files.CA, files.Cert, files.Key)
+	case "cluster":
+		path, err := security.NewClusterSecret(*dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parkserver creds cluster:", err)
+			return 1
+		}
+		fmt.Printf("-cluster-secret-file %s\n", path)
 	default:
 		fmt.Fprintln(os.Stderr, credsUsage)
 		return 2

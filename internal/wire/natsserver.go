@@ -7,8 +7,10 @@
 package wire
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,13 @@ type ServerConfig struct {
 	// URLs (nats-route://host:port), this one's own may be among them.
 	Cluster string
 	Routes  []string
+	// ClusterTLS, if set, makes the routes TLS only: each server presents
+	// Cert and requires its peers' certificates, signed by CA (all three
+	// are needed).
+	ClusterTLS security.TLS
+	// ClusterSecret, if set, is required of every route: a server dials
+	// its routes with it and refuses a route that lacks it.
+	ClusterSecret string
 	// JetStream enables JetStream with its store in StoreDir.
 	JetStream bool
 	// StoreDir is the JetStream store directory; required with JetStream.
@@ -124,11 +133,17 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 		opts.ServerName = cfg.Name
 		opts.Cluster = server.ClusterOpts{Name: "fourinone", Host: chost, Port: p}
-		if len(cfg.Routes) > 0 {
-			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
-			if len(opts.Routes) != len(cfg.Routes) {
-				return nil, fmt.Errorf("routes %q: want nats-route://host:port URLs", cfg.Routes)
+		if opts.Routes, err = routeURLs(cfg.Routes, cfg.ClusterSecret); err != nil {
+			return nil, err
+		}
+		if cfg.ClusterSecret != "" {
+			opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.ClusterSecret
+		}
+		if cfg.ClusterTLS.Enabled() {
+			if opts.Cluster.TLSConfig, err = routeTLS(cfg.ClusterTLS); err != nil {
+				return nil, err
 			}
+			opts.Cluster.TLSTimeout = 5
 		}
 		// A clean stop hands leadership over, then closes clients over a
 		// few seconds (see Server.LameDuckShutdown).
@@ -196,6 +211,46 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// routeUser is the user a route authenticates as, with the cluster's
+// secret for its password.
+const routeUser = "park"
+
+// routeURLs parses a cluster's route URLs, with secret written into each.
+// A route URL that carries credentials of its own is refused: the secret
+// is given apart, never in a URL that shows in ps or a log.
+func routeURLs(routes []string, secret string) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, r := range routes {
+		u, err := url.Parse(strings.TrimSpace(r))
+		if err != nil || u.Scheme != "nats-route" || u.Port() == "" {
+			return nil, fmt.Errorf("%w: route %s: want nats-route://host:port", security.ErrConfig, security.Redact(r))
+		}
+		if u.User != nil {
+			return nil, fmt.Errorf("%w: route %s has credentials in it: give the cluster's secret apart", security.ErrConfig, security.Redact(r))
+		}
+		if secret != "" {
+			u.User = url.UserPassword(routeUser, secret)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// routeTLS is the tls.Config of a cluster's routes: a route is a server
+// and a client at once, each side verifying the other against the CA.
+func routeTLS(t security.TLS) (*tls.Config, error) {
+	if t.Cert == "" || t.Key == "" || t.CA == "" {
+		return nil, fmt.Errorf("%w: TLS between park servers needs a certificate, its key and the CA that signs every server's certificate", security.ErrConfig)
+	}
+	t.Verify = true
+	tc, err := t.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	tc.RootCAs = tc.ClientCAs
+	return tc, nil
 }
 
 // serverLogger adapts zap to the NATS server's Logger.

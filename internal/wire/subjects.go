@@ -1,5 +1,10 @@
 package wire
 
+// ClusterSubject is where every park server answers a request with its
+// view of the cluster (parkserver.ClusterView, JSON): a client gathers
+// the answers of all the servers it can reach.
+const ClusterSubject = "fourinone.park.cluster"
+
 // Subjects under a workman's prefix ("fi.w.<id>"): DoTask calls, Receive
 // calls, and cancellations of running calls.
 const (

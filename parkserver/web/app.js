@@ -147,6 +147,44 @@ function render(v) {
   chart((v.throughput || []).map(num));
 }
 
+// replica is a server's place in a stream or the meta group, styled by
+// one of a fixed set of classes.
+function replica(r) {
+  const s = r.leader ? "leader" : r.offline ? "offline" : r.current ? "current" : "behind";
+  return el("span", "replica-" + s, s + (s === "behind" && r.lag ? " " + num(r.lag) : ""));
+}
+
+// renderCluster shows the park's cluster as this server sees it (from
+// /api/cluster): its servers, the meta leader, each stream's leader and
+// replicas. A park of one server has no cluster section.
+function renderCluster(c) {
+  $("#cluster").hidden = !c.clustered;
+  if (!c.clustered) return;
+  const routes = c.routes || [], peers = new Map((c.peers || []).map((p) => [p.name, p]));
+  $("#cluster-summary").textContent = "· seen from " + c.name + " · meta leader " + (c.meta_leader || "none (electing, or no quorum)");
+  const names = [...new Set([c.name, ...routes, ...peers.keys()])].sort();
+  rows($("#servers tbody"), names, (n) => {
+    const p = peers.get(n);
+    return [n, n === c.name ? "this server" : routes.includes(n) ? "up" : "down", p ? replica(p) : "",
+      p && !p.leader && c.jetstream_meta_leader && num(p.seen_ms) > 0 ? (num(p.seen_ms) / 1000).toFixed(1) + " s ago" : ""];
+  }, "no servers");
+  rows($("#streams tbody"), c.streams || [], (s) => [
+    s.name, num(s.messages), s.leader || "none",
+    el("td", "", ...(s.replicas || []).filter((r) => !r.leader).flatMap((r, i) => [i ? ", " : "", r.name + " ", replica(r)])),
+  ], c.streams_error || "no streams");
+}
+
+// cluster reads /api/cluster every 2 s.
+async function cluster() {
+  try {
+    const r = await fetch("/api/cluster", { credentials: "same-origin" });
+    if (r.ok) renderCluster(await r.json());
+  } catch (e) {
+    // The park is down: the event stream's badge says so.
+  }
+  setTimeout(cluster, 2000);
+}
+
 function connect() {
   const es = new EventSource("/api/events");
   es.addEventListener("state", (e) => {
@@ -161,3 +199,4 @@ function connect() {
 }
 
 connect();
+cluster();
