@@ -215,9 +215,10 @@ func TestFourinoneWithCredentials(t *testing.T) {
 // an element or attribute it does not make itself, or a class outside its
 // fixed set; and returns the page's text.
 const auditPage = `(() => {
-  const attrs = new Set(["class", "id", "colspan", "data-done", "data-total", "style", "x", "y", "width", "height", "viewbox", "preserveaspectratio", "role", "aria-label"]);
+  const attrs = new Set(["class", "id", "colspan", "data-done", "data-total", "style", "x", "y", "width", "height", "viewbox", "preserveaspectratio", "role", "aria-label", "hidden"]);
   const classes = new Set(["empty", "muted", "error", "bar", "conn", "up", "down",
-    "state-waiting", "state-busy", "state-running", "state-done", "state-failed", "state-cancelled", "state-lost"]);
+    "state-waiting", "state-busy", "state-running", "state-done", "state-failed", "state-cancelled", "state-lost",
+    "replica-leader", "replica-current", "replica-behind", "replica-offline"]);
   const tags = new Set(["HEADER", "H1", "H2", "P", "SPAN", "MAIN", "SECTION", "svg", "rect", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "B", "DIV"]);
   const bad = [];
   for (const e of document.body.querySelectorAll("*")) {
@@ -327,7 +328,15 @@ document.addEventListener("securitypolicyviolation", (e) => window.cspViolations
 		return `<img src=x onerror="document.title='` + field + `'">` + field + `" onmouseover="alert(1)" data-pwn="` + field
 	}
 	fields := []string{"url", "m.role", "m.type", "m.id", "m.state", "m.host", "m.mode", "m.endpoint", "m.for",
-		"r.name", "r.id", "r.foreman", "f.name", "f.id", "f.foreman", "f.state", "f.error", "w.type"}
+		"r.name", "r.id", "r.foreman", "f.name", "f.id", "f.foreman", "f.state", "f.error", "w.type",
+		"c.name", "c.meta_leader", "c.route", "c.peer", "s.name", "s.leader", "s.replica"}
+	cluster := map[string]any{
+		"name": mark("c.name"), "clustered": true, "jetstream_meta_leader": true, "meta_leader": mark("c.meta_leader"),
+		"routes": []string{mark("c.route")},
+		"peers":  []map[string]any{{"name": mark("c.peer"), "current": false, "lag": 3, "seen_ms": 1500}},
+		"streams": []map[string]any{{"name": mark("s.name"), "messages": 1, "leader": mark("s.leader"),
+			"replicas": []map[string]any{{"name": mark("s.leader"), "leader": true, "current": true}, {"name": mark("s.replica"), "offline": true}}}},
+	}
 	view := map[string]any{
 		"url": mark("url"),
 		"members": []map[string]any{
@@ -346,7 +355,8 @@ document.addEventListener("securitypolicyviolation", (e) => window.cspViolations
 		"throughput": []int{1, 2, 3},
 	}
 	js, _ := json.Marshal(view)
-	a, err = chromedp.Run(bctx, chromedp.Evaluate[audit]("render("+string(js)+"); "+auditPage))
+	cjs, _ := json.Marshal(cluster)
+	a, err = chromedp.Run(bctx, chromedp.Evaluate[audit]("renderCluster("+string(cjs)+"); render("+string(js)+"); "+auditPage))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,22 +135,30 @@ func (v *ClusterView) markUnreachable() {
 }
 
 // answerCluster answers a request on wire.ClusterSubject with this
-// server's ClusterView. Requests are served one at a time, and a view is
-// reused for a second: a flood of them costs the server little.
+// server's ClusterView.
 func (s *Server) answerCluster(m *nats.Msg) {
-	if m.Reply == "" {
-		return
+	if m.Reply != "" {
+		_ = m.Respond(s.clusterJSON())
 	}
-	if time.Since(s.clusterAt) > time.Second {
+}
+
+// clusterJSON is this server's ClusterView as JSON, made at most once a
+// second: requests (on wire.ClusterSubject and /api/cluster, from every
+// open dashboard) wait for one view in the making and share it, so a
+// flood of them costs the server little.
+func (s *Server) clusterJSON() []byte {
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if time.Since(s.viewAt) > time.Second {
 		ctx, cancel := context.WithTimeout(context.Background(), clusterReadTimeout)
 		b, err := json.Marshal(s.ClusterView(ctx))
 		cancel()
 		if err != nil {
-			return
+			return s.viewJSON
 		}
-		s.clusterJSON, s.clusterAt = b, time.Now()
+		s.viewJSON, s.viewAt = b, time.Now()
 	}
-	_ = m.Respond(s.clusterJSON)
+	return s.viewJSON
 }
 
 // replicas turns the meta group's peers into Replicas, its leader first.

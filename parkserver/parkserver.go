@@ -163,19 +163,17 @@ type Server struct {
 	cfg Config
 	log *zap.Logger
 
-	mu      sync.Mutex // guards ns, nc, tempDir, stopped
-	ns      *server.Server
-	nc      *nats.Conn
-	tempDir string
-	// clusterJSON is the last ClusterView answered on wire.ClusterSubject,
-	// made at clusterAt; only answerCluster (one subscription's goroutine)
-	// uses them.
-	clusterJSON []byte
-	clusterAt   time.Time
-	reg         *registry.Registry
-	http        *http.Server
-	httpAdr     net.Addr
-	stopped     bool
+	mu       sync.Mutex // guards ns, nc, tempDir, stopped
+	ns       *server.Server
+	nc       *nats.Conn
+	tempDir  string
+	viewMu   sync.Mutex // guards viewJSON and viewAt: see clusterJSON
+	viewJSON []byte
+	viewAt   time.Time
+	reg      *registry.Registry
+	http     *http.Server
+	httpAdr  net.Addr
+	stopped  bool
 
 	stopJanitor context.CancelFunc // stops the janitor and the live view
 	janitorDone chan struct{}
