@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -121,26 +122,20 @@ func clusterOf(views map[string]parkserver.ClusterView, heard map[string]bool) *
 		cs.Servers = append(cs.Servers, s)
 	}
 	slices.SortFunc(cs.Servers, func(a, b serverStatus) int { return strings.Compare(a.Name, b.Name) })
-	// The streams as any server could read them (from their leaders): the
-	// meta leader's read first.
-	names := make([]string, 0, len(views))
-	for n := range views {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	// The streams as the meta leader read them (from their leaders), else
+	// as the first server by name that could; else the first reason none
+	// could.
+	names := slices.Sorted(maps.Keys(views))
 	if lead != nil {
 		names = append([]string{lead.Name}, names...)
 	}
 	for _, n := range names {
 		if v := views[n]; v.StreamsError == "" && len(v.Streams) > 0 {
-			cs.Streams = v.Streams
+			cs.Streams, cs.StreamsError = v.Streams, ""
 			break
 		} else if cs.StreamsError == "" {
 			cs.StreamsError = v.StreamsError
 		}
-	}
-	if cs.Streams != nil {
-		cs.StreamsError = ""
 	}
 	return cs
 }
