@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
+	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/parkserver/parktest"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -97,6 +98,60 @@ func leader(t *testing.T, parks []*clusterPark) *clusterPark {
 	}
 	t.Fatal("no JetStream meta leader in the cluster after a minute")
 	return nil
+}
+
+// healed waits (up to two minutes) until every server of the cluster routes
+// to every other, all agree on the meta leader, and every stream has a
+// leader and all its replicas current, as each server's /api/cluster
+// says; it returns how long that took.
+func healed(t *testing.T, parks []*clusterPark) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var why string
+	for time.Since(start) < 2*time.Minute {
+		if why = unhealed(parks); why == "" {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the dashboards: no event to wait on
+	}
+	t.Fatalf("the cluster did not heal within 2m: %s", why)
+	return 0
+}
+
+// unhealed says what keeps the cluster from being whole, or "".
+func unhealed(parks []*clusterPark) string {
+	meta := ""
+	for _, c := range parks {
+		resp, err := http.Get("http://" + c.dash + "/api/cluster")
+		if err != nil {
+			return c.name + ": " + err.Error()
+		}
+		var v parkserver.ClusterView
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		switch {
+		case err != nil:
+			return c.name + ": " + err.Error()
+		case v.MetaLeader == "" || meta != "" && v.MetaLeader != meta:
+			return fmt.Sprintf("%s: meta leader %q", c.name, v.MetaLeader)
+		case len(v.Routes) != len(parks)-1:
+			return fmt.Sprintf("%s: routes to %v", c.name, v.Routes)
+		case v.StreamsError != "" || len(v.Streams) == 0:
+			return fmt.Sprintf("%s: streams: %q", c.name, v.StreamsError)
+		}
+		meta = v.MetaLeader
+		for _, st := range v.Streams {
+			if st.Leader == "" {
+				return fmt.Sprintf("%s: stream %s without a leader", c.name, st.Name)
+			}
+			for _, r := range st.Replicas {
+				if !r.Current || r.Offline {
+					return fmt.Sprintf("%s: stream %s: replica %s behind (%d)", c.name, st.Name, r.Name, r.Lag)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // TestClusterLosesOneServer: three park servers; workmen and a foreman with

@@ -166,13 +166,7 @@ func (e *election) read(what string) candidateLine {
 		e.seen = append(e.seen, l)
 		return l
 	case <-time.After(time.Minute):
-		var errs []string
-		for i, p := range e.procs {
-			if txt := p.errText(); txt != "" {
-				errs = append(errs, fmt.Sprintf("candidate %d: %s", i, txt))
-			}
-		}
-		e.t.Fatalf("no candidate printed %q within a minute (%s)", what, strings.Join(errs, "; "))
+		e.t.Fatalf("no candidate printed %q within a minute (%s)", what, e.said())
 		return candidateLine{}
 	}
 }
@@ -263,7 +257,9 @@ func TestParkElection(t *testing.T) {
 // its store. Then each server in turn is paused (SIGSTOP) for a while, a
 // partition: its clients are cut off (they do not fail over before their
 // pings go unanswered), so a leader among them loses its lease and
-// another leads. No two leaders' times ever overlap.
+// another leads. One server at a time is out: the next is paused once the
+// cluster has healed (a server that has not caught up is out too, and two
+// of three out leave no quorum). No two leaders' times ever overlap.
 func TestClusterParkElection(t *testing.T) {
 	parks, _ := startCluster(t, 3)
 	log := filepath.Join(t.TempDir(), "leaders.log")
@@ -277,7 +273,7 @@ func TestClusterParkElection(t *testing.T) {
 	killed := time.Now()
 	_ = cut.p.cmd.Process.Signal(syscall.SIGKILL)
 	<-cut.p.done
-	t.Logf("the leader's park server killed: the group led again %v after", leadsAfter(t, log, killed))
+	t.Logf("the leader's park server killed: the group led again %v after", e.leadsAfter(log, killed))
 	p, _, err := startProcWithin(2*time.Minute, t.TempDir(), "park server ready at ", "parkserver", cut.args...)
 	if p != nil {
 		t.Cleanup(func() { p.stop(t) })
@@ -286,13 +282,15 @@ func TestClusterParkElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut.p = p
+	t.Logf("park server %s restarted: the cluster healed %v after", cut.name, healed(t, parks).Round(time.Millisecond))
 	for _, paused := range parks {
 		stopped := time.Now()
 		if err := paused.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("park server %s paused: the group led again %v after", paused.name, leadsAfter(t, log, stopped))
+		t.Logf("park server %s paused: the group led again %v after", paused.name, e.leadsAfter(log, stopped))
 		_ = paused.p.cmd.Process.Signal(syscall.SIGCONT)
+		t.Logf("park server %s resumed: the cluster healed %v after", paused.name, healed(t, parks).Round(time.Millisecond))
 	}
 	e.stop()
 	checkLeaders(t, log, 2)
@@ -300,22 +298,40 @@ func TestClusterParkElection(t *testing.T) {
 
 // leadsAfter waits until a leader logs a time more than two leases (4 s)
 // after t0, and returns how long after t0 it was.
-func leadsAfter(t *testing.T, log string, t0 time.Time) time.Duration {
+func (e *election) leadsAfter(log string, t0 time.Time) time.Duration {
+	t := e.t
 	t.Helper()
 	after := t0.Add(4 * time.Second)
 	var at time.Time
-	waitFor(t, time.Minute, "a leader after "+after.Format(time.StampMilli), func() bool {
+	deadline := time.Now().Add(time.Minute)
+	for {
 		b, _ := os.ReadFile(log)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		var tok uint64
 		var ns int64
-		if _, err := fmt.Sscan(lines[len(lines)-1], &tok, &ns); err != nil {
-			return false
+		if _, err := fmt.Sscan(lines[len(lines)-1], &tok, &ns); err == nil {
+			if at = time.Unix(0, ns); at.After(after) {
+				return at.Sub(t0).Round(time.Millisecond)
+			}
 		}
-		at = time.Unix(0, ns)
-		return at.After(after)
-	})
-	return at.Sub(t0).Round(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader after %s within a minute (the last led at %s; candidates said: %s)",
+				after.Format(time.StampMilli), at.Format(time.StampMilli), e.said())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// said is what the candidates wrote to stderr last, for a failure's
+// message.
+func (e *election) said() string {
+	var errs []string
+	for i, p := range e.procs {
+		if txt := p.errText(); txt != "" {
+			errs = append(errs, fmt.Sprintf("candidate %d: %s", i, txt[max(0, len(txt)-2000):]))
+		}
+	}
+	return strings.Join(errs, "; ")
 }
 
 // checkLeaders reads the leaders' log and checks that no two leaders' times

@@ -546,15 +546,45 @@ func validSubject(s string) bool {
 // Snapshot reads the whole registry, leaving out members past their lease,
 // claims of foremen past theirs, and entries that make no sense.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
-	age, restarted, err := r.age(ctx)
+	for {
+		s, err := r.snapshot(ctx)
+		if !errors.Is(err, errLagging) {
+			return s, err
+		}
+		// The next reader may land on another server, or this one caught up.
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(lagRetry):
+		}
+	}
+}
+
+// errLagging: a Snapshot was read from a replica of the bucket that had not
+// caught up with its leader. JetStream places the consumer a read takes on
+// any of the stream's servers, one restarted a moment ago included, and
+// that one's entries are old: its workmen would all look past their lease.
+var errLagging = errors.New("registry: read from a server that has not caught up")
+
+// lagRetry is how long a Snapshot waits to read again after reading from
+// a replica that lags.
+const lagRetry = 50 * time.Millisecond
+
+func (r *Registry) snapshot(ctx context.Context) (*Snapshot, error) {
+	info, err := r.info(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	age, restarted := info.age()
+	w, err := r.kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("registry: read: %w", err)
 	}
 	defer w.Stop()
+	// The stream's last message is its subject's only one (History 1),
+	// whatever it is (a delete too): a reader that has caught up with the
+	// leader delivers it.
+	var seen uint64
 	now := r.now()
 	s := &Snapshot{Claims: make(map[string]map[string]int), Age: age}
 	if restarted {
@@ -572,7 +602,8 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		if e == nil { // all current values delivered
 			break
 		}
-		if !Alive(e.Created(), now, r.lease) {
+		seen = max(seen, e.Revision())
+		if e.Operation() != jetstream.KeyValuePut || !Alive(e.Created(), now, r.lease) {
 			continue
 		}
 		if id, ok := strings.CutPrefix(e.Key(), "claim."); ok {
@@ -604,6 +635,9 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 				s.Claims[id][f] = n
 			}
 		}
+	}
+	if st := info.State; st.Msgs > 0 && seen < st.LastSeq {
+		return nil, fmt.Errorf("%w (read up to %d of %d)", errLagging, seen, st.LastSeq)
 	}
 	sortMembers(s.Members)
 	return s, nil
@@ -827,19 +861,29 @@ func (r *Registry) Release(ctx context.Context, c Claim, foremanID string) error
 	})
 }
 
-// age returns how long the bucket has existed on the park's clock, and
-// whether a restarted park created it.
-func (r *Registry) age(ctx context.Context) (time.Duration, bool, error) {
+// info reads the bucket's stream as its leader reports it.
+func (r *Registry) info(ctx context.Context) (bucketInfo, error) {
 	st, err := r.kv.Status(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("registry: bucket status: %w", err)
+		return bucketInfo{}, fmt.Errorf("registry: bucket status: %w", err)
 	}
 	bs, ok := st.(*jetstream.KeyValueBucketStatus)
 	if !ok || bs.StreamInfo() == nil {
-		return 0, false, errors.New("registry: bucket status without stream info")
+		return bucketInfo{}, errors.New("registry: bucket status without stream info")
 	}
-	info := bs.StreamInfo()
-	return info.TimeStamp.Sub(info.Created), bs.Metadata()[restartedKey] == "true", nil
+	return bucketInfo{bs.StreamInfo(), bs.Metadata()[restartedKey] == "true"}, nil
+}
+
+// bucketInfo is the bucket's stream as its leader reports it.
+type bucketInfo struct {
+	*jetstream.StreamInfo
+	restarted bool
+}
+
+// age returns how long the bucket has existed on the park's clock, and
+// whether a restarted park created it.
+func (b bucketInfo) age() (time.Duration, bool) {
+	return b.TimeStamp.Sub(b.Created), b.restarted
 }
 
 // Status reads the bucket's status: an error if the bucket is gone.
