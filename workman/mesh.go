@@ -160,6 +160,12 @@ func (m *Mesh) ofType(ctx context.Context, typ string) ([]Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.peers(ms, typ), nil
+}
+
+// peers returns the workers of typ (every type if blank) among ms as
+// Peers, each with its index among its type.
+func (m *Mesh) peers(ms []registry.Member, typ string) []Peer {
 	index := make(map[string]int)
 	var out []Peer
 	for _, mb := range ms {
@@ -169,7 +175,7 @@ func (m *Mesh) ofType(ctx context.Context, typ string) ([]Peer, error) {
 			out = append(out, Peer{ID: mb.ID, Type: mb.Type, Index: i, url: mb.Endpoint.URL, subject: mb.Endpoint.Subject, mesh: m})
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (m *Mesh) without(ps []Peer, err error) ([]Peer, error) {
@@ -241,18 +247,34 @@ func (m *Mesh) IndexOfType(ctx context.Context, typ string, i int) (Peer, error)
 
 // Peer returns the live worker with id, of any type: the way to reach the
 // team a foreman names in its tasks (the registry's workers of a type may
-// include others than those the job claimed).
+// include others than those the job claimed). A worker the foreman named
+// but the registry left out may be late with its heartbeat (a busy
+// machine): Peer reads the registry again for up to a lease before it
+// says there is no such worker.
 func (m *Mesh) Peer(ctx context.Context, id string) (Peer, error) {
 	ps, err := m.ofType(ctx, "")
-	if err != nil {
-		return Peer{}, err
-	}
-	for _, p := range ps {
-		if p.ID == id {
-			return p, nil
+	for until := time.Now().Add(m.wm.reg.Lease()); ; {
+		if err != nil {
+			return Peer{}, err
+		}
+		for _, p := range ps {
+			if p.ID == id {
+				return p, nil
+			}
+		}
+		if time.Now().After(until) {
+			return Peer{}, fmt.Errorf("%w: no live worker %q", ErrNoPeer, id)
+		}
+		select {
+		case <-ctx.Done():
+			return Peer{}, fmt.Errorf("%w: no live worker %q (%w)", ErrNoPeer, id, ctx.Err())
+		case <-time.After(m.wm.reg.HeartbeatInterval()):
+		}
+		var snap *registry.Snapshot
+		if snap, err = m.wm.reg.Snapshot(ctx); err == nil {
+			ps = m.peers(snap.Workmen(""), "")
 		}
 	}
-	return Peer{}, fmt.Errorf("%w: no live worker %q", ErrNoPeer, id)
 }
 
 // All returns every live worker of every type, this one included.
