@@ -98,7 +98,7 @@ func withAuth(bin string, args []string) []string {
 	case "lock", "leader", "config", "fourinone":
 		// The least role: every member may use the park's coordination.
 		return append([]string{"-creds", credsFile(security.RoleWorkman, bin+"-"+uuid.NewString()[:8])}, args...)
-	case "wordcount", "jobs", "factors", "mandelbrot", "fourexec", "search", "shuffle", "terasort", "paramserver":
+	case "wordcount", "jobs", "chaosjobs", "factors", "mandelbrot", "fourexec", "search", "shuffle", "terasort", "paramserver":
 		if flagValue("-park") == "" {
 			return args // its own embedded park
 		}

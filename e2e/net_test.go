@@ -3,10 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +22,12 @@ import (
 // e2e/netsim), a network fault injected while a job runs, and the exact
 // result read from the foreman's output.
 
-// netForeman runs the wordcount command on h in the background; wait
-// returns its stdout and stderr once it exits (it is killed after two
-// minutes).
-func netForeman(t *testing.T, h *netsim.Host, args ...string) (wait func() (stdout, stderr string, err error)) {
+// netRun runs bin on h in the background; wait returns its stdout and
+// stderr once it exits (it is killed after two minutes).
+func netRun(t *testing.T, h *netsim.Host, bin string, args ...string) (wait func() (stdout, stderr string, err error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := h.Command(filepath.Join(binDir, "wordcount"), withAuth("wordcount", args)...)
+	cmd := h.Command(filepath.Join(binDir, bin), withAuth(bin, args)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -83,7 +86,7 @@ func TestNetWorkmanCutOff(t *testing.T) {
 			tasks := filepath.Join(t.TempDir(), "w0.tasks")
 			startOn(t, h0, " ready", "chaosworkman", "-park", url, "-id", "w0", "-listen", h0.Addr+":0", "-sleep-ms", "200", "-tasklog", tasks)
 			startOn(t, h1, " ready", "chaosworkman", "-park", url, "-id", "w1", "-listen", h1.Addr+":0", "-sleep-ms", "200")
-			wait := netForeman(t, hf, "-park", url, "-workers", "2", "-part-size", "65536", "-v", "-q", text)
+			wait := netRun(t, hf, "wordcount", "-park", url, "-workers", "2", "-part-size", "65536", "-v", "-q", text)
 			untilTasks(t, tasks, 3)
 			cut := time.Now()
 			switch from {
@@ -113,4 +116,153 @@ func TestNetWorkmanCutOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNetCoordination: 5 hosts, each with a lock client (examples/lock, 60
+// increments of one counter under one lock) and an election candidate
+// (examples/leader), all on one park server on a sixth host. Partitions
+// cut some of the hosts from the park for 1-3 s (each host in turn, and
+// others at random, seeded) and heal them,
+// for as long as the lock clients work and at least 30 s (the seed is
+// logged; FOURINONE_NET_SEED repeats a run). Every lock client finishes
+// (a cut costs it its lock and its lease, never its run); the counter is
+// exactly 5 x 60, written with strictly increasing fencing tokens; no two
+// leaders' times overlap.
+func TestNetCoordination(t *testing.T) {
+	const clients, each = 5, 60
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("FOURINONE_NET_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("FOURINONE_NET_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("partitions seeded with %d (FOURINONE_NET_SEED repeats them)", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+
+	n := netsim.New(t)
+	hp := n.Host("park")
+	url := "nats://" + hp.Addr + ":4222"
+	startOn(t, hp, "park server ready at ", "parkserver", "-listen", hp.Addr+":4222", "-store", t.TempDir())
+	dir := t.TempDir()
+	counter, leaders := filepath.Join(dir, "counter"), filepath.Join(dir, "leaders.log")
+	hosts := make([]*netsim.Host, clients)
+	locks := make([]*proc, clients)
+	e := &election{t: t, lines: make(chan candidateLine, 100)}
+	for i := range hosts {
+		hosts[i] = n.Host(fmt.Sprint("c", i))
+		e.procs = append(e.procs, nil)
+		e.procs[i], _ = startOn(t, hosts[i], "standing as", "leader", "-park", url, "-lease", "1s", "-every", "10ms", "-name", fmt.Sprint("c", i), leaders)
+		locks[i], _ = startOn(t, hosts[i], "started", "lock", "-park", url, "-lease", "1s", "-n", strconv.Itoa(each), counter)
+	}
+	running := func() bool {
+		for _, p := range locks {
+			select {
+			case <-p.done:
+			default:
+				return true
+			}
+		}
+		return false
+	}
+	start, cuts := time.Now(), 0
+	for time.Since(start) < 30*time.Second || running() && time.Since(start) < 4*time.Minute {
+		cut := []*netsim.Host{hosts[cuts%clients]} // every host in turn, with others at random
+		for _, h := range hosts {
+			if h != cut[0] && rng.IntN(3) == 0 {
+				cut = append(cut, h)
+			}
+		}
+		n.Partition(cut, []*netsim.Host{hp})
+		cuts++
+		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond) // the fault's length: the seed's choice
+		n.Heal()
+		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+	}
+	t.Logf("%d partitions in %v", cuts, time.Since(start).Round(time.Millisecond))
+	for i, p := range locks {
+		select {
+		case <-p.done:
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("lock client c%d still running 2 minutes after the last heal: %s", i, p.errText())
+		}
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("lock client c%d exited %d: %s", i, code, p.errText())
+		}
+	}
+	checkCounter(t, counter, clients*each)
+	e.stop()
+	checkLeaders(t, leaders, 2)
+}
+
+// TestNetJobCenter: 200 durable word-count Works (3 tasks each), two
+// contractors, A and B, on hosts of their own, two workmen on a third, the
+// park on a fourth and the client (chaosjobs) on a fifth. Mid-run, A's
+// host is cut from the park, not from the workmen, for three of its
+// leases, then healed. Every Work is done with the exact counts, in one
+// attempt or, for those A was running when it was cut, in two: B took
+// them over once A's lease ran out ("contractor A lost"), and A, healed,
+// says it dropped its attempt rather than record a second result.
+func TestNetJobCenter(t *testing.T) {
+	const works, lease = 200, 2 * time.Second
+	n := netsim.New(t)
+	hp, ha, hb, hw, hc := n.Host("park"), n.Host("A"), n.Host("B"), n.Host("workmen"), n.Host("client")
+	url := "nats://" + hp.Addr + ":4222"
+	startOn(t, hp, "park server ready at ", "parkserver", "-listen", hp.Addr+":4222", "-store", t.TempDir())
+	tasks := filepath.Join(t.TempDir(), "tasks")
+	for i := range 2 {
+		startOn(t, hw, " ready", "chaosworkman", "-park", url, "-id", fmt.Sprint("w", i), "-listen", hw.Addr+":0",
+			"-type", "wordcount", "-capacity", "4", "-sleep-ms", "20", "-tasklog", tasks)
+	}
+	a, _ := startOn(t, ha, "contractor ", "contractor", "-park", url, "-type", "wordcount", "-id", "A", "-lease", lease.String(), "-concurrency", "2", "-workers", "1")
+	startOn(t, hb, "contractor ", "contractor", "-park", url, "-type", "wordcount", "-id", "B", "-lease", lease.String(), "-concurrency", "2", "-workers", "1")
+	want := map[string]string{} // a text's counts' SHA-256, by its file
+	var texts []string
+	for range 8 {
+		text := genText(t, 96<<10)
+		texts = append(texts, text)
+		want[text] = fmt.Sprintf("%x", sha256.Sum256([]byte(expected(t, text))))
+	}
+	wait := netRun(t, hc, "chaosjobs", append([]string{"-park", url, "-n", strconv.Itoa(works), "-part-size", "32768"}, texts...)...)
+	untilTasks(t, tasks, 60)
+	cut := time.Now()
+	n.Partition([]*netsim.Host{ha}, []*netsim.Host{hp})
+	time.Sleep(3 * lease) // the fault's length
+	n.Heal()
+	out, errOut, err := wait()
+	if err != nil {
+		t.Fatalf("chaosjobs: %v\n%s", err, errOut)
+	}
+	t.Logf("the Works all done %v after A was cut (%v) from the park", time.Since(cut).Round(time.Millisecond), 3*lease)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != works+1 || lines[0] != fmt.Sprint("submitted ", works) {
+		t.Fatalf("chaosjobs printed %d lines, want %d:\n%s", len(lines), works+1, out)
+	}
+	by, taken := map[string]int{}, 0
+	for _, l := range lines[1:] {
+		f := strings.Split(l, "\t")
+		if len(f) != 7 {
+			t.Fatalf("chaosjobs line %q", l)
+		}
+		id, file, status, attempts, contractor, sum, lastErr := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+		if status != "done" || sum != want[file] {
+			t.Fatalf("work %s: %s, counts %s; want done with the counts of %s (%s)", id, status, sum, file, want[file])
+		}
+		switch {
+		case attempts == "1" && lastErr == `""`:
+		case attempts == "2" && contractor == "B" && strings.Contains(lastErr, "contractor A lost"):
+			taken++
+		default:
+			t.Fatalf("work %s: done by %s in %s attempts (%s); want one attempt, or two with B taking it from A", id, contractor, attempts, lastErr)
+		}
+		by[contractor]++
+	}
+	if taken == 0 {
+		t.Fatalf("no Work was taken from A by B: %v", by)
+	}
+	dropped := strings.Count(a.errText(), "its attempt here is dropped") + strings.Count(a.errText(), "result dropped")
+	if dropped == 0 {
+		t.Fatalf("A never said it dropped an attempt (%d taken over):\n%s", taken, a.errText())
+	}
+	t.Logf("Works done by contractor: %v; %d taken from A by B, A dropped %d attempts", by, taken, dropped)
 }

@@ -9,7 +9,8 @@
 // while paused, and another took it) is refused. Each holder appends its
 // token to FILE.tokens. With -hold it holds the lock after its last
 // increment until it is stopped. It prints "started" once connected, then
-// "held TOKEN" for each hold.
+// "held TOKEN" for each hold, and "lost TOKEN" for a hold that was no
+// longer valid as it came to increment (it tries again).
 package main
 
 import (
@@ -54,16 +55,23 @@ func run(ctx context.Context, url string, sec security.Config, lease time.Durati
 	}
 	defer c.Close()
 	fmt.Println("started")
-	for i := range n {
+	for done := 0; done < n; {
 		l, err := c.Lock(ctx, name)
 		if err != nil {
 			return err
 		}
 		fmt.Println("held", l.Token())
-		if err := increment(file, l.Token()); err != nil {
+		// Checked just before acting as the holder: a lock whose renewals
+		// went unanswered for a lease (this host cut off from the park)
+		// may be another's by now.
+		if !l.Valid() {
+			fmt.Println("lost", l.Token())
+		} else if err := increment(file, l.Token()); err != nil {
 			return err
+		} else {
+			done++
 		}
-		if hold && i == n-1 {
+		if hold && done == n {
 			select {
 			case <-ctx.Done():
 			case <-l.Done():
