@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // DefaultMaxAttempts is how often a Work runs before it is failed, if its
@@ -98,6 +99,7 @@ func (s *Spec) work(in *warehouse.Warehouse) Work {
 type Client struct {
 	s   *store
 	reg *registry.Registry
+	log *zap.Logger
 
 	// The final records of the Works it submitted come to notify + "." +
 	// ID, for the Waits that listen.
@@ -123,12 +125,57 @@ func New(ctx context.Context, nc *nats.Conn) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobcenter: %w", err)
 	}
-	c := &Client{s: s, reg: reg, notify: nc.NewInbox(), listeners: map[string][]chan *Info{},
+	c := &Client{s: s, reg: reg, log: zap.NewNop(), notify: nc.NewInbox(), listeners: map[string][]chan *Info{},
 		early: map[string]chan *Info{}}
 	if c.sub, err = nc.Subscribe(c.notify+".*", c.notified); err != nil {
 		return nil, fmt.Errorf("jobcenter: %w", err)
 	}
 	return c, nil
+}
+
+// SetLogger makes the client log to log: that it waits for a park that
+// does not answer (once, at WARN, per call), and that it answers again.
+func (c *Client) SetLogger(log *zap.Logger) {
+	if log != nil {
+		c.log = log
+	}
+}
+
+// transient reports whether err is a failure that trying again may cure:
+// a timeout, nobody answering (a park server restarting, a cluster
+// electing a leader), a connection being made again (it buffers nothing
+// meanwhile), or a cluster without a quorum.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503
+}
+
+// retry calls f until it succeeds, fails for good, or ctx ends, backing
+// off up to 2 s between tries. The first transient failure is logged at
+// WARN, saying what waits; the success after it at INFO.
+func retry[T any](ctx context.Context, log *zap.Logger, what string, f func() (T, error)) (T, error) {
+	t0, said := time.Now(), false
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		v, err := f()
+		if err == nil && said {
+			log.Info("the park answers again", zap.String("waiting", what), zap.Duration("after", time.Since(t0)))
+		}
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return v, err
+		}
+		if !said {
+			said = true
+			log.Warn("the park does not answer; trying again", zap.String("waiting", what), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Close releases the client's subscriptions; its Waits go on reading the
@@ -227,9 +274,14 @@ func (c *Client) takeEarly(id string) (chan *Info, bool) {
 }
 
 // Submit queues w and returns its ID. A Work with that ID already kept is
-// left as it is (and its ID returned): submitting is idempotent.
+// left as it is (and its ID returned): submitting is idempotent, so a
+// park that does not answer (restarting, or its cluster electing a
+// leader) is tried again, under one ID, until ctx ends (see SetLogger).
 func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
-	return c.submit(ctx, w, c.notify)
+	if w.ID == "" {
+		w.ID = uuid.NewString() // one ID for every try: a try finds an earlier one's record
+	}
+	return retry(ctx, c.log, "submit work "+w.ID, func() (string, error) { return c.submit(ctx, w, c.notify) })
 }
 
 // submit is Submit with the Work's final records sent to notify.
@@ -355,10 +407,13 @@ func (c *Client) resume(ctx context.Context, info *Info, typ string) error {
 	return nil
 }
 
-// Status returns a Work's record.
+// Status returns a Work's record, trying again until ctx ends while the
+// park does not answer.
 func (c *Client) Status(ctx context.Context, id string) (*Info, error) {
-	info, _, _, err := c.s.get(ctx, id)
-	return info, err
+	return retry(ctx, c.log, "status of work "+id, func() (*Info, error) {
+		info, _, _, err := c.s.get(ctx, id)
+		return info, err
+	})
 }
 
 // Chain returns the records of a chain from its first Work on, as far as
@@ -378,8 +433,13 @@ func (c *Client) Chain(ctx context.Context, id string) ([]*Info, error) {
 
 // Wait waits until a Work is final and returns its result; for a chain, it
 // waits for the chain's last step. A failed Work (or step) gives a
-// *WorkError naming it; a cancelled one ErrCancelled.
+// *WorkError naming it; a cancelled one ErrCancelled. A park that does
+// not answer is tried again until ctx ends, as by Status.
 func (c *Client) Wait(ctx context.Context, id string) (*warehouse.Warehouse, error) {
+	return retry(ctx, c.log, "work "+id, func() (*warehouse.Warehouse, error) { return c.wait(ctx, id) })
+}
+
+func (c *Client) wait(ctx context.Context, id string) (*warehouse.Warehouse, error) {
 	for {
 		info, err := c.waitFinal(ctx, id)
 		if err != nil {

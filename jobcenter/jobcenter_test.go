@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -502,16 +503,43 @@ func TestDurableAcrossParkRestart(t *testing.T) {
 	if err := c.park.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A Work submitted while the park is down: the client says once that
+	// it waits, and submits it once the park is back.
+	core, logs := observer.New(zap.InfoLevel)
+	c.client.SetLogger(zap.New(core))
+	submitted := make(chan error, 1)
+	go func() {
+		_, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "during", Input: input(50), Durable: true})
+		submitted <- err
+	}()
+	for deadline := time.Now().Add(time.Minute); logs.FilterMessage("the park does not answer; trying again").Len() == 0; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-submitted:
+			t.Fatalf("a Work submitted while the park was down: %v, before the client said it waits", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the park's absence within a minute: %v", logs.All())
+		}
+	}
 	parktest.StartPark(t, parkserver.Config{StoreDir: dir, Listen: listen})
+	if err := <-submitted; err != nil {
+		t.Fatalf("a Work submitted while the park restarted: %v", err)
+	}
+	if n := logs.FilterMessage("the park does not answer; trying again").Len(); n != 1 {
+		t.Fatalf("the client said %d times that the park does not answer, want once: %v", n, logs.All())
+	}
 	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 4})
 	for i := range works {
 		out, err := wait(t, c.client, fmt.Sprint("d", i))
 		checkSum(t, out, err, sumTo(int64(100+i)))
 	}
+	out, err := wait(t, c.client, "during")
+	checkSum(t, out, err, sumTo(50))
 	if _, err := c.client.Status(ctx, "fleeting"); !errors.Is(err, jobcenter.ErrNotFound) {
 		t.Fatalf("the work that was not durable after a restart: %v, want ErrNotFound", err)
 	}
-	var tasks int64
+	tasks := int64(50+9) / 10 // "during"
 	for i := range works {
 		tasks += int64(100+i+9) / 10
 	}

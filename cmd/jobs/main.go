@@ -11,6 +11,9 @@
 // submit prints the Work's ID. For -type wordcount the FILEs are the files
 // to count; wait then prints "count<TAB>word" lines like the wordcount
 // command (the -top N first); for other types it prints the result's keys.
+// While the park does not answer (restarting, or its cluster electing a
+// leader), submit, status and wait say so once on stderr and try again
+// until interrupted.
 package main
 
 import (
@@ -25,10 +28,12 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"go.uber.org/zap"
 )
 
 const usage = `usage: jobs [-park URL] [-token T] COMMAND ...
@@ -39,6 +44,7 @@ func main() {
 	park := fs.String("park", "nats://127.0.0.1:4222", "park server URL")
 	var sec security.Config
 	sec.ClientFlags(fs)
+	logFlags := cmdflag.LogFlags(fs, "warn", "console")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), usage); fs.PrintDefaults() }
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -47,9 +53,14 @@ func main() {
 		fs.Usage()
 		os.Exit(2)
 	}
+	log, err := logFlags.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jobs:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *park, sec, fs.Arg(0), fs.Args()[1:]); err != nil {
+	if err := run(ctx, log, *park, sec, fs.Arg(0), fs.Args()[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		var usageErr usageError
 		if errors.As(err, &usageErr) {
@@ -61,7 +72,7 @@ func main() {
 
 type usageError struct{ error }
 
-func run(ctx context.Context, park string, sec security.Config, cmd string, args []string) error {
+func run(ctx context.Context, log *zap.Logger, park string, sec security.Config, cmd string, args []string) error {
 	fs := flag.NewFlagSet("jobs "+cmd, flag.ContinueOnError)
 	var w jobcenter.Work
 	var after time.Duration
@@ -92,7 +103,9 @@ func run(ctx context.Context, park string, sec security.Config, cmd string, args
 	if err != nil {
 		return err
 	}
-	nc, err := wire.Connect(park, wire.ConnOptions{Security: sec, Name: "jobs", Member: member, MaxReconnects: 10})
+	// A connection that drops is made again until ctx ends: submit and
+	// wait ride out a park restart.
+	nc, err := wire.Connect(park, wire.ConnOptions{Security: sec, Name: "jobs", Member: member})
 	if err != nil {
 		return err
 	}
@@ -103,6 +116,7 @@ func run(ctx context.Context, park string, sec security.Config, cmd string, args
 	if err != nil {
 		return err
 	}
+	c.SetLogger(log)
 	switch cmd {
 	case "submit":
 		if w.Type == wordcount.Type {

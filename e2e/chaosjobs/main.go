@@ -22,6 +22,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/security"
+	"go.uber.org/zap"
 )
 
 func main() {
@@ -57,6 +58,11 @@ func run(park string, sec security.Config, n int, partSize int64, within time.Du
 	if err != nil {
 		return err
 	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
+	c.SetLogger(log)
 	for i := range n {
 		in, err := wordcount.WorkInput(files[i%len(files):i%len(files)+1], partSize, false)
 		if err != nil {
