@@ -100,6 +100,7 @@ func main() {
 	flag.IntVar(&cfg.Capacity, "capacity", 2, "tasks at once")
 	flag.StringVar(&cfg.ID, "id", "", "workman id")
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "mesh-mode listen address")
+	flag.StringVar(&cfg.Advertise, "advertise", "", "mesh-mode host:port that foremen dial (blank: the listen address)")
 	flag.StringVar(&cfg.DataDir, "data-dir", "", "the directory tasks' files are read in")
 	cfg.Security.ClientFlags(flag.CommandLine)
 	taskLog := flag.String("tasklog", "", "append a line per task to this file")
