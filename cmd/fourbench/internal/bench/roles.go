@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/slowlink"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/security"
@@ -59,6 +61,9 @@ func RunRole(args []string) (bool, error) {
 	typ := fs.String("type", "noop", "noop, echo, reg, wide, wordcount or terasort (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
 	dataDir := fs.String("data-dir", "", "the workmen's data directory (workmen)")
+	as := fs.String("as", "", "the type the workmen register as (blank: -type) (workmen)")
+	delay := fs.Duration("delay", 0, "delay each way on every link to a mesh workman, through a proxy (workmen)")
+	jitter := fs.Duration("jitter", 0, "the delay varies by up to this much either way (workmen)")
 	every := fs.Duration("every", time.Second, "how often each connection publishes (beats)")
 	size := fs.Int("size", 300, "bytes each connection publishes (beats)")
 	var sec security.Config
@@ -111,7 +116,11 @@ func RunRole(args []string) (bool, error) {
 		if w == nil {
 			return true, fmt.Errorf("unknown -type %q", *typ)
 		}
-		return true, runWorkmen(ctx, *park, *n, *mode, *capacity, *typ, *dataDir, w)
+		if *as == "" {
+			*as = *typ
+		}
+		return true, runWorkmen(ctx, &workmenConfig{park: *park, n: *n, mode: *mode, capacity: *capacity, typ: *as, dataDir: *dataDir,
+			delay: *delay, jitter: *jitter}, w)
 	case "beats":
 		return true, runBeats(ctx, *park, *n, *every, *size)
 	}
@@ -141,11 +150,51 @@ func runPark(ctx context.Context, cfg parkserver.Config) error {
 	return s.Shutdown(context.Background())
 }
 
+// workmenConfig is what a workmen process runs.
+type workmenConfig struct {
+	park, mode, typ, dataDir string
+	n, capacity              int
+	// delay and jitter, if set, put a slowlink proxy before each workman:
+	// it listens on a port of its own and advertises the proxy's.
+	delay, jitter time.Duration
+	proxies       []*slowlink.Proxy
+	mu            sync.Mutex
+}
+
+// slow puts a proxy with c's delay before the workman cfg configures, if
+// c has a delay.
+func (c *workmenConfig) slow(cfg *workman.Config) error {
+	if c.delay == 0 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cfg.Listen = ln.Addr().String()
+	ln.Close() // the workman listens there: a moment's race with another process, on one machine
+	p, err := slowlink.Listen("127.0.0.1:0", cfg.Listen, c.delay, c.jitter)
+	if err != nil {
+		return err
+	}
+	cfg.Advertise = p.Addr().String()
+	c.mu.Lock()
+	c.proxies = append(c.proxies, p)
+	c.mu.Unlock()
+	return nil
+}
+
 // runWorkmen runs n workmen and a raw NATS responder connected the way the
 // workmen serve: in mesh mode an embedded server of its own in this
 // process with an in-process connection, in hub mode a TCP connection to
 // the park. It prints "ready URL" with the URL the responder serves on.
-func runWorkmen(ctx context.Context, park string, n int, mode string, capacity int, typ, dataDir string, newWorker func() workman.Worker) error {
+func runWorkmen(ctx context.Context, c *workmenConfig, newWorker func() workman.Worker) error {
+	park, n, mode := c.park, c.n, c.mode
+	defer func() { // after the workmen stop
+		for _, p := range c.proxies {
+			_ = p.Close()
+		}
+	}()
 	var wms []*workman.Workman
 	// Started and stopped 48 at a time: thousands of them (the registry
 	// measurement) would otherwise take a minute, one round trip at a time.
@@ -169,8 +218,13 @@ func runWorkmen(ctx context.Context, park string, n int, mode string, capacity i
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			wm, err := workman.New(workman.Config{Type: typ, ParkURL: park, Mode: mode, Capacity: capacity, DataDir: dataDir,
-				Security: security.Config{TLS: benchTLS}}, newWorker())
+			cfg := workman.Config{Type: c.typ, ParkURL: park, Mode: mode, Capacity: c.capacity, DataDir: c.dataDir,
+				Security: security.Config{TLS: benchTLS}}
+			err := c.slow(&cfg)
+			var wm *workman.Workman
+			if err == nil {
+				wm, err = workman.New(cfg, newWorker())
+			}
 			if err == nil {
 				err = wm.Start(ctx)
 			}

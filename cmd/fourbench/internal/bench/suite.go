@@ -147,6 +147,7 @@ func (s *suite) run(ctx context.Context) error {
 		{"bigwarehouse", s.bigWarehouse},
 		{"tls", s.overTLS},
 		{"wordcount", s.wordCount},
+		{"latency", s.overLatency},
 		{"sort", s.sort},
 		{"registry", s.registry},
 		{"jobcenter", s.jobCenter},
@@ -613,6 +614,70 @@ func (s *suite) wordCount(ctx context.Context) error {
 	return nil
 }
 
+// overLatency counts the words of a text of o.TextBytes (50,000 distinct
+// words) on 2 workman processes reached directly, and on 2 reached
+// through proxies that delay each way 50 ms +- 10 ms (a link between
+// machines far apart); 4 MiB ranges, 16 slots each: the tasks in flight
+// cover the round trips. Best of 3 each, in turn; both counts must
+// be the one-goroutine Counter's.
+func (s *suite) overLatency(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "fourbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "text.txt")
+	size := s.o.TextBytes
+	if err := generateText(path, size, 50_000); err != nil {
+		return err
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	c := wordcount.NewCounter()
+	err = c.Read(fh)
+	fh.Close()
+	if err != nil {
+		return err
+	}
+	want := wordcount.Sorted(c.Counts())
+	const partSize, slots = 4 << 20, 16
+	fd, wsd, doneD, err := s.pairAs(ctx, wordcount.Type, "wc-direct", dir, slots)
+	if err != nil {
+		return err
+	}
+	defer doneD()
+	fs, wss, doneS, err := s.pairAs(ctx, wordcount.Type, "wc-far", dir, slots, "-delay", "50ms", "-jitter", "10ms")
+	if err != nil {
+		return err
+	}
+	defer doneS()
+	count := func(f *foreman.Foreman, ws []*foreman.Workman) func() error {
+		return func() error {
+			res, err := f.Run(ctx, ws, wordcount.Splitter([]string{path}, partSize, false), wordcount.Combiner())
+			if err != nil {
+				return err
+			}
+			counts, _ := res.Counts(wordcount.KeyCounts)
+			if !slices.Equal(wordcount.Sorted(counts), want) {
+				return errors.New("word counts differ")
+			}
+			return nil
+		}
+	}
+	direct, far, err := bestInTurn(3, count(fd, wsd), count(fs, wss))
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows, row{
+		fmt.Sprintf("word count %d MiB over links of 50 ms +- 10 ms each way, 2 workman processes, %d slots, %d MiB ranges", size>>20, slots, partSize>>20),
+		fmt.Sprintf("%.2fs", far.Seconds()),
+		fmt.Sprintf("%.2fs (the same, direct links)", direct.Seconds()),
+		fmt.Sprintf("%.0f%% of the direct throughput", 100*direct.Seconds()/far.Seconds()), ">= 80%"})
+	return nil
+}
+
 // generateText writes size bytes of text of a vocabulary of vocab words
 // to path, on disk before it returns: the kernel's writeback of the text
 // would otherwise share the cores with the first run.
@@ -635,6 +700,12 @@ func generateText(path string, size int64, vocab int) error {
 // writing in dir) and claims them; done releases them and stops the
 // processes.
 func (s *suite) pair(ctx context.Context, typ, dir string) (*foreman.Foreman, []*foreman.Workman, func(), error) {
+	return s.pairAs(ctx, typ, typ, dir, 1)
+}
+
+// pairAs is pair with the workmen registered as type as, of capacity
+// slots, their role given extra arguments.
+func (s *suite) pairAs(ctx context.Context, typ, as, dir string, slots int, extra ...string) (*foreman.Foreman, []*foreman.Workman, func(), error) {
 	var workers []*child
 	stop := func() {
 		for _, c := range workers {
@@ -642,14 +713,15 @@ func (s *suite) pair(ctx context.Context, typ, dir string) (*foreman.Foreman, []
 		}
 	}
 	for range 2 {
-		c, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", typ, "-capacity", "1", "-data-dir", dir)
+		c, err := s.child(ctx, append([]string{"-role", "workmen", "-park", s.park.url, "-type", typ, "-as", as,
+			"-capacity", strconv.Itoa(slots), "-data-dir", dir}, extra...)...)
 		if err != nil {
 			stop()
 			return nil, nil, nil, err
 		}
 		workers = append(workers, c)
 	}
-	f, ws, err := s.foreman(ctx, typ, 2)
+	f, ws, err := s.foreman(ctx, as, 2)
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
