@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,5 +344,109 @@ func TestNetLatency(t *testing.T) {
 		for _, p := range workmen {
 			p.stop(t) // they leave the registry: the next round's foreman gets the next round's workmen
 		}
+	}
+}
+
+// netCluster starts a park cluster of n servers, each on a host of its
+// own, and returns the hosts and the URL list clients take.
+func netCluster(t *testing.T, net *netsim.Net, n int) ([]*netsim.Host, string) {
+	t.Helper()
+	hosts := make([]*netsim.Host, n)
+	var routes, urls []string
+	for i := range hosts {
+		hosts[i] = net.Host(fmt.Sprint("p", i+1))
+		routes = append(routes, "nats-route://"+hosts[i].Addr+":6222")
+		urls = append(urls, "nats://"+hosts[i].Addr+":4222")
+	}
+	procs, errs := make([]*proc, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			procs[i], _, errs[i] = startProcOn(h, 2*time.Minute, t.TempDir(), "park server ready at ", "parkserver",
+				"-listen", h.Addr+":4222", "-name", h.Name, "-cluster", h.Addr+":6222", "-routes", strings.Join(routes, ","), "-store", t.TempDir())
+		})
+	}
+	wg.Wait()
+	for i, p := range procs {
+		if p != nil {
+			t.Cleanup(func() { p.stop(t) })
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+	}
+	return hosts, strings.Join(urls, ",")
+}
+
+// TestNetClusterPartition: a 3-server park, 4 mesh workmen (capacity 2, on
+// two hosts) and 2 word-count foremen, each on a host of its own: the host
+// of the JetStream meta leader is cut from every other host mid-job, for
+// 10 s, then healed. A workman on that host, connected to that server
+// alone, says its registry writes fail for want of a quorum. Both counts
+// are exact, and no workman ran tasks of two foremen at once, or more
+// than its capacity (from the workmen's own task logs).
+func TestNetClusterPartition(t *testing.T) {
+	n := netsim.New(t)
+	parks, urls := netCluster(t, n, 3)
+	wh := []*netsim.Host{n.Host("workmen-a"), n.Host("workmen-b")}
+	logs := map[string]string{}
+	for i := range 4 {
+		id := fmt.Sprint("w", i+1)
+		logs[id] = filepath.Join(t.TempDir(), id+".tasks")
+		startOn(t, wh[i%2], " ready", "chaosworkman", "-park", urls, "-id", id, "-listen", wh[i%2].Addr+":0",
+			"-type", "wordcount", "-capacity", "2", "-sleep-ms", "100", "-tasklog", logs[id])
+	}
+	// The meta leader, as the cluster reports it.
+	out, errOut, err := netRun(t, wh[0], "fourinone", "-park", urls, "-o", "json", "status")()
+	if err != nil {
+		t.Fatalf("fourinone status: %v: %s", err, errOut)
+	}
+	var st struct {
+		Cluster struct {
+			MetaLeader string `json:"meta_leader"`
+		} `json:"cluster"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("fourinone status: %v: %s", err, out)
+	}
+	i := slices.IndexFunc(parks, func(h *netsim.Host) bool { return h.Name == st.Cluster.MetaLeader })
+	if i < 0 {
+		t.Fatalf("meta leader %q is none of the park servers", st.Cluster.MetaLeader)
+	}
+	lead := parks[i]
+	minority, _ := startOn(t, lead, " ready", "workman", "-park", "nats://"+lead.Addr+":4222", "-id", "w-minority",
+		"-listen", lead.Addr+":0", "-type", "noop")
+	var texts []string
+	var waits []func() (string, string, error)
+	for i := range 2 {
+		text := genText(t, 6<<20)
+		texts = append(texts, text)
+		waits = append(waits, netRun(t, n.Host(fmt.Sprint("foreman", i+1)), "wordcount", "-park", urls, "-workers", "2", "-part-size", "65536", "-q", text))
+	}
+	untilTasks(t, logs["w1"], 8)
+	untilTasks(t, logs["w2"], 8)
+	cut := time.Now()
+	n.Isolate(lead)
+	t.Cleanup(n.Heal) // if the test ends early: before the processes stop
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(minority.errText(), "no quorum"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the workman on the cut-off meta leader's host never said its writes lack a quorum:\n%s", minority.errText())
+		}
+	}
+	t.Logf("the minority side's registry writes fail with no quorum %v after the cut", time.Since(cut).Round(time.Millisecond))
+	time.Sleep(10*time.Second - time.Since(cut)) // the fault's length
+	n.Heal()
+	for i, wait := range waits {
+		out, errOut, err := wait()
+		if err != nil {
+			t.Fatalf("foreman %d: %v\n%s", i+1, err, errOut)
+		}
+		if out != expected(t, texts[i]) {
+			t.Fatalf("foreman %d: output differs from a single-threaded count\n%s", i+1, errOut)
+		}
+	}
+	t.Logf("meta leader %s cut off for 10 s mid-job: both counts exact %v after the cut", lead.Name, time.Since(cut).Round(time.Millisecond))
+	for id, path := range logs {
+		checkExclusive(t, id, readTaskLog(t, path), 2)
 	}
 }

@@ -9,7 +9,8 @@
 //     for big results.
 //
 // With -tasklog FILE it appends a line to FILE when a task starts and one
-// when it ends, with the task's "foreman" (or -), its "lo", its start (and
+// when it ends, with the task's "foreman" (a word count's task: the name
+// of its text file; else -), its "lo", its start (and
 // end) in Unix nanoseconds, and "ok" or the error: a test sees which
 // foremen used the workman's slots when.
 //
@@ -22,12 +23,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 )
@@ -72,7 +75,9 @@ func logged(w workman.Worker, f *os.File) workman.Worker {
 	}
 	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
 		foreman, ok := in.String("foreman")
-		if !ok {
+		if path, isText := in.String(splitter.KeyPath); !ok && isText {
+			foreman = filepath.Base(path) // a word count's: its text names it
+		} else if !ok {
 			foreman = "-"
 		}
 		lo, _ := in.Int64("lo")
