@@ -70,8 +70,8 @@ func SumInt64(key string) Combiner {
 	})
 }
 
-// Concat appends the []string, []int64 or []byte values under key, in the
-// order results arrive (which is not task order).
+// Concat appends the []string, []int64, []float64 or []byte values under
+// key, in the order results arrive (which is not task order).
 func Concat(key string) Combiner {
 	return Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
 		v, ok := r.Get(key)
@@ -92,6 +92,12 @@ func Concat(key string) Combiner {
 				return nil, typeError(acc, key, "[]int64")
 			}
 			acc.SetInt64s(key, append(p, x...))
+		case []float64:
+			p, ok := prev.([]float64)
+			if had && !ok {
+				return nil, typeError(acc, key, "[]float64")
+			}
+			acc.SetFloat64s(key, append(p, x...))
 		case []byte:
 			p, ok := prev.([]byte)
 			if had && !ok {
@@ -99,7 +105,7 @@ func Concat(key string) Combiner {
 			}
 			acc.SetBytes(key, append(p, x...))
 		default:
-			return nil, typeError(r, key, "[]string, []int64 or []byte")
+			return nil, typeError(r, key, "[]string, []int64, []float64 or []byte")
 		}
 		return acc, nil
 	})

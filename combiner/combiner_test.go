@@ -54,9 +54,10 @@ func TestSumInt64AndConcat(t *testing.T) {
 		w.SetStrings("s", ss)
 		w.SetInt64s("i", []int64{n})
 		w.SetBytes("b", []byte(ss[0]))
+		w.SetFloat64s("f", []float64{float64(n) / 2})
 		return w
 	}
-	got, err := fold(t, Chain(SumInt64("n"), Concat("s"), Concat("i"), Concat("b")), mk(1, "x"), mk(2, "y", "z"), mk(4, "w"))
+	got, err := fold(t, Chain(SumInt64("n"), Concat("s"), Concat("i"), Concat("b"), Concat("f")), mk(1, "x"), mk(2, "y", "z"), mk(4, "w"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +65,10 @@ func TestSumInt64AndConcat(t *testing.T) {
 	s, _ := got.Strings("s")
 	i, _ := got.Int64s("i")
 	b, _ := got.Bytes("b")
-	if n != 7 || !reflect.DeepEqual(s, []string{"x", "y", "z", "w"}) || !reflect.DeepEqual(i, []int64{1, 2, 4}) || string(b) != "xyw" {
-		t.Fatalf("got n=%d s=%q i=%v b=%q", n, s, i, b)
+	f, _ := got.Float64s("f")
+	if n != 7 || !reflect.DeepEqual(s, []string{"x", "y", "z", "w"}) || !reflect.DeepEqual(i, []int64{1, 2, 4}) || string(b) != "xyw" ||
+		!reflect.DeepEqual(f, []float64{0.5, 1, 2}) {
+		t.Fatalf("got n=%d s=%q i=%v b=%q f=%v", n, s, i, b, f)
 	}
 	bad := warehouse.New()
 	bad.SetFloat64("s", 1)

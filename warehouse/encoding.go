@@ -13,9 +13,10 @@ import (
 //	then per key: key (uvarint length, bytes), kind byte, value.
 //
 // Values: string and []byte as uvarint length and bytes; int64 as zigzag
-// varint; float64 as 8 little-endian bytes; bool as one byte; []string and
-// []int64 as a uvarint count and their elements; map[string]int64 as a
-// uvarint count and key/value pairs.
+// varint; float64 as 8 little-endian bytes; bool as one byte; []string,
+// []int64 and []float64 as a uvarint count and their elements;
+// map[string]int64 and map[string]float64 as a uvarint count and key/value
+// pairs.
 const (
 	magic0, magic1 = 'F', 'W'
 	version        = 1
@@ -30,6 +31,8 @@ const (
 	kindStrings
 	kindInt64s
 	kindCounts
+	kindFloat64s
+	kindFloat64Map
 )
 
 func uvarintLen(x uint64) int {
@@ -81,6 +84,13 @@ func (w *Warehouse) Size() int {
 			n += uvarintLen(uint64(len(x)))
 			for s, i := range x {
 				n += strLen(s) + varintLen(i)
+			}
+		case []float64:
+			n += uvarintLen(uint64(len(x))) + 8*len(x)
+		case map[string]float64:
+			n += uvarintLen(uint64(len(x))) + 8*len(x)
+			for s := range x {
+				n += strLen(s)
 			}
 		}
 	}
@@ -139,6 +149,19 @@ func (w *Warehouse) AppendBinary(b []byte) ([]byte, error) {
 			for s, i := range x {
 				b = appendStr(b, s)
 				b = binary.AppendVarint(b, i)
+			}
+		case []float64:
+			b = append(b, kindFloat64s)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			for _, f := range x {
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+			}
+		case map[string]float64:
+			b = append(b, kindFloat64Map)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			for s, f := range x {
+				b = appendStr(b, s)
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 			}
 		}
 	}
@@ -215,11 +238,14 @@ func (d *decoder) varint() int64 {
 
 // Minimum encoded sizes of one element, which bound what a count may claim:
 // a top-level entry is a key length, a kind and at least one byte of value;
-// a counts entry is a key length and a varint; a list element is a byte.
+// a counts entry is a key length and a varint; a list element is a byte;
+// a float64 is 8, and a float64 map entry a key length and 8.
 const (
 	minEntry      = 3
 	minCountEntry = 2
 	minElem       = 1
+	floatSize     = 8
+	minFloatEntry = 1 + floatSize
 )
 
 // maxMapHint caps the size hint of a decoded map: a map grows as entries
@@ -255,6 +281,31 @@ func (d *decoder) raw() []byte {
 
 func (d *decoder) str() string { return string(d.raw()) }
 
+func (d *decoder) float64() float64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < floatSize {
+		d.fail("short float64")
+		return 0
+	}
+	f := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[floatSize:]
+	return f
+}
+
+// decodeMap reads a map of a count of entries (each at least minEntry
+// bytes), each a key and a value read by value.
+func decodeMap[V any](d *decoder, minEntry int, value func() V) map[string]V {
+	c := d.count(minEntry)
+	m := make(map[string]V, min(c, maxMapHint))
+	for j := 0; j < c && d.err == nil; j++ {
+		s := d.str()
+		m[s] = value()
+	}
+	return m
+}
+
 // Decode decodes a Warehouse from data. Byte slice values alias data, so the
 // caller must not change data afterwards. Malformed data gives an error
 // wrapping ErrMalformed; Decode never panics.
@@ -287,12 +338,7 @@ func Decode(data []byte) (*Warehouse, error) {
 		case kindInt64:
 			v = d.varint()
 		case kindFloat64:
-			if len(d.b) < 8 {
-				d.fail("short float64")
-				break
-			}
-			v = math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-			d.b = d.b[8:]
+			v = d.float64()
 		case kindBool:
 			c := d.byte1()
 			if c > 1 {
@@ -312,13 +358,15 @@ func Decode(data []byte) (*Warehouse, error) {
 			}
 			v = is
 		case kindCounts:
-			c := d.count(minCountEntry)
-			m := make(map[string]int64, min(c, maxMapHint))
-			for j := 0; j < c && d.err == nil; j++ {
-				s := d.str()
-				m[s] = d.varint()
+			v = decodeMap(d, minCountEntry, d.varint)
+		case kindFloat64s:
+			fs := make([]float64, d.count(floatSize))
+			for j := range fs {
+				fs[j] = d.float64()
 			}
-			v = m
+			v = fs
+		case kindFloat64Map:
+			v = decodeMap(d, minFloatEntry, d.float64)
 		default:
 			d.fail("unknown value kind %d for key %q", kind, k)
 		}

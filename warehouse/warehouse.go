@@ -2,8 +2,9 @@
 // a result out of it, after Fourinone's WareHouse.
 //
 // A Warehouse maps string keys to values of a small closed set of types
-// (string, []byte, int64, float64, bool, []string, []int64 and
-// map[string]int64), each with a typed setter and getter. A result Warehouse
+// (string, []byte, int64, float64, bool, []string, []int64, []float64,
+// map[string]int64 and map[string]float64), each with a typed setter and
+// getter. A result Warehouse
 // also carries a Status: StatusReady, or StatusException with the message of
 // the error or panic that produced it.
 //
@@ -116,7 +117,7 @@ func (w *Warehouse) Delete(key string) { delete(w.m, key) }
 // is stored as int64); otherwise Put returns an error and w is unchanged.
 func (w *Warehouse) Put(key string, v any) error {
 	switch x := v.(type) {
-	case string, []byte, int64, float64, bool, []string, []int64, map[string]int64:
+	case string, []byte, int64, float64, bool, []string, []int64, []float64, map[string]int64, map[string]float64:
 		w.set(key, v)
 	case int:
 		w.set(key, int64(x))
@@ -154,8 +155,15 @@ func (w *Warehouse) SetStrings(key string, v []string) { w.set(key, v) }
 // SetInt64s stores an int64 slice; w keeps v, not a copy.
 func (w *Warehouse) SetInt64s(key string, v []int64) { w.set(key, v) }
 
+// SetFloat64s stores a float64 slice (a vector); w keeps v, not a copy.
+func (w *Warehouse) SetFloat64s(key string, v []float64) { w.set(key, v) }
+
 // SetCounts stores a map of counts; w keeps v, not a copy.
 func (w *Warehouse) SetCounts(key string, v map[string]int64) { w.set(key, v) }
+
+// SetFloat64Map stores a map of float64s (named weights, say); w keeps v,
+// not a copy.
+func (w *Warehouse) SetFloat64Map(key string, v map[string]float64) { w.set(key, v) }
 
 func get[T any](w *Warehouse, key string) (T, bool) {
 	v, ok := w.m[key].(T)
@@ -183,6 +191,14 @@ func (w *Warehouse) Strings(key string) (v []string, ok bool) { return get[[]str
 
 // Int64s returns the int64 slice under key.
 func (w *Warehouse) Int64s(key string) (v []int64, ok bool) { return get[[]int64](w, key) }
+
+// Float64s returns the float64 slice under key.
+func (w *Warehouse) Float64s(key string) (v []float64, ok bool) { return get[[]float64](w, key) }
+
+// Float64Map returns the map of float64s under key.
+func (w *Warehouse) Float64Map(key string) (v map[string]float64, ok bool) {
+	return get[map[string]float64](w, key)
+}
 
 // Counts returns the map of counts under key.
 func (w *Warehouse) Counts(key string) (v map[string]int64, ok bool) {

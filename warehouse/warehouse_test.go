@@ -22,6 +22,9 @@ func sample() *Warehouse {
 	w.SetStrings("ss", []string{"a", "", "ccc"})
 	w.SetInt64s("is", []int64{0, -1, math.MaxInt64, math.MinInt64})
 	w.SetCounts("c", map[string]int64{"the": 3, "a": -2, "": 0})
+	w.SetFloat64s("fs", []float64{0, -1.5, math.Inf(1), math.SmallestNonzeroFloat64, math.MaxFloat64})
+	w.SetFloat64s("no floats", []float64{})
+	w.SetFloat64Map("fm", map[string]float64{"w": 0.5, "": -2, "bias": math.Inf(-1)})
 	return w
 }
 
@@ -79,6 +82,21 @@ func TestTypedAccessors(t *testing.T) {
 	if v, ok := w.Counts("c"); !ok || v["the"] != 3 {
 		t.Errorf("Counts = %v, %v", v, ok)
 	}
+	if v, ok := w.Float64s("fs"); !ok || len(v) != 5 || v[1] != -1.5 {
+		t.Errorf("Float64s = %v, %v", v, ok)
+	}
+	if v, ok := w.Float64Map("fm"); !ok || v["w"] != 0.5 {
+		t.Errorf("Float64Map = %v, %v", v, ok)
+	}
+	if _, ok := w.Float64s("is"); ok {
+		t.Error("Float64s on an []int64 key reported ok")
+	}
+	if err := w.Put("p", []float64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Put("pm", map[string]float64{"x": 1}); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Put("n", 7); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +132,9 @@ func TestDecodeMalformed(t *testing.T) {
 		{"unknown kind", []byte("FW\x01\x00\x00\x01\x01k\x63")},
 		{"bad bool", []byte("FW\x01\x00\x00\x01\x01k\x05\x02")},
 		{"duplicate key", []byte("FW\x01\x00\x00\x02\x01k\x05\x01\x01k\x05\x00")},
+		{"short float in a list", []byte("FW\x01\x00\x00\x01\x01k\x09\x01\x00\x00\x00\x00")},
+		{"floats claimed past the end", []byte("FW\x01\x00\x00\x01\x01k\x09\x02\x00\x00\x00\x00\x00\x00\x00\x00")},
+		{"float map claimed past the end", []byte("FW\x01\x00\x00\x01\x01k\x0a\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,6 +236,11 @@ func hostile(size int) map[string][]byte {
 	for ; len(keys) < size-7; nk++ {
 		keys = append(keys, 4, byte(nk>>24), byte(nk>>16), byte(nk>>8), byte(nk), kindBool, 1)
 	}
+	var floatKeys []byte
+	nf := 0
+	for ; len(floatKeys) < size-12; nf++ {
+		floatKeys = append(floatKeys, 3, byte(nf>>16), byte(nf>>8), byte(nf), 0, 0, 0, 0, 0, 0, 0, 0)
+	}
 	return map[string][]byte{
 		"counts claim an entry per two bytes": one(kindCounts, size/2, same(size, 1)),
 		"strings claim an element per byte":   one(kindStrings, size, same(size, 0x80)),
@@ -223,6 +249,9 @@ func hostile(size int) map[string][]byte {
 		"zero integers":                       one(kindInt64s, size, same(size, 0)),
 		"distinct short count keys":           one(kindCounts, nd, dense),
 		"distinct short top-level keys":       top(nk, keys),
+		"zero floats":                         one(kindFloat64s, size/8, same(size/8*8, 0)),
+		"floats claim one per 8 bytes":        one(kindFloat64s, size/8, same(size, 0xff)),
+		"distinct short float keys":           one(kindFloat64Map, nf, floatKeys),
 	}
 }
 

@@ -13,7 +13,6 @@
 package paramserver
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -169,25 +168,4 @@ func Local(p Problem, trainers, servers int) ([]float64, error) {
 		w = next
 	}
 	return w, nil
-}
-
-// floats packs v as little-endian float64s (a Warehouse has no []float64).
-func floats(v []float64) []byte {
-	b := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
-	}
-	return b
-}
-
-// unfloats unpacks what floats packed.
-func unfloats(b []byte) ([]float64, error) {
-	if len(b)%8 != 0 {
-		return nil, fmt.Errorf("paramserver: %d bytes are not float64s", len(b))
-	}
-	v := make([]float64, len(b)/8)
-	for i := range v {
-		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	return v, nil
 }

@@ -63,6 +63,6 @@ func TestBadInput(t *testing.T) {
 	m := message("j", 0, 0, []float64{1})
 	m.SetBytes(KeyValues, []byte{1, 2, 3})
 	if err := NewTrainer().Receive(context.Background(), workman.Peer{}, m); err == nil {
-		t.Error("3 bytes of float64s: no error")
+		t.Error("bytes for float64s: no error")
 	}
 }

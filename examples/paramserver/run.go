@@ -71,14 +71,13 @@ func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem
 	got := make([]bool, len(pss))
 	for i := range pss {
 		index, _ := outs[i].Int64(KeyIndex)
-		b, _ := outs[i].Bytes(KeyValues)
-		v, err := unfloats(b)
+		v, ok := outs[i].Float64s(KeyValues)
 		if index < 0 || index >= int64(len(pss)) || got[index] {
 			return nil, fmt.Errorf("paramserver: server %d returned the shard of index %d", i, index)
 		}
 		got[index] = true
 		lo, hi := Range(p.Features, len(pss), int(index))
-		if err != nil || len(v) != hi-lo {
+		if !ok || len(v) != hi-lo {
 			return nil, fmt.Errorf("paramserver: server %d returned %d weights, want %d", i, len(v), hi-lo)
 		}
 		copy(w[lo:hi], v)

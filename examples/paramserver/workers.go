@@ -31,7 +31,7 @@ const (
 	KeyRate     = "rate"     // float64
 	KeyStep     = "step"     // int64: a message's step
 	KeyFrom     = "from"     // int64: a message's sender's index among its type
-	KeyValues   = "values"   // []byte: float64s, little-endian: weights or a gradient's slice; a ps's result
+	KeyValues   = "values"   // []float64: weights or a gradient's slice; a ps's result
 )
 
 // MaxPeers bounds the workers of a type in a job, and maxOpen the steps
@@ -50,7 +50,7 @@ func message(job string, step, from int, v []float64) *warehouse.Warehouse {
 	m.SetString(KeyJob, job)
 	m.SetInt64(KeyStep, int64(step))
 	m.SetInt64(KeyFrom, int64(from))
-	m.SetBytes(KeyValues, floats(v))
+	m.SetFloat64s(KeyValues, v)
 	return m
 }
 
@@ -59,15 +59,11 @@ func receive(inbox *team.Mailbox[box], in *warehouse.Warehouse) error {
 	job, ok1 := in.String(KeyJob)
 	step, ok2 := in.Int64(KeyStep)
 	from, ok3 := in.Int64(KeyFrom)
-	b, ok4 := in.Bytes(KeyValues)
+	v, ok4 := in.Float64s(KeyValues)
 	if !(ok1 && ok2 && ok3 && ok4) || step < 0 || step > MaxSteps || from < 0 || from >= MaxPeers {
-		return errors.New("paramserver: a message needs a job, a step, its sender and values")
+		return errors.New("paramserver: a message needs a job, a step, its sender and values ([]float64)")
 	}
-	v, err := unfloats(b)
-	if err != nil {
-		return err
-	}
-	err = inbox.Put(stepKey(job, int(step)), int(from), true, func(m *box) error {
+	err := inbox.Put(stepKey(job, int(step)), int(from), true, func(m *box) error {
 		if *m == nil {
 			*m = make(box)
 		}
@@ -225,7 +221,7 @@ func (s *PS) DoTask(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Wa
 	}
 	out := warehouse.New()
 	out.SetInt64(KeyIndex, int64(t.index))
-	out.SetBytes(KeyValues, floats(w))
+	out.SetFloat64s(KeyValues, w)
 	return out, nil
 }
 
