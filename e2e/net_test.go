@@ -423,8 +423,20 @@ func TestNetClusterPartition(t *testing.T) {
 		texts = append(texts, text)
 		waits = append(waits, netRun(t, n.Host(fmt.Sprint("foreman", i+1)), "wordcount", "-park", urls, "-workers", "2", "-part-size", "65536", "-q", text))
 	}
-	untilTasks(t, logs["w1"], 8)
-	untilTasks(t, logs["w2"], 8)
+	// Both jobs under way: each text's tasks in the workmen's logs.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		all := ""
+		for _, path := range logs {
+			b, _ := os.ReadFile(path)
+			all += string(b)
+		}
+		if strings.Count(all, "start "+filepath.Base(texts[0])+" ") >= 4 && strings.Count(all, "start "+filepath.Base(texts[1])+" ") >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two jobs did not both start within a minute:\n%s", all)
+		}
+	}
 	cut := time.Now()
 	n.Isolate(lead)
 	t.Cleanup(n.Heal) // if the test ends early: before the processes stop
