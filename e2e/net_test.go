@@ -152,11 +152,11 @@ func TestNetCoordination(t *testing.T) {
 	counter, leaders := filepath.Join(dir, "counter"), filepath.Join(dir, "leaders.log")
 	hosts := make([]*netsim.Host, clients)
 	locks := make([]*proc, clients)
-	e := &election{t: t, lines: make(chan candidateLine, 100)}
+	e := &election{t: t} // its candidates' lines are not read: the log says who led when
 	for i := range hosts {
 		hosts[i] = n.Host(fmt.Sprint("c", i))
-		e.procs = append(e.procs, nil)
-		e.procs[i], _ = startOn(t, hosts[i], "standing as", "leader", "-park", url, "-lease", "1s", "-every", "10ms", "-name", fmt.Sprint("c", i), leaders)
+		p, _ := startOn(t, hosts[i], "standing as", "leader", "-park", url, "-lease", "1s", "-every", "10ms", "-name", fmt.Sprint("c", i), leaders)
+		e.procs = append(e.procs, p)
 		locks[i], _ = startOn(t, hosts[i], "started", "lock", "-park", url, "-lease", "1s", "-n", strconv.Itoa(each), counter)
 	}
 	running := func() bool {

@@ -114,7 +114,8 @@ func decodePeer(b []byte) (Peer, error) {
 // Mesh reaches the other workers from inside DoTask or Receive: Fourinone's
 // getWorkerElse, getWorkerIndex, getWorkerAll and getSelfIndex. It reads
 // the registry once, at its first use, so every call on one Mesh sees the
-// same workers. It is safe for concurrent use.
+// same workers (but Peer, looking for a worker by id that is not among
+// them, reads again). It is safe for concurrent use.
 type Mesh struct {
 	wm *Workman
 

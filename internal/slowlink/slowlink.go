@@ -70,6 +70,13 @@ func (p *Proxy) track(c net.Conn) bool {
 	return true
 }
 
+// untrack forgets c, closed.
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
 func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
@@ -83,20 +90,18 @@ func (p *Proxy) accept() {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.untrack(in)
 			out, err := net.Dial("tcp", p.to)
 			if err != nil || !p.track(out) {
 				in.Close()
 				return
 			}
+			defer p.untrack(out)
 			var pipes sync.WaitGroup
 			pipes.Add(2)
 			go func() { defer pipes.Done(); p.pipe(out, in) }()
 			go func() { defer pipes.Done(); p.pipe(in, out) }()
 			pipes.Wait()
-			p.mu.Lock()
-			delete(p.conns, in)
-			delete(p.conns, out)
-			p.mu.Unlock()
 		}()
 	}
 }
