@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
@@ -61,6 +62,10 @@ type runConfig struct {
 	name        string
 	progress    func(Progress)
 	showAfter   time.Duration
+	codec       codec.Codec
+	// fold, if set, takes each result with its task's number instead of
+	// the Combiner (Map); StopJob from it ends the job.
+	fold func(n int, result *warehouse.Warehouse) error
 }
 
 // RunStats counts what a Run did besides running each task once.
@@ -515,10 +520,18 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		if len(r.took) > 256 {
 			r.took = r.took[len(r.took)-128:]
 		}
-		if r.acc, err = r.comb.Combine(r.acc, o.out); err != nil {
-			return false, fmt.Errorf("foreman: combine the result of task %d: %w", t.n, err)
+		if r.cfg.fold != nil {
+			err = r.cfg.fold(t.n, o.out)
+		} else {
+			r.acc, err = r.comb.Combine(r.acc, o.out)
 		}
 		r.job.done++
+		if errors.Is(err, StopJob) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("foreman: combine the result of task %d: %w", t.n, err)
+		}
 		return r.cfg.stopWhen != nil && r.cfg.stopWhen(o.out), nil
 	case te != nil:
 		r.f.metrics.Attempt("exception", 0, o.size)

@@ -1,0 +1,151 @@
+// Package codec carries Go values in Warehouses: the encoding under the
+// typed API (workman.Func, foreman.Map, jobcenter.Define).
+//
+// A typed task or result is a Warehouse of three keys: KeyValue, the value's
+// bytes; KeyCodec, the name of the Codec that encoded them; KeyType, the Go
+// type of the value the sender encoded, for error messages. The receiver
+// decodes with the codec the Warehouse names, so a job chooses its codec on
+// one side only, and programs built separately interoperate as long as
+// their types agree field by field (by name).
+//
+// CBOR (RFC 8949) is the default: compact (a float64 is 9 bytes, a struct
+// field its name and value), fast, and hardened against hostile input.
+// JSON is there for interop (the exec worker, other languages). Register
+// adds another, for instance one for protobuf messages.
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// The keys of a Warehouse that carries a value.
+const (
+	KeyValue = "value"
+	KeyCodec = "codec"
+	KeyType  = "type"
+)
+
+// Codec encodes Go values to bytes and back. Unmarshal gets bytes from the
+// network: it must not panic on any input and should allocate at most a
+// small constant times len(data) (the built-in codecs do; see Value). Both
+// must be safe for concurrent use.
+type Codec interface {
+	// Name identifies the codec on the wire: letters, digits and '-'.
+	Name() string
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// ErrUnknownCodec is wrapped by the error for a Warehouse naming a codec
+// that is not registered.
+var ErrUnknownCodec = errors.New("codec: unknown codec")
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Codec{}
+)
+
+func init() {
+	Register(CBOR)
+	Register(JSON)
+}
+
+// Register makes c known by its name to Value, on the receiving side: a
+// program that decodes values of a codec other than CBOR and JSON registers
+// it first. Registering a name again replaces the codec.
+func Register(c Codec) {
+	mu.Lock()
+	registry[c.Name()] = c
+	mu.Unlock()
+}
+
+// Lookup returns the codec registered under name.
+func Lookup(name string) (Codec, bool) {
+	mu.RLock()
+	c, ok := registry[name]
+	mu.RUnlock()
+	return c, ok
+}
+
+// Default is the codec the typed API uses unless told otherwise: CBOR.
+var Default Codec = CBOR
+
+// Put encodes v with c (Default if nil) into w, under KeyValue, and names
+// the codec and v's type beside it.
+func Put[T any](w *warehouse.Warehouse, c Codec, v T) error {
+	if c == nil {
+		c = Default
+	}
+	b, err := c.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("codec: encode %s with %s: %w", typeName[T](), c.Name(), err)
+	}
+	w.SetBytes(KeyValue, b)
+	w.SetString(KeyCodec, c.Name())
+	w.SetString(KeyType, typeName[T]())
+	return nil
+}
+
+// New returns a new Warehouse carrying v, encoded with c (Default if nil).
+func New[T any](c Codec, v T) (*warehouse.Warehouse, error) {
+	w := warehouse.New()
+	if err := Put(w, c, v); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Value decodes the value w carries into a T, with the codec w names. An
+// error says what was wanted and what w carries: the key, both types and
+// the codec's own message.
+//
+// Decoding CBOR from hostile bytes never panics and allocates at most 32
+// bytes per input byte, or, if more, the size of the Go value one input
+// byte can fill: an empty array (1 byte) fills a 24-byte slice header, an
+// empty map a whole struct. The decoder checks that every count the bytes
+// claim fits in the bytes before it allocates, and nests 32 levels at most.
+func Value[T any](w *warehouse.Warehouse) (T, error) {
+	var v T
+	b, ok := w.Bytes(KeyValue)
+	if !ok {
+		return v, &Error{Key: KeyValue, Want: typeName[T](), Err: fmt.Errorf("no %q bytes in the warehouse (keys %q)", KeyValue, w.Keys())}
+	}
+	name, _ := w.String(KeyCodec)
+	c, ok := Lookup(name)
+	if !ok {
+		return v, &Error{Key: KeyCodec, Want: typeName[T](), Err: fmt.Errorf("%w %q", ErrUnknownCodec, name)}
+	}
+	if err := c.Unmarshal(b, &v); err != nil {
+		got, _ := w.String(KeyType)
+		return v, &Error{Key: KeyValue, Want: typeName[T](), Got: got, Codec: name, Err: err}
+	}
+	return v, nil
+}
+
+// Error is a value that could not be decoded.
+type Error struct {
+	Key   string // the Warehouse key
+	Want  string // the Go type asked for
+	Got   string // the Go type the sender encoded, if it said
+	Codec string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("codec: %q does not decode into %s", e.Key, e.Want)
+	if e.Got != "" {
+		s += fmt.Sprintf(" (the sender encoded a %s with %s)", e.Got, e.Codec)
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the codec's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// typeName is T's name as %T prints it ("main.Params", "[]float64").
+func typeName[T any]() string { return reflect.TypeFor[T]().String() }

@@ -1,0 +1,98 @@
+package foreman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/fourinone-go/fourinone/codec"
+	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
+)
+
+// StopJob, returned by Map's fold, ends the job early and successfully:
+// running tasks are cancelled and Map returns nil.
+var StopJob = errors.New("foreman: stop the job")
+
+// WithCodec makes Map and Collect encode tasks with c instead of
+// codec.Default; the workers answer in the codec the task came in.
+func WithCodec(c codec.Codec) RunOption { return func(cfg *runConfig) { cfg.codec = c } }
+
+// Map runs a task for each value of in on the workers ws, a job like Run's
+// with every RunOption, and calls fold with each result as it arrives,
+// with i the position of its input in in. The workers run typed tasks (see
+// workman.Func). fold runs on Map's own goroutine, one result at a time;
+// an error from it ends the job and is returned, except StopJob, which
+// ends it successfully. A result that does not decode into an Out is such
+// an error, naming the task.
+func Map[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.Seq[In], fold func(i int, out Out) error, opts ...RunOption) error {
+	return mapN(ctx, f, ws, in, -1, fold, opts)
+}
+
+// mapN is Map of n inputs, if n >= 0 (for Progress.Total).
+func mapN[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.Seq[In], n int, fold func(i int, out Out) error, opts []RunOption) error {
+	var c codec.Codec
+	tasks := typedTasks(in, &c)
+	if n >= 0 {
+		tasks = splitter.WithSize(tasks, n)
+	}
+	_, err := f.Run(ctx, ws, tasks, nil, append(opts, func(cfg *runConfig) {
+		c = cfg.codec
+		cfg.fold = func(n int, result *warehouse.Warehouse) error {
+			out, err := codec.Value[Out](result)
+			if err != nil {
+				return err
+			}
+			return fold(n, out)
+		}
+	})...)
+	return err
+}
+
+// typedTasks is the Splitter of in's values, encoded with *c (read once
+// the options are applied: Run applies them before it splits).
+func typedTasks[In any](in iter.Seq[In], c *codec.Codec) splitter.Splitter {
+	return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		i := 0
+		for v := range in {
+			w, err := codec.New(*c, v)
+			if err != nil {
+				return fmt.Errorf("input %d: %w", i, err)
+			}
+			if err := emit(w); err != nil {
+				return err
+			}
+			i++
+		}
+		return nil
+	})
+}
+
+// Collect runs a task for each of ins (as Map does) and returns their
+// results in the order of ins. With ContinueOnError, a failed task's
+// result is Out's zero value and the error is the *JobError.
+func Collect[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, ins []In, opts ...RunOption) ([]Out, error) {
+	outs := make([]Out, len(ins))
+	err := mapN(ctx, f, ws, slices.Values(ins), len(ins), func(i int, out Out) error {
+		outs[i] = out
+		return nil
+	}, opts)
+	return outs, err
+}
+
+// Do runs one typed task, in, on w and waits for its result, encoded with
+// codec.Default: a typed DoTask. An exception is a *TaskError.
+func Do[In, Out any](ctx context.Context, w *Workman, in In) (Out, error) {
+	var out Out
+	task, err := codec.New(nil, in)
+	if err != nil {
+		return out, err
+	}
+	result, err := w.DoTask(ctx, task).Wait(ctx)
+	if err != nil {
+		return out, err
+	}
+	return codec.Value[Out](result)
+}
