@@ -686,7 +686,11 @@ func (r *run) job(ctx context.Context, ws []*foreman.Workman) (out *warehouse.Wa
 	// shows it before).
 	opts := append([]foreman.RunOption{foreman.JobName("work " + r.start.Type + " " + r.start.ID), foreman.ShowAfter(time.Second)},
 		r.c.def.RunOptions...)
-	return r.c.f.Run(ctx, ws, counted, counting, opts...)
+	acc, err := r.c.f.Run(ctx, ws, counted, counting, opts...)
+	if t, ok := comb.(typedResult); ok && err == nil {
+		return t.result()
+	}
+	return acc, err
 }
 
 // permanentError fails a Work at once, without further attempts.
