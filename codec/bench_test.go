@@ -52,7 +52,7 @@ func BenchmarkCodecs(b *testing.B) {
 	for i := range vec {
 		vec[i] = float64(i) / 3
 	}
-	for _, c := range []Codec{CBOR, JSON, gobCodec{}} {
+	for _, c := range []Codec{Compact, JSON, gobCodec{}} {
 		Register(c)
 		b.Run(fmt.Sprint("record/", c.Name()), func(b *testing.B) { roundTrip(b, c, benchRecord()) })
 		b.Run(fmt.Sprint("floats/", c.Name()), func(b *testing.B) { roundTrip(b, c, vec) })

@@ -1,15 +1,17 @@
 // Package codec carries Go values in Warehouses: the encoding under the
 // typed API (workman.Func, foreman.Map, jobcenter.Define).
 //
-// A typed task or result is a Warehouse of three keys: KeyValue, the value's
-// bytes; KeyCodec, the name of the Codec that encoded them; KeyType, the Go
-// type of the value the sender encoded, for error messages. The receiver
-// decodes with the codec the Warehouse names, so a job chooses its codec on
-// one side only, and programs built separately interoperate as long as
-// their types agree field by field (by name).
+// A typed task or result is a Warehouse of two keys: KeyValue, the value's
+// bytes, and KeyCodec, the name of the Codec that encoded them followed by
+// a space and the Go type of the value the sender encoded (for error
+// messages; it may be left out): "compact main.Params". The receiver decodes
+// with the codec the Warehouse names, so a job chooses its codec on one
+// side only, and programs built separately interoperate as long as their
+// types agree field by field (by name).
 //
-// CBOR (RFC 8949) is the default: compact (a float64 is 9 bytes, a struct
-// field its name and value), fast, and hardened against hostile input.
+// Compact, the framework's own binary form, is the default: it carries
+// structs, slices, maps, times and float vectors in about the bytes the
+// values take in memory, at about the cost of filling a Warehouse by hand.
 // JSON is there for interop (the exec worker, other languages). Register
 // adds another, for instance one for protobuf messages.
 package codec
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/fourinone-go/fourinone/warehouse"
@@ -27,7 +30,6 @@ import (
 const (
 	KeyValue = "value"
 	KeyCodec = "codec"
-	KeyType  = "type"
 )
 
 // Codec encodes Go values to bytes and back. Unmarshal gets bytes from the
@@ -51,13 +53,13 @@ var (
 )
 
 func init() {
-	Register(CBOR)
+	Register(Compact)
 	Register(JSON)
 }
 
 // Register makes c known by its name to Value, on the receiving side: a
-// program that decodes values of a codec other than CBOR and JSON registers
-// it first. Registering a name again replaces the codec.
+// program that decodes values of a codec other than Compact and JSON
+// registers it first. Registering a name again replaces the codec.
 func Register(c Codec) {
 	mu.Lock()
 	registry[c.Name()] = c
@@ -72,11 +74,11 @@ func Lookup(name string) (Codec, bool) {
 	return c, ok
 }
 
-// Default is the codec the typed API uses unless told otherwise: CBOR.
-var Default Codec = CBOR
+// Default is the codec the typed API uses unless told otherwise: Compact.
+var Default Codec = Compact
 
 // Put encodes v with c (Default if nil) into w, under KeyValue, and names
-// the codec and v's type beside it.
+// the codec and v's type under KeyCodec.
 func Put[T any](w *warehouse.Warehouse, c Codec, v T) error {
 	if c == nil {
 		c = Default
@@ -86,8 +88,7 @@ func Put[T any](w *warehouse.Warehouse, c Codec, v T) error {
 		return fmt.Errorf("codec: encode %s with %s: %w", typeName[T](), c.Name(), err)
 	}
 	w.SetBytes(KeyValue, b)
-	w.SetString(KeyCodec, c.Name())
-	w.SetString(KeyType, typeName[T]())
+	w.SetString(KeyCodec, c.Name()+" "+typeName[T]())
 	return nil
 }
 
@@ -104,27 +105,42 @@ func New[T any](c Codec, v T) (*warehouse.Warehouse, error) {
 // error says what was wanted and what w carries: the key, both types and
 // the codec's own message.
 //
-// Decoding CBOR from hostile bytes never panics and allocates at most 32
-// bytes per input byte, or, if more, the size of the Go value one input
-// byte can fill: an empty array (1 byte) fills a 24-byte slice header, an
-// empty map a whole struct. The decoder checks that every count the bytes
-// claim fits in the bytes before it allocates, and nests 32 levels at most.
+// Decoding from hostile bytes with Compact never panics and allocates at
+// most 32 bytes per input byte, or, if more, twice the size of the Go
+// value one input byte can fill: an empty list (2 bytes) fills a 24-byte
+// slice header, an empty struct a whole struct. The decoder checks every
+// count against the bytes left before it allocates, and nests 32 levels
+// at most.
 func Value[T any](w *warehouse.Warehouse) (T, error) {
 	var v T
 	b, ok := w.Bytes(KeyValue)
 	if !ok {
 		return v, &Error{Key: KeyValue, Want: typeName[T](), Err: fmt.Errorf("no %q bytes in the warehouse (keys %q)", KeyValue, w.Keys())}
 	}
-	name, _ := w.String(KeyCodec)
-	c, ok := Lookup(name)
-	if !ok {
-		return v, &Error{Key: KeyCodec, Want: typeName[T](), Err: fmt.Errorf("%w %q", ErrUnknownCodec, name)}
+	c, got, err := codecOf(w)
+	if err != nil {
+		return v, &Error{Key: KeyCodec, Want: typeName[T](), Err: err}
 	}
 	if err := c.Unmarshal(b, &v); err != nil {
-		got, _ := w.String(KeyType)
-		return v, &Error{Key: KeyValue, Want: typeName[T](), Got: got, Codec: name, Err: err}
+		return v, &Error{Key: KeyValue, Want: typeName[T](), Got: got, Codec: c.Name(), Err: err}
 	}
 	return v, nil
+}
+
+// CodecOf returns the codec that encoded the value w carries.
+func CodecOf(w *warehouse.Warehouse) (Codec, error) {
+	c, _, err := codecOf(w)
+	return c, err
+}
+
+func codecOf(w *warehouse.Warehouse) (c Codec, typ string, err error) {
+	s, _ := w.String(KeyCodec)
+	name, typ, _ := strings.Cut(s, " ")
+	c, ok := Lookup(name)
+	if !ok {
+		return nil, "", fmt.Errorf("%w %q", ErrUnknownCodec, name)
+	}
+	return c, typ, nil
 }
 
 // Error is a value that could not be decoded.

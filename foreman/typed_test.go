@@ -54,7 +54,7 @@ func shards(n int) []shard {
 
 func TestCollect(t *testing.T) {
 	for _, mode := range []string{workman.ModeMesh, workman.ModeHub} {
-		for _, c := range []codec.Codec{codec.CBOR, codec.JSON} {
+		for _, c := range []codec.Codec{codec.Compact, codec.JSON} {
 			t.Run(mode+"/"+c.Name(), func(t *testing.T) {
 				cl := parktest.Start(t, 2, workman.Config{Type: "typed", Mode: mode}, summarize)
 				f := parktest.NewForeman(t, cl.URL, foreman.Config{})
@@ -133,7 +133,7 @@ func TestMapStopJobAndErrors(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("wrong input type: %v, want a TaskError", err)
 	}
-	for _, want := range []string{fmt.Sprintf("task %d", te.Task), `"value" does not decode into foreman_test.shard`, "the sender encoded a string with cbor"} {
+	for _, want := range []string{fmt.Sprintf("task %d", te.Task), `"value" does not decode into foreman_test.shard`, "the sender encoded a string with compact"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not say %q", err, want)
 		}

@@ -32,8 +32,7 @@ func Define[In, Task, Res, Out any](typ string, split func(ctx context.Context, 
 		if err != nil {
 			return nil, nil, err
 		}
-		name, _ := input.String(codec.KeyCodec)
-		c, _ := codec.Lookup(name) // Value found it
+		c, _ := codec.CodecOf(input) // Value found it
 		return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
 			i := 0
 			for t := range tasks {

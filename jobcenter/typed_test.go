@@ -119,7 +119,7 @@ func TestTypedWork(t *testing.T) {
 	}
 	_, err = jobcenter.WaitValue[histogram](ctx, client, id)
 	var we *jobcenter.WorkError
-	if !errors.As(err, &we) || !strings.Contains(err.Error(), "does not decode into jobcenter_test.corpus (the sender encoded a []string with cbor)") {
+	if !errors.As(err, &we) || !strings.Contains(err.Error(), "does not decode into jobcenter_test.corpus (the sender encoded a []string with compact)") {
 		t.Fatalf("wrong input type: %v", err)
 	}
 	if info, err := client.Status(ctx, id); err != nil || info.Attempts != 1 {

@@ -281,6 +281,24 @@ func (d *decoder) raw() []byte {
 
 func (d *decoder) str() string { return string(d.raw()) }
 
+// key reads a key. The framework's most common keys come back as constants
+// rather than copies (as net/http does for common header names): a typed
+// task's, and IntRange's.
+func (d *decoder) key() string {
+	b := d.raw()
+	switch string(b) { // compared without a copy
+	case "value":
+		return "value"
+	case "codec":
+		return "codec"
+	case "lo":
+		return "lo"
+	case "hi":
+		return "hi"
+	}
+	return string(b)
+}
+
 func (d *decoder) float64() float64 {
 	if d.err != nil {
 		return 0
@@ -327,7 +345,7 @@ func Decode(data []byte) (*Warehouse, error) {
 		w.m = make(map[string]any, min(n, maxMapHint))
 	}
 	for i := 0; i < n && d.err == nil; i++ {
-		k := d.str()
+		k := d.key()
 		kind := d.byte1()
 		var v any
 		switch kind {

@@ -40,8 +40,7 @@ func (t Typed[In, Out, Msg]) DoTask(ctx context.Context, task *warehouse.Warehou
 	if err != nil {
 		return nil, err
 	}
-	name, _ := task.String(codec.KeyCodec)
-	c, _ := codec.Lookup(name) // Value found it
+	c, _ := codec.CodecOf(task) // Value found it
 	return codec.New(c, out)
 }
 

@@ -58,7 +58,7 @@ func RunRole(args []string) (bool, error) {
 	park := fs.String("park", "", "park URL (workmen)")
 	n := fs.Int("n", 1, "workmen to run (workmen)")
 	mode := fs.String("mode", workman.ModeMesh, "mesh or hub (workmen)")
-	typ := fs.String("type", "noop", "noop, echo, reg, wide, wordcount or terasort (workmen)")
+	typ := fs.String("type", "noop", "noop, echo, reg, wide, trecord, hrecord, tnoop, wordcount or terasort (workmen)")
 	capacity := fs.Int("capacity", 2, "capacity of each workman (workmen)")
 	dataDir := fs.String("data-dir", "", "the workmen's data directory (workmen)")
 	as := fs.String("as", "", "the type the workmen register as (blank: -type) (workmen)")
@@ -112,6 +112,7 @@ func RunRole(args []string) (bool, error) {
 	case "workmen":
 		always := func(w workman.Worker) func() workman.Worker { return func() workman.Worker { return w } }
 		w := map[string]func() workman.Worker{"noop": always(noop), "echo": always(echo), "reg": always(noop), "wide": always(noop),
+			"trecord": always(typedRecord), "hrecord": always(handRecord), "tnoop": always(typedNoop),
 			wordcount.Type: wordcount.Worker, terasort.Type: terasort.NewWorker}[*typ]
 		if w == nil {
 			return true, fmt.Errorf("unknown -type %q", *typ)

@@ -144,6 +144,7 @@ func (s *suite) run(ctx context.Context) error {
 		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "mesh") }},
 		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "hub") }},
 		{"throughput", s.throughput},
+		{"typed", s.typed},
 		{"bigwarehouse", s.bigWarehouse},
 		{"tls", s.overTLS},
 		{"wordcount", s.wordCount},
