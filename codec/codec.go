@@ -19,9 +19,11 @@ package codec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fourinone-go/fourinone/warehouse"
 )
@@ -47,10 +49,17 @@ type Codec interface {
 // that is not registered.
 var ErrUnknownCodec = errors.New("codec: unknown codec")
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Codec{}
-)
+// registry maps names to codecs. It is copied on Register and read
+// without a lock: every task's decoding looks its codec up.
+var registry atomic.Pointer[map[string]Codec]
+
+// keys caches each codec and type's KeyCodec text.
+var keys sync.Map // codecType → string
+
+type codecType struct {
+	codec string
+	t     reflect.Type
+}
 
 func init() {
 	Register(Compact)
@@ -61,16 +70,21 @@ func init() {
 // program that decodes values of a codec other than Compact and JSON
 // registers it first. Registering a name again replaces the codec.
 func Register(c Codec) {
-	mu.Lock()
-	registry[c.Name()] = c
-	mu.Unlock()
+	regMu.Lock()
+	defer regMu.Unlock()
+	m := map[string]Codec{}
+	if old := registry.Load(); old != nil {
+		maps.Copy(m, *old)
+	}
+	m[c.Name()] = c
+	registry.Store(&m)
 }
+
+var regMu sync.Mutex // one Register at a time
 
 // Lookup returns the codec registered under name.
 func Lookup(name string) (Codec, bool) {
-	mu.RLock()
-	c, ok := registry[name]
-	mu.RUnlock()
+	c, ok := (*registry.Load())[name]
 	return c, ok
 }
 
@@ -88,7 +102,7 @@ func Put[T any](w *warehouse.Warehouse, c Codec, v T) error {
 		return fmt.Errorf("codec: encode %s with %s: %w", typeName[T](), c.Name(), err)
 	}
 	w.SetBytes(KeyValue, b)
-	w.SetString(KeyCodec, c.Name()+" "+typeName[T]())
+	w.SetString(KeyCodec, codecKey[T](c))
 	return nil
 }
 
@@ -162,6 +176,17 @@ func (e *Error) Error() string {
 
 // Unwrap returns the codec's error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// codecKey is KeyCodec's text for a T encoded with c.
+func codecKey[T any](c Codec) string {
+	k := codecType{c.Name(), reflect.TypeFor[T]()}
+	if s, ok := keys.Load(k); ok {
+		return s.(string)
+	}
+	s := k.codec + " " + k.t.String()
+	keys.Store(k, s)
+	return s
+}
 
 // typeName is T's name as %T prints it ("main.Params", "[]float64").
 func typeName[T any]() string { return reflect.TypeFor[T]().String() }

@@ -655,7 +655,6 @@ func (d *decoder) raw() []byte {
 	return b
 }
 
-
 func (d *decoder) float() float64 {
 	if len(d.b) < 8 {
 		d.fail("a short float")
