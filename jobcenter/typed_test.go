@@ -112,6 +112,32 @@ func TestTypedWork(t *testing.T) {
 		t.Fatalf("got %d texts, counts %v; want %d, %v", got.Texts, got.Counts, len(in.Texts), want)
 	}
 
+	// A chain: "total" takes the histogram before it and sums its counts
+	// (on workers that double each and a fold that halves them).
+	parktest.StartWorkman(t, url, workman.Config{Type: "total"}, workman.Func(func(_ context.Context, n int) (int, error) { return 2 * n, nil }))
+	total := jobcenter.Define("total",
+		func(_ context.Context, h histogram) (iter.Seq[int], error) { return maps.Values(h.Counts), nil },
+		func(acc int, n int) (int, error) { return acc + n/2, nil })
+	c2, err := jobcenter.NewContractor(ctx, nc, f, total, jobcenter.ContractorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan struct{})
+	go func() { defer close(done2); _ = c2.Serve(ctx) }()
+	defer func() { cancel(); <-done2 }()
+	id, err = jobcenter.SubmitValue(ctx, client, jobcenter.Work{Type: "histogram", Next: &jobcenter.Work{Type: "total", ID: "sum-of-counts"}}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := 0
+	for _, n := range want {
+		words += n
+	}
+	// Waiting for a chain's first Work gives its last one's result.
+	if got, err := jobcenter.WaitValue[int](ctx, client, id); err != nil || got != words {
+		t.Fatalf("the chain's total is %d (%v), want %d", got, err, words)
+	}
+
 	// An input of the wrong type fails the Work at once, saying so.
 	id, err = jobcenter.SubmitValue(ctx, client, jobcenter.Work{Type: "histogram", MaxAttempts: 3}, []string{"not", "a", "corpus"})
 	if err != nil {

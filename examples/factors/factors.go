@@ -12,31 +12,24 @@ package factors
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"strconv"
 
-	"github.com/fourinone-go/fourinone/combiner"
-	"github.com/fourinone-go/fourinone/splitter"
-	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 )
 
 // Type is the worker type of factoring workmen.
 const Type = "factors"
 
-// Result keys: a task's numbers, how many factors each has, and all their
-// factors one number after another (three parallel []int64).
-const (
-	KeyNumbers = "numbers"
-	KeyCounts  = "counts"
-	KeyFactors = "factors"
-)
+// Range is a task: the numbers [Lo, Hi).
+type Range struct{ Lo, Hi int64 }
 
-// Number is one line of the output: n and its factors, ascending.
+// Number is a number with its factors, ascending: a task's result is a
+// []Number, and a line of the output one Number.
 type Number struct {
 	N       int64
 	Factors []int64
@@ -94,31 +87,21 @@ func Factors(ctx context.Context, n int64) ([]int64, error) {
 	return divs[1 : len(divs)-1], nil
 }
 
-// Worker returns the factoring Worker: for a task's range [KeyLo, KeyHi)
-// it returns the numbers, their counts of factors and the factors.
+// Worker returns the factoring Worker: a task is a Range, its result the
+// Range's numbers with their factors.
 func Worker() workman.Worker {
-	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
-		lo, ok1 := in.Int64(splitter.KeyLo)
-		hi, ok2 := in.Int64(splitter.KeyHi)
-		if !ok1 || !ok2 || lo < 1 || hi < lo || hi-lo > MaxTask {
-			return nil, fmt.Errorf("factors: a task needs a range [%s, %s) of 1 to %d positive integers", splitter.KeyLo, splitter.KeyHi, MaxTask)
+	return workman.Func(func(ctx context.Context, r Range) ([]Number, error) {
+		if r.Lo < 1 || r.Hi < r.Lo || r.Hi-r.Lo > MaxTask {
+			return nil, fmt.Errorf("factors: a task needs a range [lo, hi) of 1 to %d positive integers, not [%d, %d)", MaxTask, r.Lo, r.Hi)
 		}
-		ns := make([]int64, 0, hi-lo)
-		counts := make([]int64, 0, hi-lo)
-		var fs []int64
-		for n := lo; n < hi; n++ {
+		out := make([]Number, 0, r.Hi-r.Lo)
+		for n := r.Lo; n < r.Hi; n++ {
 			f, err := Factors(ctx, n)
 			if err != nil {
 				return nil, err
 			}
-			ns = append(ns, n)
-			counts = append(counts, int64(len(f)))
-			fs = append(fs, f...)
+			out = append(out, Number{N: n, Factors: f})
 		}
-		out := warehouse.New()
-		out.SetInt64s(KeyNumbers, ns)
-		out.SetInt64s(KeyCounts, counts)
-		out.SetInt64s(KeyFactors, fs)
 		return out, nil
 	})
 }
@@ -126,39 +109,15 @@ func Worker() workman.Worker {
 // MaxTask bounds the numbers of one task.
 const MaxTask = 1 << 20
 
-// Splitter splits [from, to) into tasks of step numbers.
-func Splitter(from, to, step int64) splitter.Splitter { return splitter.IntRange(from, to, step) }
-
-// Combiner gathers the tasks' results, in the order they arrive; Numbers
-// puts them in order.
-func Combiner() combiner.Combiner {
-	return combiner.Chain(combiner.Concat(KeyNumbers), combiner.Concat(KeyCounts), combiner.Concat(KeyFactors))
-}
-
-// Numbers returns the numbers of a combined result with their factors, in
-// order of n.
-func Numbers(acc *warehouse.Warehouse) ([]Number, error) {
-	ns, _ := acc.Int64s(KeyNumbers)
-	counts, _ := acc.Int64s(KeyCounts)
-	fs, _ := acc.Int64s(KeyFactors)
-	if len(ns) != len(counts) {
-		return nil, fmt.Errorf("factors: %d numbers with %d counts of factors", len(ns), len(counts))
-	}
-	out := make([]Number, len(ns))
-	at := int64(0)
-	for i, n := range ns {
-		c := counts[i]
-		if c < 0 || c > int64(len(fs))-at {
-			return nil, fmt.Errorf("factors: %d factors of %d past the %d sent", c, n, len(fs))
+// Ranges splits [from, to) into Ranges of step numbers.
+func Ranges(from, to, step int64) iter.Seq[Range] {
+	return func(yield func(Range) bool) {
+		for lo := from; lo < to; lo += step {
+			if !yield(Range{lo, min(lo+step, to)}) {
+				return
+			}
 		}
-		out[i] = Number{N: n, Factors: fs[at : at+c : at+c]}
-		at += c
 	}
-	if at != int64(len(fs)) {
-		return nil, fmt.Errorf("factors: %d factors more than the counts say", int64(len(fs))-at)
-	}
-	slices.SortFunc(out, func(a, b Number) int { return cmp.Compare(a.N, b.N) })
-	return out, nil
 }
 
 // Local factors [from, to) on one goroutine: the reference the

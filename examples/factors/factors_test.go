@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"go.uber.org/goleak"
@@ -92,30 +94,29 @@ func TestDistributedEqualsLocal(t *testing.T) {
 }
 
 // TestBadTasks: a task without a sane range is an error, not a panic or a
-// huge allocation.
+// huge allocation; so is one that is not a Range.
 func TestBadTasks(t *testing.T) {
 	w := Worker()
-	for name, in := range map[string]*warehouse.Warehouse{
-		"empty":     warehouse.New(),
-		"backwards": rangeTask(10, 5),
-		"zero":      rangeTask(0, 5),
-		"huge":      rangeTask(1, 1<<62),
+	for name, r := range map[string]Range{
+		"backwards": {10, 5},
+		"zero":      {0, 5},
+		"huge":      {1, 1 << 62},
 	} {
-		if _, err := w.DoTask(context.Background(), in); err == nil {
-			t.Errorf("%s task: no error", name)
+		in, err := codec.New(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.DoTask(context.Background(), in); err == nil || !strings.Contains(err.Error(), "a task needs a range") {
+			t.Errorf("%s task: %v", name, err)
 		}
 	}
-	ns := warehouse.New()
-	ns.SetInt64s(KeyNumbers, []int64{4})
-	ns.SetInt64s(KeyCounts, []int64{5})
-	if _, err := Numbers(ns); err == nil {
-		t.Error("a result with counts past its factors: no error")
+	if _, err := w.DoTask(context.Background(), warehouse.New()); err == nil {
+		t.Error("an empty task: no error")
 	}
 }
 
-func rangeTask(lo, hi int64) *warehouse.Warehouse {
-	w := warehouse.New()
-	w.SetInt64("lo", lo)
-	w.SetInt64("hi", hi)
-	return w
+func TestRanges(t *testing.T) {
+	if got := slices.Collect(Ranges(3, 10, 3)); !slices.Equal(got, []Range{{3, 6}, {6, 9}, {9, 10}}) {
+		t.Fatalf("Ranges(3, 10, 3) = %v", got)
+	}
 }

@@ -1,10 +1,13 @@
 package factors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/foreman"
 )
 
 // Run factors [from, to) in tasks of step numbers on workers numbers of
@@ -18,9 +21,11 @@ func Run(ctx context.Context, o team.Options, workers int, from, to, step int64)
 		return nil, fmt.Errorf("factors: %w", err)
 	}
 	defer t.Close()
-	acc, err := t.Foreman.Run(ctx, t.Workers[Type], Splitter(from, to, step), Combiner(), t.RunOptions("factors")...)
-	if err != nil {
-		return nil, err
-	}
-	return Numbers(acc)
+	out := make([]Number, 0, to-from)
+	err = foreman.Map(ctx, t.Foreman, t.Workers[Type], Ranges(from, to, step), func(i int, ns []Number) error {
+		out = append(out, ns...) // in the order tasks end
+		return nil
+	}, t.RunOptions("factors")...)
+	slices.SortFunc(out, func(a, b Number) int { return cmp.Compare(a.N, b.N) })
+	return out, err
 }

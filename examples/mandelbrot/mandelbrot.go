@@ -9,29 +9,13 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"strconv"
+	"iter"
 
-	"github.com/fourinone-go/fourinone/combiner"
-	"github.com/fourinone-go/fourinone/splitter"
-	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
 )
 
 // Type is the worker type of rendering workmen.
 const Type = "mandelbrot"
-
-// Task and result keys.
-const (
-	KeyWidth   = "width"   // int64: image width in pixels
-	KeyHeight  = "height"  // int64: image height in pixels
-	KeyMaxIter = "maxiter" // int64: iterations before a point counts as inside
-	KeyX0      = "x0"      // float64: the real part at the left edge
-	KeyY0      = "y0"      // float64: the imaginary part at the top edge
-	KeyStep    = "step"    // float64: the width of a pixel in the plane
-	KeyRow     = "row"     // int64: the band's first row
-	KeyRows    = "rows"    // int64: its rows
-	KeyPixels  = "pixels"  // []byte: the band's palette indexes, row by row
-)
 
 // Limits on one task, so that a task's numbers cannot ask a worker for
 // unbounded memory or time.
@@ -88,7 +72,7 @@ func Band(ctx context.Context, v View, row, rows int) ([]byte, error) {
 	if err := v.check(); err != nil {
 		return nil, err
 	}
-	if row < 0 || rows < 1 || row+rows > v.Height || v.Width*rows > MaxPixels {
+	if row < 0 || rows < 1 || row > v.Height || rows > v.Height-row || v.Width*rows > MaxPixels {
 		return nil, fmt.Errorf("mandelbrot: rows [%d, %d) of an image of %d (at most %d pixels a band)", row, row+rows, v.Height, MaxPixels)
 	}
 	pix := make([]byte, v.Width*rows)
@@ -120,98 +104,66 @@ func escape(cr, ci float64, maxIter int) byte {
 	return 0
 }
 
-// Worker returns the rendering Worker: a task is a View and a band.
+// Task is a band of rows of a View to render.
+type Task struct {
+	View      View
+	Row, Rows int
+}
+
+// Pixels is a band rendered: its first row and its palette indexes, row
+// by row.
+type Pixels struct {
+	Row int
+	Pix []byte
+}
+
+// Worker returns the rendering Worker: a Task in, its Pixels out.
 func Worker() workman.Worker {
-	return workman.WorkerFunc(func(ctx context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
-		v, row, rows, err := readTask(in)
-		if err != nil {
-			return nil, err
-		}
-		pix, err := Band(ctx, v, row, rows)
-		if err != nil {
-			return nil, err
-		}
-		out := warehouse.New()
-		out.SetInt64(KeyRow, int64(row))
-		out.SetBytes(KeyPixels, pix)
-		return out, nil
+	return workman.Func(func(ctx context.Context, t Task) (Pixels, error) {
+		pix, err := Band(ctx, t.View, t.Row, t.Rows)
+		return Pixels{Row: t.Row, Pix: pix}, err
 	})
 }
 
-func readTask(in *warehouse.Warehouse) (v View, row, rows int, err error) {
-	w, ok1 := in.Int64(KeyWidth)
-	h, ok2 := in.Int64(KeyHeight)
-	it, ok3 := in.Int64(KeyMaxIter)
-	r, ok4 := in.Int64(KeyRow)
-	n, ok5 := in.Int64(KeyRows)
-	x0, ok6 := in.Float64(KeyX0)
-	y0, ok7 := in.Float64(KeyY0)
-	step, ok8 := in.Float64(KeyStep)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) {
-		return View{}, 0, 0, fmt.Errorf("mandelbrot: a task needs %s, %s, %s, %s, %s, %s, %s and %s",
-			KeyWidth, KeyHeight, KeyMaxIter, KeyX0, KeyY0, KeyStep, KeyRow, KeyRows)
+// Tasks cuts v into bands (as equal as they come) of rows, one task each.
+func Tasks(v View, bands int) iter.Seq[Task] {
+	return func(yield func(Task) bool) {
+		for i := range bands {
+			row, end := v.Height*i/bands, v.Height*(i+1)/bands
+			if end > row && !yield(Task{View: v, Row: row, Rows: end - row}) {
+				return
+			}
+		}
 	}
-	if w > MaxSide || h > MaxSide || it > MaxIterMax || r < 0 || r > MaxSide || n < 0 || n > MaxSide {
-		return View{}, 0, 0, fmt.Errorf("mandelbrot: a task out of bounds: %dx%d pixels, %d iterations, rows %d+%d", w, h, it, r, n)
-	}
-	return View{Width: int(w), Height: int(h), MaxIter: int(it), X0: x0, Y0: y0, Step: step}, int(r), int(n), nil
 }
 
-// Splitter cuts v into bands (as equal as they come) of rows, one task each.
-func Splitter(v View, bands int) splitter.Splitter {
-	var tasks []*warehouse.Warehouse
-	for i := range bands {
-		row, end := v.Height*i/bands, v.Height*(i+1)/bands
-		if end == row {
-			continue
-		}
-		t := warehouse.New()
-		t.SetInt64(KeyWidth, int64(v.Width))
-		t.SetInt64(KeyHeight, int64(v.Height))
-		t.SetInt64(KeyMaxIter, int64(v.MaxIter))
-		t.SetFloat64(KeyX0, v.X0)
-		t.SetFloat64(KeyY0, v.Y0)
-		t.SetFloat64(KeyStep, v.Step)
-		t.SetInt64(KeyRow, int64(row))
-		t.SetInt64(KeyRows, int64(end-row))
-		tasks = append(tasks, t)
-	}
-	return splitter.Tasks(tasks...)
+// canvas is an image being put together from bands, each row once.
+type canvas struct {
+	img  *image.Paletted
+	done []bool // by row
+	left int    // rows not done
 }
 
-// Combiner keeps each band's pixels under a key of its first row; Image
-// puts them together.
-func Combiner() combiner.Combiner {
-	return combiner.Func(func(acc, r *warehouse.Warehouse) (*warehouse.Warehouse, error) {
-		row, ok1 := r.Int64(KeyRow)
-		pix, ok2 := r.Bytes(KeyPixels)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("mandelbrot: a result without %s and %s", KeyRow, KeyPixels)
-		}
-		acc.SetBytes(bandKey(row), pix)
-		return acc, nil
-	})
+func newCanvas(v View) *canvas {
+	return &canvas{img: image.NewPaletted(image.Rect(0, 0, v.Width, v.Height), Palette), done: make([]bool, v.Height), left: v.Height}
 }
 
-func bandKey(row int64) string { return "band " + strconv.FormatInt(row, 10) }
-
-// Image puts the bands of a combined result together, checking that they
-// cover v's rows exactly once.
-func Image(v View, acc *warehouse.Warehouse) (*image.Paletted, error) {
-	img := image.NewPaletted(image.Rect(0, 0, v.Width, v.Height), Palette)
-	used := 0
-	for row := 0; row < v.Height; used++ {
-		pix, ok := acc.Bytes(bandKey(int64(row)))
-		if !ok || len(pix) == 0 || len(pix)%v.Width != 0 || row+len(pix)/v.Width > v.Height {
-			return nil, fmt.Errorf("mandelbrot: no band of whole rows starts at row %d", row)
+// add puts a band in place: whole rows, inside the image, none twice.
+func (c *canvas) add(p Pixels) error {
+	w := c.img.Rect.Dx()
+	rows := len(p.Pix) / w
+	if len(p.Pix) == 0 || len(p.Pix)%w != 0 || p.Row < 0 || p.Row > len(c.done)-rows {
+		return fmt.Errorf("mandelbrot: a band of %d bytes at row %d is not whole rows of the image", len(p.Pix), p.Row)
+	}
+	for r := p.Row; r < p.Row+rows; r++ {
+		if c.done[r] {
+			return fmt.Errorf("mandelbrot: row %d came twice", r)
 		}
-		copy(img.Pix[row*v.Width:], pix)
-		row += len(pix) / v.Width
+		c.done[r] = true
 	}
-	if acc.Len() != used {
-		return nil, fmt.Errorf("mandelbrot: %d bands overlap others", acc.Len()-used)
-	}
-	return img, nil
+	c.left -= rows
+	copy(c.img.Pix[p.Row*w:], p.Pix)
+	return nil
 }
 
 // Local renders v in one piece on one goroutine: the reference.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"math"
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"go.uber.org/goleak"
@@ -57,32 +59,45 @@ func TestDistributedEqualsLocal(t *testing.T) {
 // TestBadInput: tasks and results out of bounds are errors.
 func TestBadInput(t *testing.T) {
 	v := Whole(10, 10, 10)
-	task := func(set func(*warehouse.Warehouse)) *warehouse.Warehouse {
-		var w *warehouse.Warehouse
-		_ = Splitter(v, 1).Split(context.Background(), func(t *warehouse.Warehouse) error { w = t; return nil })
-		set(w)
+	task := func(change func(*Task)) *warehouse.Warehouse {
+		t1 := Task{View: v, Row: 0, Rows: 10}
+		change(&t1)
+		w, err := codec.New(nil, t1)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return w
 	}
 	for name, in := range map[string]*warehouse.Warehouse{
 		"empty":        warehouse.New(),
-		"huge width":   task(func(w *warehouse.Warehouse) { w.SetInt64(KeyWidth, 1<<40) }),
-		"rows past":    task(func(w *warehouse.Warehouse) { w.SetInt64(KeyRows, 11) }),
-		"negative row": task(func(w *warehouse.Warehouse) { w.SetInt64(KeyRow, -1) }),
-		"huge iter":    task(func(w *warehouse.Warehouse) { w.SetInt64(KeyMaxIter, 1<<40) }),
+		"huge width":   task(func(t *Task) { t.View.Width = 1 << 40 }),
+		"rows past":    task(func(t *Task) { t.Rows = 11 }),
+		"huge row":     task(func(t *Task) { t.Row = math.MaxInt }),
+		"negative row": task(func(t *Task) { t.Row = -1 }),
+		"huge iter":    task(func(t *Task) { t.View.MaxIter = 1 << 40 }),
 	} {
 		if _, err := Worker().DoTask(context.Background(), in); err == nil {
 			t.Errorf("%s task: no error", name)
 		}
 	}
-	acc := warehouse.New()
-	acc.SetBytes(bandKey(0), make([]byte, 50))
-	if _, err := Image(v, acc); err == nil {
-		t.Error("bands missing rows 5 to 9: no error")
+	c := newCanvas(v)
+	for _, p := range []Pixels{{Row: 0, Pix: make([]byte, 30)}, {Row: 3, Pix: make([]byte, 20)}} {
+		if err := c.add(p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	acc.SetBytes(bandKey(5), make([]byte, 50))
-	acc.SetBytes(bandKey(3), make([]byte, 20))
-	if _, err := Image(v, acc); err == nil {
-		t.Error("an overlapping band: no error")
+	for name, p := range map[string]Pixels{
+		"an overlapping band": {Row: 4, Pix: make([]byte, 20)},
+		"a band past the end": {Row: 9, Pix: make([]byte, 20)},
+		"part of a row":       {Row: 6, Pix: make([]byte, 15)},
+		"a negative row":      {Row: -1, Pix: make([]byte, 10)},
+	} {
+		if err := c.add(p); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if c.left != 5 {
+		t.Errorf("%d rows left, want 5", c.left)
 	}
 	if _, err := Run(context.Background(), team.Options{}, 1, v, 11); err == nil {
 		t.Error("more bands than rows: no error")

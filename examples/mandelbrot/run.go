@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/foreman"
 )
 
 // Run renders v in bands on workers numbers of workers where o says.
@@ -21,9 +22,14 @@ func Run(ctx context.Context, o team.Options, workers int, v View, bands int) (*
 		return nil, fmt.Errorf("mandelbrot: %w", err)
 	}
 	defer t.Close()
-	acc, err := t.Foreman.Run(ctx, t.Workers[Type], Splitter(v, bands), Combiner(), t.RunOptions("mandelbrot")...)
+	c := newCanvas(v)
+	err = foreman.Map(ctx, t.Foreman, t.Workers[Type], Tasks(v, bands), func(_ int, p Pixels) error { return c.add(p) },
+		t.RunOptions("mandelbrot")...)
+	if err == nil && c.left != 0 {
+		err = fmt.Errorf("mandelbrot: %d rows never came", c.left)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return Image(v, acc)
+	return c.img, nil
 }
