@@ -96,3 +96,28 @@ func Do[In, Out any](ctx context.Context, w *Workman, in In) (Out, error) {
 	}
 	return codec.Value[Out](result)
 }
+
+// DoTeam runs ins[i] on ws[i], all at once, and waits for all of them, as
+// Foreman.DoTasks does, with typed tasks and results (encoded with
+// codec.Default): a team job whose workers send each other values with
+// workman.Send. The results are in the order of ws.
+func DoTeam[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, ins []In) ([]Out, error) {
+	tasks := make([]*warehouse.Warehouse, len(ins))
+	for i, in := range ins {
+		var err error
+		if tasks[i], err = codec.New(nil, in); err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+	}
+	results, err := f.DoTasks(ctx, ws, tasks)
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]Out, len(results))
+	for i, r := range results {
+		if outs[i], err = codec.Value[Out](r); err != nil {
+			return nil, fmt.Errorf("foreman: the result of task %d on worker %s: %w", i, ws[i].ID, err)
+		}
+	}
+	return outs, nil
+}

@@ -3,9 +3,11 @@ package paramserver
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/fourinone-go/fourinone/workman"
@@ -60,9 +62,17 @@ func TestBadInput(t *testing.T) {
 	if _, err := NewPS().DoTask(context.Background(), warehouse.New()); err == nil {
 		t.Error("an empty task: no error")
 	}
-	m := message("j", 0, 0, []float64{1})
-	m.SetBytes(KeyValues, []byte{1, 2, 3})
+	m := warehouse.New()
+	m.SetBytes(codec.KeyValue, []byte{1, 2, 3})
+	m.SetString(codec.KeyCodec, "compact")
 	if err := NewTrainer().Receive(context.Background(), workman.Peer{}, m); err == nil {
-		t.Error("bytes for float64s: no error")
+		t.Error("bad bytes for a message: no error")
+	}
+	bad, err := codec.New(nil, Message{Job: "j", Step: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewTrainer().Receive(context.Background(), workman.Peer{}, bad); err == nil || !strings.Contains(err.Error(), "out of bounds") {
+		t.Errorf("a message of step -1: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/foreman"
-	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 )
 
@@ -33,54 +32,40 @@ func Train(ctx context.Context, o team.Options, servers, trainers int, p Problem
 	defer t.Close()
 	pss, trs := t.Workers[TypePS], t.Workers[TypeTrainer]
 	job := uuid.NewString()
-	task := func(index int, peers []*foreman.Workman) *warehouse.Warehouse {
-		in := warehouse.New()
-		in.SetString(KeyJob, job)
-		in.SetInt64(KeyIndex, int64(index))
-		ids := make([]string, len(peers))
-		for i, w := range peers {
-			ids[i] = w.ID
+	task := func(index int, peers []*foreman.Workman) Task {
+		t := Task{Job: job, Index: index, ByType: byType, Servers: len(pss), Problem: p}
+		if !byType {
+			for _, w := range peers {
+				t.Peers = append(t.Peers, w.ID)
+			}
 		}
-		if byType {
-			ids = nil
-			in.SetBool(KeyByType, true)
-		}
-		in.SetStrings(KeyPeers, ids)
-		in.SetInt64(KeyServers, int64(len(pss)))
-		in.SetInt64(KeyFeatures, int64(p.Features))
-		in.SetInt64(KeySamples, int64(p.Samples))
-		in.SetInt64(KeySeed, int64(p.Seed))
-		in.SetInt64(KeySteps, int64(p.Steps))
-		in.SetFloat64(KeyRate, p.Rate)
-		return in
+		return t
 	}
 	var ws []*foreman.Workman
-	var ins []*warehouse.Warehouse
+	var ins []Task
 	for i, w := range pss {
 		ws, ins = append(ws, w), append(ins, task(i, trs))
 	}
 	for i, w := range trs {
 		ws, ins = append(ws, w), append(ins, task(i, pss))
 	}
-	outs, err := t.Foreman.DoTasks(ctx, ws, ins)
+	outs, err := foreman.DoTeam[Task, Result](ctx, t.Foreman, ws, ins)
 	if err != nil {
 		return nil, err
 	}
 	// Each server's shard by its index (by type, its place in the registry).
 	w := make([]float64, p.Features)
 	got := make([]bool, len(pss))
-	for i := range pss {
-		index, _ := outs[i].Int64(KeyIndex)
-		v, ok := outs[i].Float64s(KeyValues)
-		if index < 0 || index >= int64(len(pss)) || got[index] {
-			return nil, fmt.Errorf("paramserver: server %d returned the shard of index %d", i, index)
+	for i, out := range outs[:len(pss)] {
+		if out.Index < 0 || out.Index >= len(pss) || got[out.Index] {
+			return nil, fmt.Errorf("paramserver: server %d returned the shard of index %d", i, out.Index)
 		}
-		got[index] = true
-		lo, hi := Range(p.Features, len(pss), int(index))
-		if !ok || len(v) != hi-lo {
-			return nil, fmt.Errorf("paramserver: server %d returned %d weights, want %d", i, len(v), hi-lo)
+		got[out.Index] = true
+		lo, hi := Range(p.Features, len(pss), out.Index)
+		if len(out.Weights) != hi-lo {
+			return nil, fmt.Errorf("paramserver: server %d returned %d weights, want %d", i, len(out.Weights), hi-lo)
 		}
-		copy(w[lo:hi], v)
+		copy(w[lo:hi], out.Weights)
 	}
 	return w, nil
 }
