@@ -61,7 +61,7 @@ func main() {
 	fs.StringVar(&cfg.ID, "id", "", "contractor id (blank: a UUID)")
 	var sec security.Config
 	sec.ClientFlags(fs)
-	logFlags := cmdflag.LogFlags(fs, "info", "json")
+	logFlags := cmdflag.LogFlags(fs, "info", "auto")
 	metricsFlag := cmdflag.MetricsFlag(fs, "the contractor's foreman")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

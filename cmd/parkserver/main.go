@@ -61,7 +61,7 @@ func main() {
 		return err
 	})
 	fs.IntVar(&cfg.HTTPStreams, "http-streams", parkserver.DefaultHTTPStreams, "dashboards open at once (their event streams); one more gets 503")
-	logFlags := cmdflag.LogFlags(fs, "info", "json")
+	logFlags := cmdflag.LogFlags(fs, "info", "auto")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}

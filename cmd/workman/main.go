@@ -70,7 +70,7 @@ func main() {
 	fs.StringVar(&cfg.ID, "id", "", "workman id (blank: a UUID)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "the directory tasks' files are read in; no path outside it is read (blank: the working directory)")
 	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
-	logFlags := cmdflag.LogFlags(fs, "info", "json")
+	logFlags := cmdflag.LogFlags(fs, "info", "auto")
 	metricsFlag := cmdflag.MetricsFlag(fs, "the workman")
 	command := fs.String("cmd", "", "-type exec: the program run for each task (with sh -c), the task's bytes on its stdin")
 	if err := fs.Parse(os.Args[1:]); err != nil {

@@ -36,7 +36,7 @@ func main() {
 	every := flag.Duration("every", 50*time.Millisecond, "how often the leader works")
 	var sec security.Config
 	sec.ClientFlags(flag.CommandLine)
-	logFlags := cmdflag.LogFlags(flag.CommandLine, "warn", "json")
+	logFlags := cmdflag.LogFlags(flag.CommandLine, "warn", "auto")
 	flag.Parse()
 	log, err := logFlags.Logger()
 	if err != nil {

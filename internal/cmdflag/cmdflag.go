@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/names"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 )
 
 // Log is the logging flags.
@@ -24,13 +26,17 @@ type Log struct {
 }
 
 // LogFlags registers -log-level and -log-format on fs, with defaults
-// level and format.
+// level and format ("auto": console when stderr is a terminal, else json).
 func LogFlags(fs *flag.FlagSet, level, format string) *Log {
 	l := &Log{}
 	fs.StringVar(&l.level, "log-level", level, "least level logged: debug, info, warn or error")
-	fs.StringVar(&l.format, "log-format", format, "log format: json (one object a line) or console (for people)")
+	fs.StringVar(&l.format, "log-format", format, "log format: json (one object a line), console (for people), or auto (console on a terminal, else json)")
 	return l
 }
+
+// stderrIsTerminal reports whether stderr is a terminal; a variable, for
+// tests.
+var stderrIsTerminal = func() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
 
 // SetLevel sets the level, as if by -log-level.
 func (l *Log) SetLevel(level string) { l.level = level }
@@ -38,22 +44,38 @@ func (l *Log) SetLevel(level string) { l.level = level }
 // Logger returns the logger the flags ask for, writing to stderr, or an
 // error naming the bad flag.
 func (l *Log) Logger() (*zap.Logger, error) {
+	cfg, err := l.config()
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Build()
+}
+
+func (l *Log) config() (zap.Config, error) {
 	lvl, err := zapcore.ParseLevel(l.level)
 	if err != nil || lvl > zapcore.ErrorLevel {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", l.level)
+		return zap.Config{}, fmt.Errorf("-log-level %q: want debug, info, warn or error", l.level)
+	}
+	format := l.format
+	if format == "auto" {
+		format = "json"
+		if stderrIsTerminal() {
+			format = "console"
+		}
 	}
 	var cfg zap.Config
-	switch l.format {
+	switch format {
 	case "json":
 		cfg = zap.NewProductionConfig()
+		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	case "console":
 		cfg = zap.NewDevelopmentConfig()
 		cfg.Development = false
 	default:
-		return nil, fmt.Errorf("-log-format %q: want json or console", l.format)
+		return zap.Config{}, fmt.Errorf("-log-format %q: want json, console or auto", l.format)
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	return cfg.Build()
+	return cfg, nil
 }
 
 // Metrics is the -metrics flag: where to serve Prometheus metrics.

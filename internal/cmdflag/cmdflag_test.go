@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -38,6 +39,38 @@ func TestLogFlags(t *testing.T) {
 		}
 		if !log.Core().Enabled(c.level) || c.level > zapcore.DebugLevel && log.Core().Enabled(c.level-1) {
 			t.Errorf("%q: the logger's level is not %v", c.args, c.level)
+		}
+	}
+}
+
+// -log-format auto is console on a terminal and JSON (with readable
+// times) elsewhere; the flag overrides either way.
+func TestLogFormatAuto(t *testing.T) {
+	defer func(f func() bool) { stderrIsTerminal = f }(stderrIsTerminal)
+	for _, c := range []struct {
+		terminal bool
+		args     []string
+		want     string
+	}{
+		{true, nil, "console"},
+		{false, nil, "json"},
+		{true, []string{"-log-format", "json"}, "json"},
+		{false, []string{"-log-format", "console"}, "console"},
+	} {
+		stderrIsTerminal = func() bool { return c.terminal }
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		l := LogFlags(fs, "info", "auto")
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := l.config()
+		if err != nil || cfg.Encoding != c.want {
+			t.Fatalf("terminal %v, %q: %q (%v), want %q", c.terminal, c.args, cfg.Encoding, err, c.want)
+		}
+		enc := zapcore.NewJSONEncoder(cfg.EncoderConfig)
+		buf, err := enc.EncodeEntry(zapcore.Entry{Time: time.Date(2026, 12, 6, 3, 4, 5, 0, time.UTC), Message: "m"}, nil)
+		if err != nil || !strings.Contains(buf.String(), "2026-12-06T03:04:05") {
+			t.Fatalf("%s: the time is not readable: %s", c.want, buf)
 		}
 	}
 }
