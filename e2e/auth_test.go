@@ -96,9 +96,16 @@ func withAuth(bin string, args []string) []string {
 		}
 		return append(args, "-creds", credsFile(security.RoleForeman, id))
 	case "lock", "leader", "config", "fourinone":
-		// The least role: every member may use the park's coordination.
-		return append([]string{"-creds", credsFile(security.RoleWorkman, bin+"-"+uuid.NewString()[:8])}, args...)
-	case "wordcount", "jobs", "chaosjobs", "factors", "mandelbrot", "fourexec", "search", "shuffle", "terasort", "paramserver":
+		// The least role: every member may use the park's coordination
+		// and see the cluster; the job center's verbs need a foreman's.
+		role := security.RoleWorkman
+		if bin == "fourinone" && slices.ContainsFunc(args, func(a string) bool {
+			return slices.Contains([]string{"submit", "wait", "resubmit", "works", "work", "-work"}, a)
+		}) {
+			role = security.RoleForeman
+		}
+		return append([]string{"-creds", credsFile(role, bin+"-"+uuid.NewString()[:8])}, args...)
+	case "wordcount", "chaosjobs", "factors", "mandelbrot", "fourexec", "search", "shuffle", "terasort", "paramserver":
 		if flagValue("-park") == "" {
 			return args // its own embedded park
 		}

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	build := exec.Command("go", "build", "-o", dir+"/",
-		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "./chaosjobs", "./slowlink", "../cmd/contractor", "../cmd/jobs", "../cmd/fourinone",
+		"../cmd/parkserver", "../cmd/workman", "../examples/wordcount/cmd/wordcount", "./chaosworkman", "./chaosforeman", "./chaosjobs", "./slowlink", "../cmd/contractor", "../cmd/fourinone",
 		"../examples/lock", "../examples/leader", "../examples/config",
 		"../examples/factors/cmd/factors", "../examples/mandelbrot/cmd/mandelbrot", "../examples/exec/cmd/fourexec", "../examples/search/cmd/search",
 		"../examples/shuffle/cmd/shuffle", "../examples/terasort/cmd/terasort", "../examples/paramserver/cmd/paramserver")

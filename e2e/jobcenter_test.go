@@ -23,11 +23,13 @@ func jobsClient(t *testing.T, url string) *jobcenter.Client {
 	return openOnPark(t, url, jobcenter.New)
 }
 
-func jobs(t *testing.T, url string, args ...string) string {
+// center runs a fourinone command against the park at url (the job
+// center's verbs: submit, wait, ...) and returns its output.
+func center(t *testing.T, url string, args ...string) string {
 	t.Helper()
-	out, errOut, err := runCmd(t, "jobs", append([]string{"-park", url}, args...)...)
+	out, errOut, err := runCmd(t, "fourinone", append([]string{"-park", url}, args...)...)
 	if err != nil {
-		t.Fatalf("jobs %v: %v: %s", args, err, errOut)
+		t.Fatalf("fourinone %v: %v: %s", args, err, errOut)
 	}
 	return out
 }
@@ -69,7 +71,7 @@ func TestJobCenterContractorKilled(t *testing.T) {
 		size := int64(2+i) << 20
 		text := genText(t, size)
 		texts = append(texts, text)
-		id := strings.TrimSpace(jobs(t, url, "submit", "-type", "wordcount", "-part-size", strconv.Itoa(partSize), text))
+		id := strings.TrimSpace(center(t, url, "submit", "-type", "wordcount", "-part-size", strconv.Itoa(partSize), text))
 		ids = append(ids, id)
 		tasks[id] = (size + partSize - 1) / partSize
 	}
@@ -97,7 +99,7 @@ func TestJobCenterContractorKilled(t *testing.T) {
 	killed := time.Now()
 	contractorProc(t, url, "-type", "wordcount", "-id", "B", "-lease", "1s")
 	for i, id := range ids {
-		got := jobs(t, url, "wait", id)
+		got := center(t, url, "wait", id)
 		if want := expected(t, texts[i]); got != want {
 			t.Fatalf("work %s: counts differ from a single-threaded count", id)
 		}

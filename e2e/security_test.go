@@ -202,9 +202,9 @@ func TestNoSecretInSight(t *testing.T) {
 	var shown []string
 	for _, park := range []string{strings.Replace(url, "nats://", "nats://WRONG"+secret+"@", 1),
 		strings.Replace(url, "nats://", "nats://user:"+secret+"@", 1)} {
-		_, errOut, err := runCmd(t, "jobs", "-park", park, "list")
+		_, errOut, err := runCmd(t, "fourinone", "-park", park, "works")
 		if err == nil {
-			t.Fatalf("jobs with a bad URL succeeded")
+			t.Fatalf("fourinone works with a bad URL succeeded")
 		}
 		shown = append(shown, errOut)
 	}

@@ -1,8 +1,10 @@
-// Command fourinone shows what a park's cluster is doing and acts on it.
+// Command fourinone is the operator's command: it shows what a park's
+// cluster is doing, acts on its jobs, and submits and follows the job
+// center's Works.
 //
-//	fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [ARGS]
+//	fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [FLAGS] [ARGS]
 //
-// Commands:
+// Commands (fourinone COMMAND -h lists a command's own flags):
 //
 //	status              the park, its members by role and type, capacity and busy slots, jobs;
 //	                    in a cluster, each park server (answered, meta leader, routes) and
@@ -12,16 +14,22 @@
 //	job ID              one job (an ID or a unique prefix of one), with its failure if it failed
 //	watch [-every D] [-n N]
 //	                    status and running jobs, refreshed every D (N times; 0: until interrupted)
-//	cancel ID           cancel a running job: its foreman stops it
+//	cancel [-work] ID   cancel a running job (its foreman stops it), or with -work a Work
 //	works [-type T] [-status S]
-//	                    the job center's Works (submit and cancel them with the jobs command)
+//	                    the job center's Works
 //	work ID             one Work's record: status, attempts, errors, progress
+//	submit -type T [-id ID] [-durable=false] [-max-attempts N] [-after D] [-part-size N] [FILE...]
+//	                    submit a Work and print its ID; for -type wordcount the FILEs to count
+//	wait [-top N] ID    wait for a Work and print its result ("count<TAB>word" lines for a
+//	                    word count, the -top N first; the result's keys otherwise)
+//	resubmit ID         run a failed or cancelled Work again
+//
+// While the park does not answer (restarting, or its cluster electing a
+// leader), submit, wait and resubmit say so once on stderr and try again
+// until interrupted.
 //
 // Exit status: 0 done, 1 failed (the park unreachable, a job not running,
-// ...), 2 a usage error, 3 no such job.
-//
-// The job center's Works are listed here too (works, work); the jobs
-// command (cmd/jobs) submits, waits for and cancels them.
+// ...), 2 a usage error, 3 no such job or Work.
 package main
 
 import (
@@ -39,26 +47,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/jobcenter"
 	"github.com/fourinone-go/fourinone/security"
+	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 	"golang.org/x/term"
 )
-
-const usage = `usage: fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [ARGS]
-commands:
-  status             the park, its members by role and type, capacity and busy slots, jobs
-  workers [-type T]  the workmen
-  jobs [-running]    the jobs the park keeps, newest first
-  job ID             one job (an ID or a unique prefix of one)
-  watch [-every D] [-n N]  status and running jobs, refreshed
-  cancel ID          cancel a running job
-  works [-type T] [-status S]  the job center's Works
-  work ID            one Work
-exit status: 0 done, 1 failed, 2 usage error, 3 no such job`
 
 // Exit statuses.
 const (
@@ -75,41 +75,174 @@ func main() {
 	os.Exit(code)
 }
 
-// errNotFound marks an unknown job.
-var errNotFound = errors.New("no such job")
+// errNotFound and errNoWork mark an unknown job and Work.
+var (
+	errNotFound = errors.New("no such job")
+	errNoWork   = errors.New("no such Work")
+)
 
+// usageError is a command line to refuse with exit status 2, in one line.
 type usageError struct{ error }
+
+// opts is what the commands' flags set.
+type opts struct {
+	typ, status   string
+	running, work bool
+	every         time.Duration
+	n, top        int
+	partSize      int64
+	after         time.Duration
+	submit        jobcenter.Work
+}
+
+// command is one of fourinone's commands.
+type command struct {
+	name, args, help string
+	nargs            int // arguments it takes: 0, 1, or -1 for any number
+	flags            func(fs *flag.FlagSet, o *opts)
+	do               func(ctx context.Context, c *cli, o *opts, args []string) error
+}
+
+var commands = []command{
+	{"status", "", "the park, its members by role and type, capacity and busy slots, jobs; a cluster's servers and streams", 0, nil,
+		func(ctx context.Context, c *cli, _ *opts, _ []string) error { return c.status(ctx) }},
+	{"workers", "", "the workmen: state, busy/capacity, claimed, tasks done, heartbeat", 0,
+		func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.typ, "type", "", "only workmen of this type") },
+		func(ctx context.Context, c *cli, o *opts, _ []string) error { return c.workers(ctx, o.typ) }},
+	{"jobs", "", "the jobs the park keeps, newest first", 0,
+		func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.running, "running", false, "only running jobs") },
+		func(ctx context.Context, c *cli, o *opts, _ []string) error { return c.jobs(ctx, o.running) }},
+	{"job", "ID", "one job (an ID or a unique prefix of one)", 1, nil,
+		func(ctx context.Context, c *cli, _ *opts, args []string) error { return c.job(ctx, args[0]) }},
+	{"watch", "", "status and running jobs, refreshed", 0,
+		func(fs *flag.FlagSet, o *opts) {
+			fs.DurationVar(&o.every, "every", time.Second, "refresh interval")
+			fs.IntVar(&o.n, "n", 0, "refreshes before it ends (0: until interrupted)")
+		},
+		func(ctx context.Context, c *cli, o *opts, _ []string) error {
+			if o.every <= 0 {
+				return usageError{fmt.Errorf("watch: -every %v: want a positive interval", o.every)}
+			}
+			return c.watch(ctx, o.every, o.n)
+		}},
+	{"cancel", "ID", "cancel a running job, or a Work", 1,
+		func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.work, "work", false, "ID is a Work's, not a job's") },
+		func(ctx context.Context, c *cli, o *opts, args []string) error {
+			if o.work {
+				return c.cancelWork(ctx, args[0])
+			}
+			return c.cancel(ctx, args[0])
+		}},
+	{"works", "", "the job center's Works, newest first", 0,
+		func(fs *flag.FlagSet, o *opts) {
+			fs.StringVar(&o.typ, "type", "", "only Works of this type")
+			fs.StringVar(&o.status, "status", "", "only Works with this status (waiting, running, done, failed, cancelled)")
+		},
+		func(ctx context.Context, c *cli, o *opts, _ []string) error {
+			return c.works(ctx, jobcenter.Filter{Type: o.typ, Status: jobcenter.Status(o.status)})
+		}},
+	{"work", "ID", "one Work's record: status, attempts, errors, progress", 1, nil,
+		func(ctx context.Context, c *cli, _ *opts, args []string) error { return c.work(ctx, args[0]) }},
+	{"submit", "[FILE...]", "submit a Work and print its ID", -1,
+		func(fs *flag.FlagSet, o *opts) {
+			fs.StringVar(&o.submit.Type, "type", wordcount.Type, "work type")
+			fs.StringVar(&o.submit.ID, "id", "", "work id (blank: a UUID)")
+			fs.BoolVar(&o.submit.Durable, "durable", true, "keep the Work in the park's store (it survives park restarts)")
+			fs.IntVar(&o.submit.MaxAttempts, "max-attempts", jobcenter.DefaultMaxAttempts, "runs before the Work fails")
+			fs.DurationVar(&o.after, "after", 0, "run no sooner than this from now")
+			fs.Int64Var(&o.partSize, "part-size", wordcount.DefaultPartSize, "-type wordcount: bytes of text per task")
+		},
+		func(ctx context.Context, c *cli, o *opts, args []string) error { return c.submit(ctx, o, args) }},
+	{"wait", "ID", "wait for a Work and print its result", 1,
+		func(fs *flag.FlagSet, o *opts) {
+			fs.IntVar(&o.top, "top", 0, "print only the N most frequent words of a word count (0: all)")
+		},
+		func(ctx context.Context, c *cli, o *opts, args []string) error { return c.wait(ctx, args[0], o.top) }},
+	{"resubmit", "ID", "run a failed or cancelled Work again", 1, nil,
+		func(ctx context.Context, c *cli, _ *opts, args []string) error { return c.resubmit(ctx, args[0]) }},
+}
+
+// retrying is the commands that ride out a park that does not answer.
+var retrying = map[string]bool{"submit": true, "wait": true, "resubmit": true}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "usage: fourinone [-park URL] [-token T | -creds FILE] [-o table|json] COMMAND [FLAGS] [ARGS]\ncommands (fourinone COMMAND -h for a command's flags):")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %-10s %s\n", c.name, c.args, c.help)
+	}
+	fmt.Fprintln(w, "exit status: 0 done, 1 failed, 2 usage error, 3 no such job or Work\nflags:")
+	fs.PrintDefaults()
+}
 
 // run runs one command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fourinone", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	park := fs.String("park", "nats://127.0.0.1:4222", "park server URL")
 	out := fs.String("o", "table", "output: table or json")
 	var sec security.Config
 	sec.ClientFlags(fs)
-	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
+	logFlags := cmdflag.LogFlags(fs, "warn", "console")
 	err := func() error {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			usage(stdout, fs)
+			return err
+		} else if err != nil {
+			return usageError{err}
+		}
 		if fs.NArg() == 0 {
-			return usageError{errors.New("no command")}
+			return usageError{errors.New("no command (fourinone -h lists them)")}
 		}
 		if *out != "table" && *out != "json" {
 			return usageError{fmt.Errorf("-o %q: want table or json", *out)}
 		}
-		c := &cli{out: stdout, json: *out == "json"}
-		return c.run(ctx, *park, sec, fs.Arg(0), fs.Args()[1:])
+		i := slices.IndexFunc(commands, func(c command) bool { return c.name == fs.Arg(0) })
+		if i < 0 {
+			return usageError{fmt.Errorf("unknown command %q (fourinone -h lists them)", fs.Arg(0))}
+		}
+		cmd := commands[i]
+		cfs := flag.NewFlagSet("fourinone "+cmd.name, flag.ContinueOnError)
+		cfs.SetOutput(io.Discard)
+		var o opts
+		if cmd.flags != nil {
+			cmd.flags(cfs, &o)
+		}
+		if err := cfs.Parse(fs.Args()[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stdout, "usage: fourinone %s [FLAGS] %s\n%s\n", cmd.name, cmd.args, cmd.help)
+				cfs.SetOutput(stdout)
+				cfs.PrintDefaults()
+				return err
+			}
+			return usageError{fmt.Errorf("%s: %v", cmd.name, err)}
+		}
+		switch n := cfs.NArg(); {
+		case cmd.nargs == 0 && n > 0:
+			return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.name, cfs.Args())}
+		case cmd.nargs == 1 && n != 1:
+			return usageError{fmt.Errorf("%s wants one %s", cmd.name, cmd.args)}
+		}
+		log, err := logFlags.Logger()
+		if err != nil {
+			return usageError{err}
+		}
+		c := &cli{out: stdout, errOut: stderr, json: *out == "json", log: log}
+		if err := c.connect(ctx, *park, sec, retrying[cmd.name]); err != nil {
+			return err
+		}
+		defer c.nc.Close()
+		return cmd.do(ctx, c, &o, cfs.Args())
 	}()
 	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "fourinone: %v\n%s\n", err, usage)
+		fmt.Fprintf(stderr, "fourinone: %v\n", err)
 		return exitUsage
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, errNotFound) || errors.Is(err, errNoWork):
 		fmt.Fprintln(stderr, "fourinone:", err)
 		return exitNotFound
 	default:
@@ -119,67 +252,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type cli struct {
-	out  io.Writer
-	json bool
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	reg  *registry.Registry
-	url  string
+	out, errOut io.Writer
+	json        bool
+	log         *zap.Logger
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	reg         *registry.Registry
+	url         string
 }
 
-func (c *cli) run(ctx context.Context, park string, sec security.Config, cmd string, args []string) error {
-	fs := flag.NewFlagSet("fourinone "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	typ := fs.String("type", "", "workers, works: only workmen (Works) of this type")
-	status := fs.String("status", "", "works: only Works with this status (waiting, running, done, failed, cancelled)")
-	running := fs.Bool("running", false, "jobs: only running jobs")
-	every := fs.Duration("every", time.Second, "watch: refresh interval")
-	times := fs.Int("n", 0, "watch: refreshes before it ends (0: until interrupted)")
-	wantArg := false
-	switch cmd {
-	case "status", "workers", "jobs", "watch", "works":
-	case "job", "cancel", "work":
-		wantArg = true
-	default:
-		return usageError{fmt.Errorf("unknown command %q", cmd)}
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageError{fmt.Errorf("%s: %v", cmd, err)}
-	}
-	if wantArg != (fs.NArg() == 1) || fs.NArg() > 1 {
-		if wantArg {
-			return usageError{fmt.Errorf("%s wants one job ID", cmd)}
-		}
-		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd, fs.Args())}
-	}
-	if *every <= 0 {
-		return usageError{fmt.Errorf("-every %v: want a positive interval", *every)}
-	}
-	if err := c.connect(ctx, park, sec); err != nil {
-		return err
-	}
-	defer c.nc.Close()
-	switch cmd {
-	case "status":
-		return c.status(ctx)
-	case "workers":
-		return c.workers(ctx, *typ)
-	case "jobs":
-		return c.jobs(ctx, *running)
-	case "job":
-		return c.job(ctx, fs.Arg(0))
-	case "cancel":
-		return c.cancel(ctx, fs.Arg(0))
-	case "works":
-		return c.works(ctx, jobcenter.Filter{Type: *typ, Status: jobcenter.Status(*status)})
-	case "work":
-		return c.work(ctx, fs.Arg(0))
-	default: // watch
-		return c.watch(ctx, *every, *times)
-	}
-}
-
-func (c *cli) connect(ctx context.Context, park string, sec security.Config) error {
+// connect connects to the park; with forever, a connection that drops is
+// made again until ctx ends (submit and wait ride out a park restart).
+func (c *cli) connect(ctx context.Context, park string, sec security.Config, forever bool) error {
 	if err := sec.Check(); err != nil {
 		return err
 	}
@@ -195,7 +279,11 @@ func (c *cli) connect(ctx context.Context, park string, sec security.Config) err
 	if err != nil {
 		return err
 	}
-	nc, err := wire.Connect(url, wire.ConnOptions{Security: sec, Name: "fourinone", Member: member, MaxReconnects: 10})
+	reconnects := 10
+	if forever {
+		reconnects = -1
+	}
+	nc, err := wire.Connect(url, wire.ConnOptions{Security: sec, Name: "fourinone", Member: member, MaxReconnects: reconnects})
 	if err != nil {
 		return fmt.Errorf("the park at %s: %w", url, err)
 	}
@@ -512,7 +600,7 @@ func (c *cli) work(ctx context.Context, id string) error {
 	}
 	w, err := jc.Status(ctx, id)
 	if errors.Is(err, jobcenter.ErrNotFound) {
-		return fmt.Errorf("%w: no Work %s", errNotFound, id)
+		return fmt.Errorf("%w: %s", errNoWork, id)
 	}
 	if err != nil {
 		return err
@@ -600,4 +688,119 @@ func (c *cli) emit(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// center returns the job center's client, which says on stderr what it
+// waits for while the park does not answer.
+func (c *cli) center(ctx context.Context) (*jobcenter.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	jc, err := jobcenter.New(ctx, c.nc)
+	if err != nil {
+		return nil, err
+	}
+	jc.SetLogger(c.log)
+	return jc, nil
+}
+
+// submit submits a Work and prints its ID.
+func (c *cli) submit(ctx context.Context, o *opts, files []string) error {
+	w := o.submit
+	if w.Type == wordcount.Type {
+		if len(files) == 0 {
+			return usageError{errors.New("submit -type wordcount wants the files to count")}
+		}
+		var err error
+		if w.Input, err = wordcount.WorkInput(files, o.partSize, false); err != nil {
+			return err
+		}
+	} else if len(files) > 0 {
+		return usageError{fmt.Errorf("submit -type %s takes no files, got %q", w.Type, files)}
+	}
+	if o.after > 0 {
+		w.NotBefore = time.Now().Add(o.after)
+	}
+	jc, err := c.center(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := jc.Submit(ctx, w)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(map[string]string{"id": id})
+	}
+	fmt.Fprintln(c.out, id)
+	return nil
+}
+
+// wait waits for a Work and prints its result.
+func (c *cli) wait(ctx context.Context, id string, top int) error {
+	jc, err := c.center(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := jc.Wait(ctx, id)
+	if errors.Is(err, jobcenter.ErrNotFound) {
+		return fmt.Errorf("%w: %s", errNoWork, id)
+	}
+	if err != nil {
+		return err
+	}
+	if counts, ok := out.Counts(wordcount.KeyCounts); ok && !c.json {
+		return wordcount.Write(c.out, counts, top)
+	}
+	return c.printResult(out)
+}
+
+// printResult prints a result Warehouse's keys and values.
+func (c *cli) printResult(out *warehouse.Warehouse) error {
+	if c.json {
+		m := map[string]any{}
+		for _, k := range out.Keys() {
+			m[k], _ = out.Get(k)
+		}
+		return c.emit(m)
+	}
+	tw := c.table("")
+	for _, k := range out.Keys() {
+		v, _ := out.Get(k)
+		fmt.Fprintf(tw, "%s:\t%v\n", k, v)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) cancelWork(ctx context.Context, id string) error {
+	jc, err := c.center(ctx)
+	if err != nil {
+		return err
+	}
+	if err := jc.Cancel(ctx, id); errors.Is(err, jobcenter.ErrNotFound) {
+		return fmt.Errorf("%w: %s", errNoWork, id)
+	} else if err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(map[string]string{"cancelled": id})
+	}
+	fmt.Fprintf(c.out, "cancelled Work %s\n", id)
+	return nil
+}
+
+func (c *cli) resubmit(ctx context.Context, id string) error {
+	jc, err := c.center(ctx)
+	if err != nil {
+		return err
+	}
+	if err := jc.Resubmit(ctx, id); errors.Is(err, jobcenter.ErrNotFound) {
+		return fmt.Errorf("%w: %s", errNoWork, id)
+	} else if err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(map[string]string{"resubmitted": id})
+	}
+	fmt.Fprintf(c.out, "resubmitted Work %s\n", id)
+	return nil
 }

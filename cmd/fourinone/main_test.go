@@ -176,6 +176,44 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("work nosuchwork: %d %q, want 3", code, errOut)
 	}
 
+	// Submitted from the command line, cancelled, resubmitted, and done
+	// once a contractor runs it.
+	code, out, errOut = cmd(t, url, "submit", "-type", "count", "-id", "work-2")
+	if code != 0 || out != "work-2\n" {
+		t.Fatalf("submit: %d %q %q", code, out, errOut)
+	}
+	if code, out, errOut := cmd(t, url, "cancel", "-work", "work-2"); code != 0 || !strings.Contains(out, "cancelled Work work-2") {
+		t.Fatalf("cancel -work: %d %q %q", code, out, errOut)
+	}
+	if code, out, errOut := cmd(t, url, "resubmit", "work-2"); code != 0 || !strings.Contains(out, "resubmitted Work work-2") {
+		t.Fatalf("resubmit: %d %q %q", code, out, errOut)
+	}
+	parktest.StartWorkman(t, url, workman.Config{Type: "counter"}, workman.WorkerFunc(func(_ context.Context, in *warehouse.Warehouse) (*warehouse.Warehouse, error) {
+		lo, _ := in.Int64(splitter.KeyLo)
+		hi, _ := in.Int64(splitter.KeyHi)
+		out := warehouse.New()
+		out.SetInt64("n", hi-lo)
+		return out, nil
+	}))
+	cf := parktest.NewForeman(t, url, foreman.Config{})
+	cctx, stopContractor := context.WithCancel(t.Context())
+	ct, err := jobcenter.NewContractor(cctx, nc, cf, jobcenter.Definition{Type: "count", WorkerType: "counter",
+		Job: func(context.Context, *warehouse.Warehouse) (splitter.Splitter, combiner.Combiner, error) {
+			return splitter.IntRange(0, 100, 7), combiner.SumInt64("n"), nil
+		}}, jobcenter.ContractorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = ct.Serve(cctx) }()
+	defer func() { stopContractor(); <-served }()
+	if code, out, errOut := cmd(t, url, "wait", "work-2"); code != 0 || out != "n:  100\n" {
+		t.Fatalf("wait: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := cmd(t, url, "wait", "nosuchwork"); code != exitNotFound || !strings.Contains(errOut, "no such Work") {
+		t.Fatalf("wait nosuchwork: %d %q, want 3", code, errOut)
+	}
+
 	// Errors a script can tell apart.
 	if code, _, errOut := cmd(t, url, "cancel", j.ID); code != exitFailed || !strings.Contains(errOut, "cancelled already") {
 		t.Fatalf("cancel again: %d %q, want 1", code, errOut)
@@ -183,10 +221,31 @@ func TestCommands(t *testing.T) {
 	if code, _, errOut := cmd(t, url, "job", "nosuchjob"); code != exitNotFound || !strings.Contains(errOut, "no such job") {
 		t.Fatalf("job nosuchjob: %d %q, want 3", code, errOut)
 	}
-	for _, args := range [][]string{{"frobnicate"}, {"job"}, {"status", "extra"}, {"-o", "yaml", "status"}, {}, {"watch", "-every", "0s"}} {
-		if code, _, errOut := cmd(t, url, args...); code != exitUsage || !strings.Contains(errOut, "usage:") {
-			t.Errorf("%q: %d %q, want 2 and the usage", args, code, errOut)
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"job"}, "job wants one ID"},
+		{[]string{"status", "extra"}, "status takes no arguments"},
+		{[]string{"-o", "yaml", "status"}, `-o "yaml"`},
+		{nil, "no command"},
+		{[]string{"watch", "-every", "0s"}, "-every 0s"},
+		{[]string{"jobs", "-type", "x"}, "flag provided but not defined: -type"},
+		{[]string{"-frobnicate", "status"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"submit", "-type", "wordcount"}, "wants the files to count"},
+	} {
+		code, out, errOut := cmd(t, url, c.args...)
+		if code != exitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, c.says) {
+			t.Errorf("%q: %d %q %q, want 2 and one line saying %q", c.args, code, out, errOut, c.says)
 		}
+	}
+	// -h: a command's own flags, on stdout, exit 0.
+	if code, out, errOut := cmd(t, url, "works", "-h"); code != 0 || errOut != "" || !strings.Contains(out, "-status") || strings.Contains(out, "-running") || strings.Contains(out, "-top") {
+		t.Errorf("works -h: %d %q %q, want its own flags", code, out, errOut)
+	}
+	if code, out, errOut := cmd(t, url, "-h"); code != 0 || errOut != "" || !strings.Contains(out, "resubmit") || !strings.Contains(out, "-park") {
+		t.Errorf("-h: %d %q %q, want the commands and the common flags", code, out, errOut)
 	}
 	if code, _, errOut := cmd(t, "nats://127.0.0.1:1", "status"); code != exitFailed || !strings.Contains(errOut, "park") {
 		t.Fatalf("no park: %d %q, want 1", code, errOut)
