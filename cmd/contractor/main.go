@@ -63,9 +63,7 @@ func main() {
 	sec.ClientFlags(fs)
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
 	metricsFlag := cmdflag.MetricsFlag(fs, "the contractor's foreman")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if err := cmdflag.CheckID(fs, "id"); err != nil {
 		fmt.Fprintln(os.Stderr, "contractor:", err)
 		os.Exit(2)

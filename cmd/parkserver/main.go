@@ -62,9 +62,7 @@ func main() {
 	})
 	fs.IntVar(&cfg.HTTPStreams, "http-streams", parkserver.DefaultHTTPStreams, "dashboards open at once (their event streams); one more gets 503")
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)

@@ -73,9 +73,7 @@ func main() {
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
 	metricsFlag := cmdflag.MetricsFlag(fs, "the workman")
 	command := fs.String("cmd", "", "-type exec: the program run for each task (with sh -c), the task's bytes on its stdin")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if err := cmdflag.CheckID(fs, "id"); err != nil {
 		fmt.Fprintln(os.Stderr, "workman:", err)
 		os.Exit(2)

@@ -124,3 +124,14 @@ func CheckID(fs *flag.FlagSet, name string) error {
 	}
 	return names.ID("-"+name, v)
 }
+
+// Parse parses a command's flags from args and exits as commands do: 0
+// after -h (the flag package printed the usage), 2 after a usage error
+// (it printed the error).
+func Parse(fs *flag.FlagSet, args []string) {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	} else if err != nil {
+		os.Exit(2)
+	}
+}

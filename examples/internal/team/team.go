@@ -244,9 +244,7 @@ func (f *Flags) Run(name string, job func(ctx context.Context, o Options) error)
 // ParseNoArgs parses the command line of a command that takes flags only,
 // exiting with status 2 on a bad flag or any other argument.
 func ParseNoArgs(fs *flag.FlagSet) {
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() > 0 {
 		Exit(fs.Name(), fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args()))
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/examples/exec"
 	"github.com/fourinone-go/fourinone/examples/internal/team"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 )
 
 func main() {
@@ -29,9 +30,7 @@ func main() {
 		fmt.Fprintln(fs.Output(), "usage: fourexec [flags] FILE...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() == 0 {
 		team.Exit("fourexec", fmt.Errorf("%w: no files", team.ErrUsage))
 	}

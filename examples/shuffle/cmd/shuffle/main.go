@@ -18,6 +18,7 @@ import (
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/shuffle"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 )
 
 func main() {
@@ -29,9 +30,7 @@ func main() {
 		fmt.Fprintln(fs.Output(), "usage: shuffle [flags] FILE...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() == 0 || *top < 0 || *partSize < 1 {
 		fs.Usage()
 		os.Exit(2)

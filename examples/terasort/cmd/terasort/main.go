@@ -21,6 +21,7 @@ import (
 
 	"github.com/fourinone-go/fourinone/examples/internal/team"
 	"github.com/fourinone-go/fourinone/examples/terasort"
+	"github.com/fourinone-go/fourinone/internal/cmdflag"
 )
 
 func main() {
@@ -34,9 +35,7 @@ func main() {
 		fmt.Fprintln(fs.Output(), "usage: terasort [flags] FILE")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() != 1 || *gen < 0 {
 		fs.Usage()
 		os.Exit(2)

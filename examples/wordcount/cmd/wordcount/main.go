@@ -41,9 +41,7 @@ func main() {
 		fmt.Fprintln(fs.Output(), "usage: wordcount [flags] FILE...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
+	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() == 0 || *top < 0 || o.Workers < 1 || o.PartSize < 1 {
 		fs.Usage()
 		os.Exit(2)
