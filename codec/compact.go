@@ -84,7 +84,9 @@ func (compactCodec) Marshal(v any) ([]byte, error) {
 	if b, err = p.enc(b, rv, 0); err != nil {
 		return nil, err
 	}
-	p.hint.Store(int64(min(len(b), 1<<16)))
+	if n := int64(min(len(b), 1<<16)); n != p.hint.Load() {
+		p.hint.Store(n) // rarely: goroutines encoding one type at once share it
+	}
 	return b, nil
 }
 
@@ -100,13 +102,22 @@ func (compactCodec) Unmarshal(data []byte, v any) error {
 	if len(data) == 0 || data[0] != compactVersion {
 		return errors.New("codec: not a compact encoding (version byte)")
 	}
-	d := &decoder{b: data[1:]}
+	d := decoders.Get().(*decoder)
+	*d = decoder{b: data[1:]}
 	p.dec(d, rv.Elem())
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("%d bytes after the value", len(d.b))
 	}
-	return d.err
+	err = d.err
+	if de, ok := err.(*decodeError); ok {
+		de.field = d.field // where it failed, if in a struct's field
+	}
+	*d = decoder{}
+	decoders.Put(d)
+	return err
 }
+
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
 
 // plan is how one Go type is encoded and decoded. The functions of a
 // recursive type reach each other through their plans, so they are
@@ -575,20 +586,19 @@ type decoder struct {
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = &decodeError{msg: fmt.Sprintf(format, args...), d: d}
+		d.err = &decodeError{msg: fmt.Sprintf(format, args...)}
 	}
 	d.b = nil
 }
 
 // decodeError is a decoding failure, with the field it happened in.
 type decodeError struct {
-	msg string
-	d   *decoder
+	msg, field string
 }
 
 func (e *decodeError) Error() string {
-	if e.d.field != "" {
-		return "codec: field " + e.d.field + ": " + e.msg
+	if e.field != "" {
+		return "codec: field " + e.field + ": " + e.msg
 	}
 	return "codec: " + e.msg
 }

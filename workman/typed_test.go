@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fourinone-go/fourinone/foreman"
@@ -22,7 +23,8 @@ type note struct {
 // got; a Func worker refuses notes.
 func TestTypedReceive(t *testing.T) {
 	const n = 3
-	got := make(chan note, n*n)
+	var mu sync.Mutex // guards got: the handlers and the test meet only over the network, which the race detector cannot see
+	var got []note
 	w := workman.Typed[int, []note, note]{
 		Do: func(ctx context.Context, round int) ([]note, error) {
 			m := workman.MeshFrom(ctx)
@@ -53,7 +55,9 @@ func TestTypedReceive(t *testing.T) {
 			if msg.From != from.Index {
 				return fmt.Errorf("note from %d came from worker %d", msg.From, from.Index)
 			}
-			got <- msg
+			mu.Lock()
+			got = append(got, msg)
+			mu.Unlock()
 			return nil
 		},
 	}
@@ -64,9 +68,10 @@ func TestTypedReceive(t *testing.T) {
 	if _, err := foreman.Collect[int, []note](context.Background(), f, ws, []int{7, 7, 7}, foreman.NoBackups()); err != nil {
 		t.Fatal(err)
 	}
-	close(got)
+	mu.Lock()
+	defer mu.Unlock()
 	from := map[int]int{}
-	for m := range got {
+	for _, m := range got {
 		if m.Text != "round 7" {
 			t.Fatalf("note %+v", m)
 		}
