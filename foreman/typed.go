@@ -38,7 +38,7 @@ func mapN[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.S
 	if n >= 0 {
 		tasks = splitter.WithSize(tasks, n)
 	}
-	_, err := f.Run(ctx, ws, tasks, nil, append(opts, func(cfg *runConfig) {
+	_, err := f.Run(ctx, ws, tasks, nil, append(slices.Clip(opts), func(cfg *runConfig) {
 		c = cfg.codec
 		cfg.fold = func(n int, result *warehouse.Warehouse) error {
 			out, err := codec.Value[Out](result)
@@ -59,7 +59,7 @@ func typedTasks[In any](in iter.Seq[In], c *codec.Codec) splitter.Splitter {
 		for v := range in {
 			w, err := codec.New(*c, v)
 			if err != nil {
-				return fmt.Errorf("input %d: %w", i, err)
+				return fmt.Errorf("foreman: input %d: %w", i, err)
 			}
 			if err := emit(w); err != nil {
 				return err
@@ -106,7 +106,7 @@ func DoTeam[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, ins []I
 	for i, in := range ins {
 		var err error
 		if tasks[i], err = codec.New(nil, in); err != nil {
-			return nil, fmt.Errorf("input %d: %w", i, err)
+			return nil, fmt.Errorf("foreman: input %d: %w", i, err)
 		}
 	}
 	results, err := f.DoTasks(ctx, ws, tasks)
