@@ -3,7 +3,10 @@ package warehouse
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // The encoding, version 1:
@@ -281,6 +284,34 @@ func (d *decoder) raw() []byte {
 
 func (d *decoder) str() string { return string(d.raw()) }
 
+// codecName reads the string under a typed task's "codec" key (a codec's
+// name and a Go type's), which comes again with every task of a job: as a
+// value boxed once, from a table of at most 256 of them (a sender of many
+// distinct names fills it, then gets copies like any string).
+func (d *decoder) codecName() any {
+	b := d.raw()
+	m := *codecNames.Load()
+	if v, ok := m[string(b)]; ok { // looked up without a copy
+		return v
+	}
+	var v any = string(b)
+	if len(m) < 256 && len(b) <= 256 {
+		codecNamesMu.Lock()
+		next := maps.Clone(*codecNames.Load())
+		next[v.(string)] = v
+		codecNames.Store(&next)
+		codecNamesMu.Unlock()
+	}
+	return v
+}
+
+var (
+	codecNames   atomic.Pointer[map[string]any]
+	codecNamesMu sync.Mutex // one writer at a time
+)
+
+func init() { codecNames.Store(&map[string]any{}) }
+
 // key reads a key. The framework's most common keys come back as constants
 // rather than copies (as net/http does for common header names): a typed
 // task's, and IntRange's.
@@ -350,7 +381,11 @@ func Decode(data []byte) (*Warehouse, error) {
 		var v any
 		switch kind {
 		case kindString:
-			v = d.str()
+			if k == "codec" {
+				v = d.codecName()
+			} else {
+				v = d.str()
+			}
 		case kindBytes:
 			v = d.raw()
 		case kindInt64:

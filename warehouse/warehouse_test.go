@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"runtime/metrics"
@@ -269,5 +270,31 @@ func TestDecodeAllocationBound(t *testing.T) {
 			}
 			t.Logf("%d bytes: %.2fx allocated, err %v", len(data), float64(got)/float64(len(data)), err)
 		})
+	}
+}
+
+// A typed task's codec name is decoded as one shared value; distinct
+// names past the table's 256 still decode, as copies.
+func TestCodecNames(t *testing.T) {
+	for i := range 300 {
+		w := New()
+		name := fmt.Sprintf("compact main.T%d", i)
+		w.SetString("codec", name)
+		b, err := w.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			d, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := d.String("codec"); got != name {
+				t.Fatalf("codec %q came back as %q", name, got)
+			}
+		}
+	}
+	if n := len(*codecNames.Load()); n != 256 {
+		t.Fatalf("%d names kept, want 256", n)
 	}
 }
