@@ -150,7 +150,7 @@ func (s *suite) typed(ctx context.Context) error {
 		fmt.Sprintf("%.2fx", float64(t50)/float64(h50)), "<= 1.10x"})
 
 	// Throughput: records through Collect vs Run by hand, on 2 workers.
-	tasks := max(s.o.Tasks/5, 1000)
+	tasks := max(s.o.Tasks/5, 100)
 	recs := make([]record, tasks)
 	for i := range recs {
 		recs[i] = newRecord(i)
