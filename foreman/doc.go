@@ -6,6 +6,13 @@
 //	ws, err := f.WaitWorkers(waitCtx, "wordcount", 2)
 //	result, err := f.Run(ctx, ws, mySplitter, myCombiner)
 //
+// or, with Go values in and out of tasks (workers from workman.Func):
+//
+//	outs, err := foreman.Collect[Params, Stats](ctx, f, ws, params)
+//
+// Map folds typed results as they arrive (from any iter.Seq), Do runs one
+// typed task and DoTeam a typed team job; they take every RunOption.
+//
 // GetWaitingWorkers and WaitWorkers claim free slots of waiting workers'
 // capacity in the registry, so two foremen never hold the same slot. The
 // foreman heartbeats its registration and its claims; Release, Close or

@@ -6,7 +6,9 @@
 //
 //	err := workman.Run(ctx, workman.Config{Type: "square", ParkURL: url}, myWorker)
 //
-// or, for more control, New, Start and Shutdown.
+// or, for more control, New, Start and Shutdown. A Worker of Go values
+// is a function: Func(func(ctx, In) (Out, error)); Typed adds a typed
+// Receive, and Send sends a peer a value (see package codec).
 //
 // # Modes
 //
