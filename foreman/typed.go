@@ -33,13 +33,15 @@ func Map[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.Se
 
 // mapN is Map of n inputs, if n >= 0 (for Progress.Total).
 func mapN[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.Seq[In], n int, fold func(i int, out Out) error, opts []RunOption) error {
-	var c codec.Codec
-	tasks := typedTasks(in, &c)
+	var cfg runConfig // for the codec: Run applies the options again
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tasks := splitter.Values(cfg.codec, in)
 	if n >= 0 {
 		tasks = splitter.WithSize(tasks, n)
 	}
 	_, err := f.Run(ctx, ws, tasks, nil, append(slices.Clip(opts), func(cfg *runConfig) {
-		c = cfg.codec
 		cfg.fold = func(n int, result *warehouse.Warehouse) error {
 			out, err := codec.Value[Out](result)
 			if err != nil {
@@ -49,25 +51,6 @@ func mapN[In, Out any](ctx context.Context, f *Foreman, ws []*Workman, in iter.S
 		}
 	})...)
 	return err
-}
-
-// typedTasks is the Splitter of in's values, encoded with *c (read once
-// the options are applied: Run applies them before it splits).
-func typedTasks[In any](in iter.Seq[In], c *codec.Codec) splitter.Splitter {
-	return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
-		i := 0
-		for v := range in {
-			w, err := codec.New(*c, v)
-			if err != nil {
-				return fmt.Errorf("foreman: input %d: %w", i, err)
-			}
-			if err := emit(w); err != nil {
-				return err
-			}
-			i++
-		}
-		return nil
-	})
 }
 
 // Collect runs a task for each of ins (as Map does) and returns their

@@ -2,9 +2,7 @@ package jobcenter
 
 import (
 	"context"
-	"fmt"
 	"iter"
-	"sync"
 
 	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/combiner"
@@ -33,20 +31,7 @@ func Define[In, Task, Res, Out any](typ string, split func(ctx context.Context, 
 			return nil, nil, err
 		}
 		c, _ := codec.CodecOf(input) // Value found it
-		return splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
-			i := 0
-			for t := range tasks {
-				w, err := codec.New(c, t)
-				if err != nil {
-					return fmt.Errorf("task %d: %w", i, err)
-				}
-				if err := emit(w); err != nil {
-					return err
-				}
-				i++
-			}
-			return nil
-		}), &typedFold[Res, Out]{c: c, fold: fold}, nil
+		return splitter.Values(c, tasks), &typedFold[Res, Out]{c: c, fold: fold}, nil
 	}}
 }
 
@@ -56,10 +41,11 @@ type typedResult interface {
 	result() (*warehouse.Warehouse, error)
 }
 
+// typedFold folds results into an Out. Run combines on the goroutine
+// that called it, so result, read once Run returned, takes no lock.
 type typedFold[Res, Out any] struct {
 	c    codec.Codec
 	fold func(acc Out, res Res) (Out, error)
-	mu   sync.Mutex // Run combines on one goroutine; result reads after it
 	acc  Out
 }
 
@@ -68,8 +54,6 @@ func (f *typedFold[Res, Out]) Combine(acc, result *warehouse.Warehouse) (*wareho
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.acc, err = f.fold(f.acc, res); err != nil {
 		return nil, err
 	}
@@ -77,8 +61,6 @@ func (f *typedFold[Res, Out]) Combine(acc, result *warehouse.Warehouse) (*wareho
 }
 
 func (f *typedFold[Res, Out]) result() (*warehouse.Warehouse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	return codec.New(f.c, f.acc)
 }
 

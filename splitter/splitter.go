@@ -9,8 +9,10 @@ package splitter
 
 import (
 	"context"
+	"fmt"
 	"iter"
 
+	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/warehouse"
 )
 
@@ -40,6 +42,26 @@ func Seq(seq iter.Seq[*warehouse.Warehouse]) Splitter {
 			}
 		}
 		return err
+	})
+}
+
+// Values returns a Splitter that emits a task for each value seq yields,
+// encoded with c (codec.Default if nil), as Seq does: the tasks of typed
+// workers (workman.Func).
+func Values[T any](c codec.Codec, seq iter.Seq[T]) Splitter {
+	return Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		i := 0
+		for v := range seq {
+			t, err := codec.New(c, v)
+			if err != nil {
+				return fmt.Errorf("splitter: value %d: %w", i, err)
+			}
+			if err := emit(t); err != nil {
+				return err
+			}
+			i++
+		}
+		return nil
 	})
 }
 
