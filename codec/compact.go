@@ -321,7 +321,7 @@ func compileSlice(p *plan, building map[reflect.Type]*plan) error {
 			case kNil:
 				v.SetZero()
 			case kBytes:
-				v.SetBytes(append(make([]byte, 0, 0), d.raw()...))
+				v.SetBytes(append([]byte{}, d.raw()...)) // a copy, never nil
 			default:
 				d.mismatch(k, t)
 			}
