@@ -226,7 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageError{err}
 		}
-		c := &cli{out: stdout, errOut: stderr, json: *out == "json", log: log}
+		c := &cli{out: stdout, json: *out == "json", log: log}
 		if err := c.connect(ctx, *park, sec, retrying[cmd.name]); err != nil {
 			return err
 		}
@@ -252,13 +252,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type cli struct {
-	out, errOut io.Writer
-	json        bool
-	log         *zap.Logger
-	nc          *nats.Conn
-	js          jetstream.JetStream
-	reg         *registry.Registry
-	url         string
+	out  io.Writer
+	json bool
+	log  *zap.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	reg  *registry.Registry
+	url  string
 }
 
 // connect connects to the park; with forever, a connection that drops is
