@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fourinone-go/fourinone/warehouse"
 )
 
 // record is a task's input of about 1 KiB: names, numbers, a vector, a
@@ -74,4 +76,50 @@ func roundTrip[T any](b *testing.B, c Codec, v T) {
 		}
 	}
 	b.ReportMetric(float64(size), "bytes/value")
+}
+
+// BenchmarkTaskPath is the bytes work of one no-op task and its result, all
+// in one process (no network): the foreman encodes the task, the worker
+// decodes it and encodes its result, the foreman decodes that. "typed" is
+// what Map and workman.Func do with an empty struct; "warehouse" is an
+// IntRange task and an empty result, the untyped floor.
+func BenchmarkTaskPath(b *testing.B) {
+	b.Run("typed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			task, _ := New(nil, struct{}{})
+			in := wire(b, task)
+			if _, err := Value[struct{}](in); err != nil {
+				b.Fatal(err)
+			}
+			c, _ := CodecOf(in)
+			res, _ := New(c, struct{}{})
+			if _, err := Value[struct{}](wire(b, res)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("warehouse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			task := warehouse.New()
+			task.SetInt64("lo", 0)
+			task.SetInt64("hi", 1)
+			in := wire(b, task)
+			if _, ok := in.Int64("hi"); !ok {
+				b.Fatal("no hi")
+			}
+			wire(b, warehouse.New())
+		}
+	})
+}
+
+// wire encodes w and decodes it again, as a send and a receive do.
+func wire(b *testing.B, w *warehouse.Warehouse) *warehouse.Warehouse {
+	data, _ := w.MarshalBinary()
+	out, err := warehouse.Decode(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
 }

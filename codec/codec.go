@@ -54,7 +54,7 @@ var ErrUnknownCodec = errors.New("codec: unknown codec")
 var registry atomic.Pointer[map[string]Codec]
 
 // keys caches each codec and type's KeyCodec text.
-var keys sync.Map // codecType → the text, a string in an interface
+var keys sync.Map // codecType → the text
 
 type codecType struct {
 	codec string
@@ -102,7 +102,7 @@ func Put[T any](w *warehouse.Warehouse, c Codec, v T) error {
 		return fmt.Errorf("codec: encode %s with %s: %w", typeName[T](), c.Name(), err)
 	}
 	w.SetBytes(KeyValue, b)
-	_ = w.Put(KeyCodec, codecKey[T](c)) // a string, boxed once
+	w.SetString(KeyCodec, codecKey[T](c))
 	return nil
 }
 
@@ -177,14 +177,13 @@ func (e *Error) Error() string {
 // Unwrap returns the codec's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// codecKey is KeyCodec's text for a T encoded with c, as an interface
-// value made once.
-func codecKey[T any](c Codec) any {
+// codecKey is KeyCodec's text for a T encoded with c, made once.
+func codecKey[T any](c Codec) string {
 	k := codecType{c.Name(), reflect.TypeFor[T]()}
 	if s, ok := keys.Load(k); ok {
-		return s
+		return s.(string)
 	}
-	var s any = k.codec + " " + k.t.String()
+	s := k.codec + " " + k.t.String()
 	keys.Store(k, s)
 	return s
 }

@@ -59,20 +59,21 @@ func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
 
 // Size returns the exact length of w's encoding in bytes.
 func (w *Warehouse) Size() int {
-	n := 4 + strLen(w.message) + uvarintLen(uint64(len(w.m)))
-	for k, v := range w.m {
-		n += strLen(k) + 1
-		switch x := v.(type) {
-		case string:
-			n += strLen(x)
-		case []byte:
-			n += uvarintLen(uint64(len(x))) + len(x)
-		case int64:
-			n += varintLen(x)
-		case float64:
+	n := 4 + strLen(w.message) + uvarintLen(uint64(len(w.e)))
+	for i := range w.e {
+		e := &w.e[i]
+		n += strLen(e.key) + 1
+		switch e.kind {
+		case kindString, kindBytes:
+			n += uvarintLen(e.num) + int(e.num)
+		case kindInt64:
+			n += varintLen(int64(e.num))
+		case kindFloat64:
 			n += 8
-		case bool:
+		case kindBool:
 			n++
+		}
+		switch x := e.x.(type) {
 		case []string:
 			n += uvarintLen(uint64(len(x)))
 			for _, s := range x {
@@ -105,62 +106,50 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// AppendBinary appends w's encoding to b. It implements
-// encoding.BinaryAppender and never fails.
+// AppendBinary appends w's encoding to b, its keys in the order they were
+// first set. It implements encoding.BinaryAppender and never fails.
 func (w *Warehouse) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, magic0, magic1, version, byte(w.status))
 	b = appendStr(b, w.message)
-	b = binary.AppendUvarint(b, uint64(len(w.m)))
-	for k, v := range w.m {
-		b = appendStr(b, k)
-		switch x := v.(type) {
-		case string:
-			b = append(b, kindString)
-			b = appendStr(b, x)
-		case []byte:
-			b = append(b, kindBytes)
-			b = binary.AppendUvarint(b, uint64(len(x)))
-			b = append(b, x...)
-		case int64:
-			b = append(b, kindInt64)
-			b = binary.AppendVarint(b, x)
-		case float64:
-			b = append(b, kindFloat64)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-		case bool:
-			b = append(b, kindBool)
-			if x {
-				b = append(b, 1)
-			} else {
-				b = append(b, 0)
-			}
+	b = binary.AppendUvarint(b, uint64(len(w.e)))
+	for i := range w.e {
+		e := &w.e[i]
+		b = appendStr(b, e.key)
+		b = append(b, e.kind)
+		switch e.kind {
+		case kindString, kindBytes:
+			b = binary.AppendUvarint(b, e.num)
+			b = append(b, e.bytes()...)
+		case kindInt64:
+			b = binary.AppendVarint(b, int64(e.num))
+		case kindFloat64:
+			b = binary.LittleEndian.AppendUint64(b, e.num)
+		case kindBool:
+			b = append(b, byte(e.num))
+		}
+		switch x := e.x.(type) {
 		case []string:
-			b = append(b, kindStrings)
 			b = binary.AppendUvarint(b, uint64(len(x)))
 			for _, s := range x {
 				b = appendStr(b, s)
 			}
 		case []int64:
-			b = append(b, kindInt64s)
 			b = binary.AppendUvarint(b, uint64(len(x)))
 			for _, i := range x {
 				b = binary.AppendVarint(b, i)
 			}
 		case map[string]int64:
-			b = append(b, kindCounts)
 			b = binary.AppendUvarint(b, uint64(len(x)))
 			for s, i := range x {
 				b = appendStr(b, s)
 				b = binary.AppendVarint(b, i)
 			}
 		case []float64:
-			b = append(b, kindFloat64s)
 			b = binary.AppendUvarint(b, uint64(len(x)))
 			for _, f := range x {
 				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 			}
 		case map[string]float64:
-			b = append(b, kindFloat64Map)
 			b = binary.AppendUvarint(b, uint64(len(x)))
 			for s, f := range x {
 				b = appendStr(b, s)
@@ -179,11 +168,11 @@ func (w *Warehouse) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary replaces w's contents with the decoded data. It implements
 // encoding.BinaryUnmarshaler; byte slice values alias data.
 func (w *Warehouse) UnmarshalBinary(data []byte) error {
-	d, err := Decode(data)
-	if err != nil {
+	var d Warehouse
+	if err := d.decode(data); err != nil {
 		return err
 	}
-	*w = *d
+	*w = d
 	return nil
 }
 
@@ -285,32 +274,32 @@ func (d *decoder) raw() []byte {
 func (d *decoder) str() string { return string(d.raw()) }
 
 // codecName reads the string under a typed task's "codec" key (a codec's
-// name and a Go type's), which comes again with every task of a job: as a
-// value boxed once, from a table of at most 256 of them (a sender of many
+// name and a Go type's), which comes again with every task of a job: from
+// a table of at most 256 of them, without a copy (a sender of many
 // distinct names fills it, then gets copies like any string).
-func (d *decoder) codecName() any {
+func (d *decoder) codecName() string {
 	b := d.raw()
 	m := *codecNames.Load()
-	if v, ok := m[string(b)]; ok { // looked up without a copy
-		return v
+	if s, ok := m[string(b)]; ok { // looked up without a copy
+		return s
 	}
-	var v any = string(b)
+	s := string(b)
 	if len(m) < 256 && len(b) <= 256 {
 		codecNamesMu.Lock()
 		next := maps.Clone(*codecNames.Load())
-		next[v.(string)] = v
+		next[s] = s
 		codecNames.Store(&next)
 		codecNamesMu.Unlock()
 	}
-	return v
+	return s
 }
 
 var (
-	codecNames   atomic.Pointer[map[string]any]
+	codecNames   atomic.Pointer[map[string]string]
 	codecNamesMu sync.Mutex // one writer at a time
 )
 
-func init() { codecNames.Store(&map[string]any{}) }
+func init() { codecNames.Store(&map[string]string{}) }
 
 // key reads a key. The framework's most common keys come back as constants
 // rather than copies (as net/http does for common header names): a typed
@@ -359,82 +348,104 @@ func decodeMap[V any](d *decoder, minEntry int, value func() V) map[string]V {
 // caller must not change data afterwards. Malformed data gives an error
 // wrapping ErrMalformed; Decode never panics.
 func Decode(data []byte) (*Warehouse, error) {
+	w := new(Warehouse)
+	if err := w.decode(data); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// decode decodes data into w, which is empty.
+func (w *Warehouse) decode(data []byte) error {
 	d := &decoder{b: data}
 	if d.byte1() != magic0 || d.byte1() != magic1 {
-		return nil, fmt.Errorf("%w: bad magic", ErrMalformed)
+		return fmt.Errorf("%w: bad magic", ErrMalformed)
 	}
 	if v := d.byte1(); v != version {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
+		return fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
 	}
-	w := &Warehouse{status: Status(d.byte1())}
+	w.status = Status(d.byte1())
 	if w.status > StatusException {
-		return nil, fmt.Errorf("%w: unknown status %d", ErrMalformed, w.status)
+		return fmt.Errorf("%w: unknown status %d", ErrMalformed, w.status)
 	}
 	w.message = d.str()
 	n := d.count(minEntry)
-	if n > 0 {
-		w.m = make(map[string]any, min(n, maxMapHint))
+	w.e = w.inline[:0]
+	if n > len(w.inline) {
+		// At the count's size: it was checked against the bytes left,
+		// so a count that lies costs at most an entry (56 bytes) per
+		// minEntry bytes, once.
+		w.e = make([]entry, 0, n)
 	}
 	for i := 0; i < n && d.err == nil; i++ {
-		k := d.key()
-		kind := d.byte1()
-		var v any
-		switch kind {
+		e := entry{key: d.key(), kind: d.byte1()}
+		switch e.kind {
 		case kindString:
-			if k == "codec" {
-				v = d.codecName()
+			if e.key == "codec" {
+				e = stringEntry(e.key, d.codecName())
 			} else {
-				v = d.str()
+				e = stringEntry(e.key, d.str())
 			}
 		case kindBytes:
-			v = d.raw()
+			e = bytesEntry(e.key, d.raw())
 		case kindInt64:
-			v = d.varint()
+			e.num = uint64(d.varint())
 		case kindFloat64:
-			v = d.float64()
+			e.num = math.Float64bits(d.float64())
 		case kindBool:
-			c := d.byte1()
-			if c > 1 {
-				d.fail("bad bool %d", c)
+			e.num = uint64(d.byte1())
+			if e.num > 1 {
+				d.fail("bad bool %d", e.num)
 			}
-			v = c == 1
 		case kindStrings:
 			ss := make([]string, d.count(minElem))
 			for j := range ss {
 				ss[j] = d.str()
 			}
-			v = ss
+			e.x = ss
 		case kindInt64s:
 			is := make([]int64, d.count(minElem))
 			for j := range is {
 				is[j] = d.varint()
 			}
-			v = is
+			e.x = is
 		case kindCounts:
-			v = decodeMap(d, minCountEntry, d.varint)
+			e.x = decodeMap(d, minCountEntry, d.varint)
 		case kindFloat64s:
 			fs := make([]float64, d.count(floatSize))
 			for j := range fs {
 				fs[j] = d.float64()
 			}
-			v = fs
+			e.x = fs
 		case kindFloat64Map:
-			v = decodeMap(d, minFloatEntry, d.float64)
+			e.x = decodeMap(d, minFloatEntry, d.float64)
 		default:
-			d.fail("unknown value kind %d for key %q", kind, k)
+			d.fail("unknown value kind %d for key %q", e.kind, e.key)
 		}
-		if d.err == nil {
-			if _, dup := w.m[k]; dup {
-				d.fail("duplicate key %q", k)
+		if d.err != nil {
+			break
+		}
+		if len(w.e) < indexAt && w.find(e.key) >= 0 {
+			d.fail("duplicate key %q", e.key)
+		}
+		w.e = append(w.e, e)
+	}
+	if d.err == nil && len(w.e) > indexAt {
+		// Indexed once, at its size, and checked for duplicates.
+		w.idx = make(map[string]int, len(w.e))
+		for i := range w.e {
+			if _, dup := w.idx[w.e[i].key]; dup {
+				d.fail("duplicate key %q", w.e[i].key)
+				break
 			}
-			w.m[k] = v
+			w.idx[w.e[i].key] = i
 		}
 	}
 	if d.err != nil {
-		return nil, d.err
+		return d.err
 	}
 	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b))
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b))
 	}
-	return w, nil
+	return nil
 }

@@ -133,6 +133,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"unknown kind", []byte("FW\x01\x00\x00\x01\x01k\x63")},
 		{"bad bool", []byte("FW\x01\x00\x00\x01\x01k\x05\x02")},
 		{"duplicate key", []byte("FW\x01\x00\x00\x02\x01k\x05\x01\x01k\x05\x00")},
+		{"duplicate key among many", manyBools(20, 3)},
 		{"short float in a list", []byte("FW\x01\x00\x00\x01\x01k\x09\x01\x00\x00\x00\x00")},
 		{"floats claimed past the end", []byte("FW\x01\x00\x00\x01\x01k\x09\x02\x00\x00\x00\x00\x00\x00\x00\x00")},
 		{"float map claimed past the end", []byte("FW\x01\x00\x00\x01\x01k\x0a\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
@@ -143,6 +144,78 @@ func TestDecodeMalformed(t *testing.T) {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Decode = %v, %v; want ErrMalformed", w, err)
 			}
+		})
+	}
+}
+
+// manyBools encodes n bool entries "k0", "k1", ..., whose last repeats
+// the key of entry dup.
+func manyBools(n, dup int) []byte {
+	b := binary.AppendUvarint([]byte("FW\x01\x00\x00"), uint64(n))
+	for i := range n {
+		if i == n-1 {
+			i = dup
+		}
+		k := fmt.Sprint("k", i)
+		b = append(binary.AppendUvarint(b, uint64(len(k))), k...)
+		b = append(b, kindBool, 1)
+	}
+	return b
+}
+
+// Keys are found, replaced and deleted alike in a small Warehouse (its
+// entries scanned) and a large one (indexed), and what is left encodes.
+func TestSetReplaceDelete(t *testing.T) {
+	for _, n := range []int{1, 2, 3, indexAt, indexAt + 1, 40} {
+		t.Run(fmt.Sprint(n, " keys"), func(t *testing.T) {
+			w := New()
+			for i := range n {
+				w.SetInt64(fmt.Sprint("k", i), int64(i))
+			}
+			for i := 0; i < n; i += 3 {
+				w.SetString(fmt.Sprint("k", i), fmt.Sprint("s", i)) // replaced, another kind
+			}
+			for i := 1; i < n; i += 3 {
+				w.Delete(fmt.Sprint("k", i))
+			}
+			w.Delete("absent")
+			check := func(w *Warehouse) {
+				t.Helper()
+				left := 0
+				for i := range n {
+					k := fmt.Sprint("k", i)
+					v, _ := w.Get(k)
+					switch i % 3 {
+					case 0:
+						if v != fmt.Sprint("s", i) {
+							t.Fatalf("%s = %#v, want the string s%d", k, v, i)
+						}
+						if _, ok := w.Int64(k); ok {
+							t.Fatalf("Int64(%s) found the replaced int64", k)
+						}
+					case 1:
+						if w.Has(k) {
+							t.Fatalf("%s deleted, still there as %#v", k, v)
+						}
+						continue
+					case 2:
+						if v != int64(i) {
+							t.Fatalf("%s = %#v, want int64 %d", k, v, i)
+						}
+					}
+					left++
+				}
+				if w.Len() != left {
+					t.Fatalf("Len = %d, want %d", w.Len(), left)
+				}
+			}
+			check(w)
+			b, _ := w.MarshalBinary()
+			d, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(d)
 		})
 	}
 }
@@ -246,6 +319,7 @@ func hostile(size int) map[string][]byte {
 		"counts claim an entry per two bytes": one(kindCounts, size/2, same(size, 1)),
 		"strings claim an element per byte":   one(kindStrings, size, same(size, 0x80)),
 		"top-level claims an entry per byte":  top(size, same(size, 1)),
+		"top-level claims all it can hold":    top(size/minEntry, same(size, 0)),
 		"empty strings":                       one(kindStrings, size, same(size, 0)),
 		"zero integers":                       one(kindInt64s, size, same(size, 0)),
 		"distinct short count keys":           one(kindCounts, nd, dense),
