@@ -71,6 +71,10 @@ func onFirst(c combiner.Combiner, fault func()) combiner.Combiner {
 	})
 }
 
+// taskBytes is the text of one countJob task: small, so that the tasks'
+// time is their sleep and not counting under -race.
+const taskBytes = 64 << 10
+
 // countJob runs a word count of text on ws with fault injected at the
 // first result, checks the exact counts, and returns how long the job ran
 // after the fault.
@@ -84,7 +88,7 @@ func countJob(t *testing.T, f *foreman.Foreman, ws []*foreman.Workman, text stri
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stats foreman.RunStats
-	res, err := f.Run(ctx, ws, sleepy(wordcount.Splitter([]string{text}, 256<<10, false), 25),
+	res, err := f.Run(ctx, ws, sleepy(wordcount.Splitter([]string{text}, taskBytes, false), 25),
 		onFirst(wordcount.Combiner(), func() { faultAt = time.Now(); fault() }), foreman.Stats(&stats))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +106,7 @@ func TestChaosKillWorkman(t *testing.T) {
 	url := startPark(t)
 	ps := chaosWorkmen(t, url, 3)
 	f, ws := dialForeman(t, url, 3, "wordcount")
-	text := genText(t, 20<<20) // 80 tasks of 256 KiB
+	text := genText(t, 80*taskBytes) // 80 tasks
 	after, stats := countJob(t, f, ws, text, func() {
 		if err := ps[0].cmd.Process.Kill(); err != nil {
 			t.Error(err)
@@ -118,7 +122,7 @@ func TestChaosStraggler(t *testing.T) {
 	url := startPark(t)
 	ps := chaosWorkmen(t, url, 2)
 	f, ws := dialForeman(t, url, 2, "wordcount")
-	text := genText(t, 10<<20) // 40 tasks
+	text := genText(t, 40*taskBytes) // 40 tasks
 	after, stats := countJob(t, f, ws, text, func() {
 		if err := ps[0].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Error(err)
@@ -144,7 +148,7 @@ func TestChaosParkRestart(t *testing.T) {
 			url := "nats://" + addr
 			chaosWorkmen(t, url, 2, "-mode", mode)
 			f, ws := dialForeman(t, url, 2, "wordcount")
-			text := genText(t, 25<<20) // 100 tasks of 25ms+ each on 4 slots
+			text := genText(t, 100*taskBytes) // 100 tasks of 25ms+ each on 4 slots
 			restarted := make(chan error, 1)
 			errDir := t.TempDir()
 			after, stats := countJob(t, f, ws, text, func() {

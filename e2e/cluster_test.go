@@ -166,7 +166,7 @@ func TestClusterLosesOneServer(t *testing.T) {
 			parks, urls := startCluster(t, 3)
 			chaosWorkmen(t, urls, 2, "-mode", mode)
 			f, ws := dialForeman(t, urls, 2, "wordcount")
-			text := genText(t, 10<<20) // 40 tasks of 25 ms and more
+			text := genText(t, 40*taskBytes) // 40 tasks of 25 ms and more
 			nc, err := wire.Connect(urls, adminConn("e2e-writer"))
 			if err != nil {
 				t.Fatal(err)
@@ -272,7 +272,7 @@ func TestClusterLosesTwoServers(t *testing.T) {
 	parks, urls := startCluster(t, 3)
 	chaosWorkmen(t, urls, 2)
 	f, ws := dialForeman(t, urls, 2, "wordcount")
-	text := genText(t, 10<<20)
+	text := genText(t, 40*taskBytes)
 	nc, err := wire.Connect(urls, adminConn("e2e-writer"))
 	if err != nil {
 		t.Fatal(err)

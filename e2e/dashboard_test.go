@@ -40,15 +40,28 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts chrome for ctx; it stops at the test's end.
+// browser starts chrome for ctx; it stops at the test's end. Chromium
+// sometimes crashes as it starts on a loaded machine: a start that fails
+// is tried again, twice.
 func browser(t *testing.T, ctx context.Context, chrome string) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
 		chromedp.WindowSize(1500, 1000), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, stopAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(stopAlloc)
-	bctx, stopBrowser := chromedp.NewContext(actx)
-	t.Cleanup(stopBrowser)
-	return bctx
+	for try := 1; ; try++ {
+		actx, stopAlloc := chromedp.NewExecAllocator(ctx, opts...)
+		bctx, stopBrowser := chromedp.NewContext(actx)
+		_, err := chromedp.Run(bctx, chromedp.Evaluate[int]("1")) // starts the browser
+		if err == nil {
+			t.Cleanup(stopAlloc)
+			t.Cleanup(stopBrowser)
+			return bctx
+		}
+		stopBrowser()
+		stopAlloc()
+		if try == 3 {
+			t.Fatalf("chromium did not start in 3 tries: %v", err)
+		}
+		t.Logf("chromium did not start (try %d of 3), trying again: %.200v", try, err)
+	}
 }
 
 // pageState is what the test reads from the rendered page.

@@ -153,7 +153,7 @@ func TestHostileWorkmanMemory(t *testing.T) {
 			}
 
 			f, ws := dialForeman(t, url, 1, "wordcount")
-			countJob(t, f, ws, genText(t, 4<<20), func() {})
+			countJob(t, f, ws, genText(t, 16*taskBytes), func() {})
 			if peak := peakRSS(t, p.cmd.Process.Pid); peak > peakLimit {
 				t.Fatalf("peak RSS %d bytes after the word count, over %d", peak, peakLimit)
 			}

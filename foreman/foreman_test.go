@@ -325,12 +325,15 @@ func TestBigWarehouse(t *testing.T) {
 	})
 	for _, mode := range []string{workman.ModeMesh, workman.ModeHub} {
 		t.Run(mode, func(t *testing.T) {
-			c := parktest.Start(t, 1, workman.Config{Type: "echo", Mode: mode}, echo)
-			f := parktest.NewForeman(t, c.URL, foreman.Config{})
+			// A limit of 8 MiB on both sides (the 64 MiB default is
+			// e2e's TestHubBigResults'): 8 chunks of the server's 1 MiB.
+			const limit = 8 << 20
+			c := parktest.Start(t, 1, workman.Config{Type: "echo", Mode: mode, MaxWarehouseSize: limit}, echo)
+			f := parktest.NewForeman(t, c.URL, foreman.Config{MaxWarehouseSize: limit})
 			ctx := context.Background()
 			ws := parktest.Claim(t, f, "echo", 1)
 			// Just under the limit: crosses in chunks and comes back whole.
-			data := make([]byte, warehouse.DefaultMaxSize-64)
+			data := make([]byte, limit-64)
 			for i := range data {
 				data[i] = byte(i * 7)
 			}
@@ -345,9 +348,9 @@ func TestBigWarehouse(t *testing.T) {
 				t.Fatalf("echoed %d bytes, want the same %d bytes", len(got), len(data))
 			}
 			// Over the limit: a clear error naming size and limit.
-			in.SetBytes("data", make([]byte, warehouse.DefaultMaxSize))
+			in.SetBytes("data", make([]byte, limit))
 			_, err = ws[0].DoTask(ctx, in).Wait(ctx)
-			if !errors.Is(err, warehouse.ErrTooLarge) || !strings.Contains(err.Error(), "exceeds the limit of 67108864 bytes") {
+			if !errors.Is(err, warehouse.ErrTooLarge) || !strings.Contains(err.Error(), "exceeds the limit of 8388608 bytes") {
 				t.Fatalf("oversized DoTask error = %v", err)
 			}
 		})

@@ -16,7 +16,7 @@ import (
 // Watch notification (from the start of an Update on one connection to
 // the event on another) against a raw KV put seen by a raw KV watch.
 func (s *suite) coordination(ctx context.Context) error {
-	const n = 1000
+	n := max(s.o.Calls/10, 100) // each a few journaled writes
 	nc1, err := connect(s.park.url)
 	if err != nil {
 		return err
