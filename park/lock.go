@@ -48,11 +48,12 @@ func (l *Lock) Valid() bool { return l.c.valid(l.key) }
 // client stops renewing the lock all the same, so it ends with its lease;
 // the error says so, and the lock is no longer this client's either way.
 func (l *Lock) Unlock(ctx context.Context) error {
-	err := l.c.Delete(ctx, l.domain, l.node, keepMarker)
+	err := l.c.deleteOwn(ctx, l.key)
 	switch {
-	case err == nil, errors.Is(err, ErrNotFound):
+	case err == nil:
+		l.c.freeName(l.domain, l.node)
 		return nil // released, or lost already
-	case errors.Is(err, ErrName), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed):
 		return err
 	}
 	l.c.mu.Lock()
@@ -94,24 +95,45 @@ func (c *Client) acquire(ctx context.Context, domain string, value []byte) (*Loc
 	}
 }
 
-// join puts an ephemeral node at the end of domain's line.
+// nodeName returns a name for a waiter's node in domain: one of this
+// client's that it deleted, if any (its marker is written over at once,
+// and a client leaves at most one marker a line however often it locks),
+// or a new one.
+func (c *Client) nodeName(domain string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if names := c.free[domain]; len(names) > 0 {
+		c.free[domain] = names[:len(names)-1]
+		return names[len(names)-1]
+	}
+	return uuid.NewString()
+}
+
+// freeName gives back the name of a waiter's node this client deleted.
+func (c *Client) freeName(domain, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.free) >= maxWritten {
+		clear(c.free)
+	}
+	c.free[domain] = append(c.free[domain], name)
+}
+
+// join puts an ephemeral node at the end of domain's line, in one write:
+// its content is its place in line (zero, meaning its revision, until
+// the client's first renewal writes the revision it was created at) and
+// value.
 func (c *Client) join(ctx context.Context, domain string, value []byte) (*Lock, error) {
-	node := uuid.NewString()
+	node := c.nodeName(domain)
 	k, err := key(domain, node)
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Create(ctx, domain, node, nil, Ephemeral())
+	n, err := c.Create(ctx, domain, node, append(make([]byte, 8, 8+len(value)), value...), Ephemeral(), atPlace())
 	if err != nil {
 		return nil, err
 	}
 	l := &Lock{c: c, domain: domain, node: node, key: k, token: n.Revision}
-	// The node's content is its place in line and value: renewals (new
-	// revisions) keep them.
-	if _, err := c.Update(ctx, domain, node, append(binary.BigEndian.AppendUint64(nil, n.Revision), value...)); err != nil {
-		l.abandon()
-		return nil, err
-	}
 	if l.lost = c.lostOf(k); l.lost == nil {
 		return nil, fmt.Errorf("park: %s: lost as it was taken", domain)
 	}
@@ -120,8 +142,8 @@ func (c *Client) join(ctx context.Context, domain string, value []byte) (*Lock, 
 
 // wait waits until the lock's node is first in line: until every node
 // ahead of it (asked earlier; none can come ahead later) has gone. It
-// watches the domain for deletions (and for places written: a node taken
-// as ahead before its place was may turn out behind), and lists it again
+// watches the domain for deletions (and for places written: a node too
+// short to hold one, taken as ahead, may turn out behind), and lists it again
 // every lease in case one went unseen (a watcher paused longer than a
 // deletion's marker is kept).
 func (l *Lock) wait(ctx context.Context) error {
@@ -182,9 +204,8 @@ func (l *Lock) ahead(ctx context.Context) (map[string]bool, error) {
 		case n.Name == l.node:
 			mine = true
 		case len(n.Value) < 8 || place(n) < l.token:
-			// A node without its place yet may have been created before
-			// this one (a renewal before its place was written makes its
-			// revision greater): ahead, until a list shows its place.
+			// A node shorter than a place is not a waiter's: ahead, to
+			// be safe, until it goes.
 			ahead[n.Name] = true
 		}
 	}
@@ -194,11 +215,14 @@ func (l *Lock) ahead(ctx context.Context) (map[string]bool, error) {
 	return ahead, nil
 }
 
-// place is a waiter's place in line: the revision it asked at (if not
-// written yet, its revision: its first, unless renewed since).
+// place is a waiter's place in line: the revision it was created at,
+// written in its first 8 bytes by its first renewal; until then zero, and
+// its revision is still its first.
 func place(n *Node) uint64 {
 	if len(n.Value) >= 8 {
-		return binary.BigEndian.Uint64(n.Value)
+		if p := binary.BigEndian.Uint64(n.Value); p != 0 {
+			return p
+		}
 	}
 	return n.Revision
 }
@@ -207,12 +231,13 @@ func place(n *Node) uint64 {
 func (l *Lock) abandon() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = l.c.Delete(ctx, l.domain, l.node, keepMarker)
+	if l.c.deleteOwn(ctx, l.key) == nil {
+		l.c.freeName(l.domain, l.node)
+	}
 }
 
-// keepMarker keeps the marker of a waiter's deleted node a second only
-// (the least): waiters watch, and List reads every marker still kept.
-func keepMarker(o *writeOpts) { o.marker = time.Second }
+// atPlace makes an ephemeral node's renewals write its place (see place).
+func atPlace() WriteOption { return func(o *writeOpts) { o.place = true } }
 
 // Leadership is a won election: its candidate leads until it resigns, or
 // its client closes or cannot renew within its lease.

@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // client returns a park client of the park at url, closed at cleanup.
-func client(t *testing.T, url string, o park.Options) *park.Client {
+func client(t testing.TB, url string, o park.Options) *park.Client {
 	t.Helper()
 	nc, err := wire.Connect(url, wire.ConnOptions{})
 	if err != nil {
@@ -628,6 +628,71 @@ func TestUnlockWithoutThePark(t *testing.T) {
 		t.Fatalf("token %d after %d", l2.Token(), l.Token())
 	}
 	if err := l2.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestElectionOrder: candidates lead in the order they stood, before and
+// after the leader's renewal writes its place in line, and Leader tells
+// the leader's value and token throughout.
+func TestElectionOrder(t *testing.T) {
+	p := parktest.StartPark(t, parkserver.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := client(t, p.ClientURL(), park.Options{Lease: time.Second})
+	b := client(t, p.ClientURL(), park.Options{})
+	watch, err := b.Watch(ctx, park.ElectDomain("g"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, err := a.Elect(ctx, "g", []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := func(want string, token uint64) {
+		t.Helper()
+		v, tok, err := b.Leader(ctx, "g")
+		if err != nil || string(v) != want || tok != token {
+			t.Fatalf("Leader = %q, %d, %v; want %q, %d", v, tok, err, want, token)
+		}
+	}
+	leader("a", la.Token())
+	got := make(chan *park.Leadership, 1)
+	go func() {
+		lb, err := b.Elect(ctx, "g", []byte("b"))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- lb
+	}()
+	// a's node: created, then renewed (its place written); b's created.
+	renewed := false
+	for puts := map[string]int{}; !renewed; {
+		ev, ok := <-watch
+		if !ok {
+			t.Fatal("the watch ended before a's node was renewed")
+		}
+		puts[ev.Node.Name]++
+		renewed = ev.Op == park.Put && string(ev.Node.Value[8:]) == "a" && puts[ev.Node.Name] == 2
+	}
+	leader("a", la.Token())
+	select {
+	case <-got:
+		t.Fatal("b leads while a does")
+	default:
+	}
+	if err := la.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb := <-got
+	if lb == nil {
+		t.FailNow()
+	}
+	if lb.Token() <= la.Token() {
+		t.Fatalf("b's token %d after a's %d", lb.Token(), la.Token())
+	}
+	leader("b", lb.Token())
+	if err := lb.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
