@@ -738,14 +738,6 @@ func (c *Client) lostOf(k string) <-chan struct{} {
 	return nil
 }
 
-// owns reports whether one of the client's ephemeral nodes is kept.
-func (c *Client) owns(k string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.eph[k]
-	return ok
-}
-
 // valid reports whether one of the client's ephemeral nodes is surely
 // still there: its last renewal was sent less than a lease ago (by the
 // monotonic clock, which counts the time a process was stopped).
@@ -802,8 +794,14 @@ func (c *Client) renewOne(ctx context.Context, k string) {
 	defer cancel()
 	sent := time.Now()
 	cur, err := c.get(wctx, k)
-	if !c.owns(k) {
-		return // given up meanwhile (its lease ran out): not written again
+	c.mu.Lock()
+	same := c.eph[k] == e
+	c.mu.Unlock()
+	if !same {
+		// Given up meanwhile (its lease ran out, or deleted), or deleted
+		// and made again (a lock's node, its name used again): not
+		// written here.
+		return
 	}
 	if err == nil && cur.Ephemeral {
 		value := cur.Value
@@ -821,7 +819,9 @@ func (c *Client) renewOne(ctx context.Context, k string) {
 		c.renewed(k, sent)
 	case errors.Is(err, ErrNotFound) || err == nil:
 		c.mu.Lock()
-		c.dropLocked(k) // deleted by another, or no longer ephemeral
+		if c.eph[k] == e {
+			c.dropLocked(k) // deleted by another, or no longer ephemeral
+		}
 		c.mu.Unlock()
 	case errors.Is(err, ErrChanged):
 		// Written meanwhile: it is renewed by that write.
