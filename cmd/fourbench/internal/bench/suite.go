@@ -370,13 +370,28 @@ func (s *suite) roundTrip(ctx context.Context, mode string) error {
 	return nil
 }
 
-// throughput runs no-op tasks through Run on 2 workers, against raw
-// pipelined request/reply with as many requests in flight over the same
-// connections.
+// throughput measures no-op tasks through Run against raw pipelined
+// requests, then tasks of 1 KiB echoed back against the same bytes
+// echoed raw.
 func (s *suite) throughput(ctx context.Context) error {
+	if err := s.throughputOf(ctx, "noop", warehouse.New, "no-op tasks"); err != nil {
+		return err
+	}
+	data := make([]byte, 1<<10)
+	return s.throughputOf(ctx, "echo", func() *warehouse.Warehouse {
+		w := warehouse.New()
+		w.SetBytes("data", data)
+		return w
+	}, "1 KiB tasks echoed")
+}
+
+// throughputOf runs s.o.Tasks tasks made by task on 2 workmen of type typ
+// through Run, and as many requests carrying task's bytes through raw
+// pipelined NATS to the same processes, which echo them.
+func (s *suite) throughputOf(ctx context.Context, typ string, task func() *warehouse.Warehouse, what string) error {
 	var urls []string
 	for range 2 {
-		wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", "noop", "-n", "1",
+		wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", typ, "-n", "1",
 			"-capacity", strconv.Itoa(s.o.Slots))
 		if err != nil {
 			return err
@@ -384,7 +399,7 @@ func (s *suite) throughput(ctx context.Context) error {
 		defer s.stopChild(wk)
 		urls = append(urls, wk.url)
 	}
-	f, ws, err := s.foreman(ctx, "noop", 2)
+	f, ws, err := s.foreman(ctx, typ, 2)
 	if err != nil {
 		return err
 	}
@@ -395,8 +410,16 @@ func (s *suite) throughput(ctx context.Context) error {
 		results.Add(1)
 		return acc, nil
 	})
+	tasks := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		for range n {
+			if err := emit(task()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	t0 := time.Now()
-	if _, err := f.Run(ctx, ws, splitter.IntRange(0, int64(n), 1), count, foreman.NoJoin()); err != nil {
+	if _, err := f.Run(ctx, ws, splitter.WithSize(tasks, n), count, foreman.NoJoin()); err != nil {
 		return err
 	}
 	took := time.Since(t0)
@@ -405,19 +428,21 @@ func (s *suite) throughput(ctx context.Context) error {
 	}
 	fwRate := float64(n) / took.Seconds()
 
-	rawRate, err := rawPipelined(ctx, urls, n, 2*s.o.Slots)
+	body, _ := task().MarshalBinary()
+	rawRate, err := rawPipelined(ctx, urls, n, 2*s.o.Slots, append([]byte{0, 0}, body...))
 	if err != nil {
 		return err
 	}
-	s.rows = append(s.rows, row{fmt.Sprintf("no-op tasks through Run, 2 workers x %d slots (n=%d)", s.o.Slots, n),
+	s.rows = append(s.rows, row{fmt.Sprintf("%s through Run, 2 workers x %d slots (n=%d)", what, s.o.Slots, n),
 		fmt.Sprintf("%.0f/s", fwRate), fmt.Sprintf("%.0f/s", rawRate), fmt.Sprintf("%.0f%%", 100*fwRate/rawRate),
 		">= 80%"})
 	return nil
 }
 
-// rawPipelined sends n requests round robin over connections to urls, with
-// inflight outstanding at once, through one reply subscription each.
-func rawPipelined(ctx context.Context, urls []string, n, inflight int) (float64, error) {
+// rawPipelined sends n requests of payload round robin over connections to
+// urls, with inflight outstanding at once, through one reply subscription
+// each.
+func rawPipelined(ctx context.Context, urls []string, n, inflight int, payload []byte) (float64, error) {
 	slots := make(chan struct{}, inflight)
 	var done sync.WaitGroup
 	done.Add(n)
@@ -440,7 +465,6 @@ func rawPipelined(ctx context.Context, urls []string, n, inflight int) (float64,
 		_ = sub.SetPendingLimits(-1, -1)
 		conns = append(conns, conn{nc, inbox})
 	}
-	payload := []byte{0, 0, 'F', 'W', 1, 0, 0, 0}
 	t0 := time.Now()
 	for i := range n {
 		select {

@@ -37,7 +37,7 @@ func TestSuiteSmall(t *testing.T) {
 	}
 	for _, want := range []string{
 		"empty DoTask round trip, mesh, median", "empty DoTask round trip, hub, p99",
-		"no-op tasks through Run, 2 workers x 4 slots (n=1000)", "4 MiB Warehouse through DoTask and back",
+		"no-op tasks through Run, 2 workers x 4 slots (n=1000)", "1 KiB tasks echoed through Run, 2 workers x 4 slots (n=1000)", "4 MiB Warehouse through DoTask and back",
 		"1 KiB record round trip, typed (Do) vs by hand", "1 KiB records, typed (Collect) vs by hand (Run), 2 workers x 4 slots (n=200)",
 		"no-op tasks, typed (Map) vs untyped (Run), 2 workers x 4 slots (n=1000)",
 		"distinct words, 2 workman processes, 32 MiB ranges", "over links of 50 ms +- 10 ms each way", "sort 2 MB (20000 records), 2 workman processes", "claim 4 of 8 registered workmen", "claim a workman of capacity 10000", "park server resident memory",
