@@ -184,10 +184,20 @@ type attempt struct {
 	p     wire.Pending
 	timer *time.Timer // TaskTimeout, if set
 	start time.Time
+	sent  bool  // it went to its worker (see run.send)
+	cause error // why it was cancelled before it went
 }
 
 // cancel ends the attempt: its outcome comes back with cause.
-func (a *attempt) cancel(cause error) { a.p.Cancel(cause) }
+func (a *attempt) cancel(cause error) {
+	if !a.sent {
+		if a.cause == nil {
+			a.cause = cause
+		}
+		return
+	}
+	a.p.Cancel(cause)
+}
 
 type worker struct {
 	w           *Workman
@@ -198,6 +208,7 @@ type worker struct {
 	pauseLogged bool      // the pause was logged; reset when the worker answers
 	joined      bool      // claimed by the run: released at its end
 	running     []*attempt
+	unsent      []*attempt // attempts dispatched in this turn of the loop, sent at its end
 	lastHeard   time.Time
 }
 
@@ -335,10 +346,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		}
 		select {
 		case t := <-in:
-			t.n = r.emitted
-			r.emitted++
-			r.tasks[t.n] = t
-			r.dispatch(t, nil)
+			r.accept(t)
 		case err := <-splitDone:
 			r.splitting = false
 			if err != nil {
@@ -380,6 +388,16 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				r.dispatch(t, nil)
 			}
 		}
+		// Tasks ready now go with those dispatched above.
+		for ready := true; ready && len(r.retry) == 0 && r.hasFree(); {
+			select {
+			case t := <-newTasks:
+				r.accept(t)
+			default:
+				ready = false
+			}
+		}
+		r.send()
 		if r.live() > 0 {
 			noWorkersSince = time.Time{}
 		} else if noWorkersSince.IsZero() {
@@ -392,6 +410,14 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		return r.acc, &JobError{Failed: r.failed}
 	}
 	return r.acc, nil
+}
+
+// accept numbers a new task from the Splitter and dispatches it.
+func (r *run) accept(t *task) {
+	t.n = r.emitted
+	r.emitted++
+	r.tasks[t.n] = t
+	r.dispatch(t, nil)
 }
 
 // join adds a worker claimed while the job runs. A worker the job had
@@ -469,17 +495,46 @@ func (r *run) dispatch(t *task, not *worker) {
 	a := &attempt{t: t, w: w, start: time.Now()}
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
-	r.job.bytesOut += int64(len(t.body))
-	r.f.metrics.Sent(len(t.body))
-	p, err := w.w.start(t.n, t.body, func(out *warehouse.Warehouse, size int, err error) { r.deliver(outcome{a, out, size, err}) })
-	if err != nil {
-		r.deliver(outcome{a, nil, 0, err})
-		return
+	w.unsent = append(w.unsent, a)
+}
+
+// send sends the attempts dispatched in this turn of the loop: those for
+// one worker together, so that tasks that became ready at once share
+// messages, while a lone task still goes at once.
+func (r *run) send() {
+	for _, w := range r.workers {
+		if len(w.unsent) == 0 {
+			continue
+		}
+		as := w.unsent[:0]
+		for _, a := range w.unsent {
+			a.sent = true
+			if a.cause != nil { // cancelled before it went
+				r.deliver(outcome{a, nil, 0, a.cause})
+				continue
+			}
+			r.job.bytesOut += int64(len(a.t.body))
+			r.f.metrics.Sent(len(a.t.body))
+			as = append(as, a)
+		}
+		if err := w.w.startMany(as, r.delivered); err != nil {
+			for _, a := range as {
+				r.deliver(outcome{a, nil, 0, err})
+			}
+		} else if r.cfg.taskTimeout > 0 {
+			for _, a := range as {
+				p := a.p
+				a.timer = time.AfterFunc(r.cfg.taskTimeout, func() { p.Cancel(errTaskTimeout) })
+			}
+		}
+		clear(w.unsent)
+		w.unsent = w.unsent[:0]
 	}
-	a.p = p
-	if r.cfg.taskTimeout > 0 {
-		a.timer = time.AfterFunc(r.cfg.taskTimeout, func() { p.Cancel(errTaskTimeout) })
-	}
+}
+
+// delivered is the callback of an attempt's reply.
+func (r *run) delivered(a *attempt, out *warehouse.Warehouse, size int, err error) {
+	r.deliver(outcome{a, out, size, err})
 }
 
 func remove(as []*attempt, a *attempt) []*attempt {

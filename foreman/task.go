@@ -53,6 +53,28 @@ func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, i
 		}), nil
 }
 
+// startMany sends the tasks of as (attempts of a Run on this worker) at
+// once, small ones together in as few messages as fit; each attempt's
+// outcome goes to done.
+func (w *Workman) startMany(as []*attempt, done func(a *attempt, out *warehouse.Warehouse, size int, err error)) error {
+	c, err := w.client()
+	if err != nil {
+		return fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
+	}
+	calls := make([]wire.Call, len(as))
+	for i, a := range as {
+		calls[i] = wire.Call{Body: a.t.body, Done: func(out []byte, err error) {
+			res, err := w.result(a.t.n, out, err)
+			done(a, res, len(out), err)
+		}}
+	}
+	ps := c.GoBatch(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), w.f.idBytes, calls)
+	for i, a := range as {
+		a.p = ps[i]
+	}
+	return nil
+}
+
 // result decodes a reply; an exception result comes back as the exception
 // Warehouse and a *TaskError.
 func (w *Workman) result(task int, out []byte, err error) (*warehouse.Warehouse, error) {

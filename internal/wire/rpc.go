@@ -30,6 +30,12 @@ const (
 	flagError byte = 1 << 1 // reply: the body is a protocol error's text
 	flagRetry byte = 1 << 2 // reply, with flagError: the server could not finish; try elsewhere
 	flagBusy  byte = 1 << 3 // reply, with flagError and flagRetry: over the server's budget; try later
+	// flagBatch marks a message holding several calls' requests or
+	// replies (see batch.go); it is never chunked.
+	flagBatch byte = 1 << 4
+	// flagCoalesce marks a request whose caller (a Client) takes its reply
+	// inside a batch of replies.
+	flagCoalesce byte = 1 << 5
 )
 
 // Flow control of replies. A reply bigger than askAbove asks its Client
@@ -224,15 +230,7 @@ type Server struct {
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup // the sweeper and its probes
 
-	// A handler runs on a goroutine that ran one before, if one is idle
-	// (jobs is unbuffered: a send succeeds only to an idle runner). A new
-	// goroutine starts on a small stack, and a handler deeper than that
-	// (a typed task decoded with reflection was) pays for growing it on
-	// every call: 3.6 us a task, measured with CBOR. gRPC's stream
-	// workers do the same. Runners end when idle for runnerIdle, or at
-	// Close.
-	jobs    chan func()
-	runners sync.WaitGroup
+	runners runners // run the handlers
 
 	mu      sync.Mutex // guards subs, parts, running, used, closed
 	subs    []*nats.Subscription
@@ -240,6 +238,11 @@ type Server struct {
 	running map[string]context.CancelFunc // running calls by reply subject
 	used    int64                         // budget held by partial, queued and running requests
 	closed  bool
+
+	rmu       sync.Mutex // guards rq and held
+	rq        []outReply // replies waiting to go in a batch (see hold)
+	held      int        // their bytes
+	holdTimer *time.Timer
 }
 
 // assembly is a request arriving in chunks.
@@ -267,9 +270,12 @@ func NewServer(nc *nats.Conn, lim Limits, log *zap.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		nc: nc, lim: lim, log: log, ctx: ctx, cancel: cancel,
-		parts: make(map[string]*assembly), running: make(map[string]context.CancelFunc), jobs: make(chan func()),
+		parts: make(map[string]*assembly), running: make(map[string]context.CancelFunc),
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.runners.stop, s.runners.idle = s.bgCtx.Done(), s.flushReplies
+	s.holdTimer = time.AfterFunc(time.Hour, s.flushReplies)
+	s.holdTimer.Stop()
 	s.bg.Add(1)
 	go s.sweeper()
 	return s
@@ -354,6 +360,10 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 		return
 	}
 	flags, data := m.Data[0], m.Data[1:]
+	if flags&flagBatch != 0 {
+		s.onBatch(m.Reply, data, h)
+		return
+	}
 	more := flags&flagMore != 0
 	now := time.Now()
 	s.mu.Lock()
@@ -390,15 +400,23 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 		}
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	s.running[m.Reply] = cancel
-	s.wg.Add(1)
+	coalesce := flags&flagCoalesce != 0
+	s.startLocked(m.Reply, a, h, coalesce)
 	s.mu.Unlock()
+}
+
+// startLocked registers a call whose request is complete and runs its
+// handler on a runner. s.mu is held; the handler runs once it is
+// released. coalesce lets a small reply go in a batch of replies.
+func (s *Server) startLocked(reply string, a *assembly, h Handler, coalesce bool) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.running[reply] = cancel
+	s.wg.Add(1)
 	s.run(func() {
 		defer s.wg.Done()
 		out, err := h(ctx, Request{Meta: a.meta, Body: a.body})
 		s.mu.Lock()
-		delete(s.running, m.Reply)
+		delete(s.running, reply)
 		s.used -= a.cost
 		s.mu.Unlock()
 		cancel()
@@ -407,51 +425,37 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 			if errors.As(err, new(unavailableError)) {
 				flags = flagRetry
 			}
-			s.replyErrorFlags(m.Reply, err.Error(), flags)
+			s.replyError(reply, err.Error(), flags, coalesce)
 			return
 		}
-		if err := s.reply(m.Reply, out); errors.Is(err, errCallerGone) {
-			s.log.Debug("reply dropped: the caller no longer waits for it", zap.String("subject", m.Subject))
+		if coalesce && len(out) <= coalesceMax {
+			s.hold(outReply{reply: reply, body: out})
+			return
+		}
+		if err := s.reply(reply, out); errors.Is(err, errCallerGone) {
+			s.log.Debug("reply dropped: the caller no longer waits for it", zap.String("reply", reply))
 		} else if err != nil {
 			// Tell the caller, so that it does not wait for the rest: it
 			// may try elsewhere.
-			s.log.Warn("reply lost", zap.String("subject", m.Subject), zap.Error(err))
-			s.replyErrorFlags(m.Reply, "wire: the reply was lost: "+err.Error(), flagRetry)
+			s.log.Warn("reply lost", zap.String("reply", reply), zap.Error(err))
+			s.replyErrorFlags(reply, "wire: the reply was lost: "+err.Error(), flagRetry)
 		}
 	})
 }
 
-// runnerIdle is how long a handler's goroutine waits for the next one.
-const runnerIdle = 10 * time.Second
-
-// run runs job on an idle runner, or on a new one. The caller holds s.wg
-// for job, so Close's wait for s.wg orders this Add before runners.Wait.
-func (s *Server) run(job func()) {
-	select {
-	case s.jobs <- job:
+// replyError sends an error reply, in a batch of replies if the caller
+// takes them so.
+func (s *Server) replyError(reply, msg string, flags byte, coalesce bool) {
+	if coalesce {
+		s.hold(outReply{reply: reply, flags: flagError | flags, body: []byte(msg)})
 		return
-	default:
 	}
-	s.runners.Add(1)
-	go s.runner(job)
+	s.replyErrorFlags(reply, msg, flags)
 }
 
-func (s *Server) runner(job func()) {
-	defer s.runners.Done()
-	idle := time.NewTimer(runnerIdle)
-	defer idle.Stop()
-	for {
-		job()
-		idle.Reset(runnerIdle)
-		select {
-		case job = <-s.jobs:
-		case <-idle.C:
-			return
-		case <-s.bgCtx.Done():
-			return
-		}
-	}
-}
+// run runs job on a runner. The caller holds s.wg for job, so Close's
+// wait for s.wg orders the runner's start before runners.wg.Wait.
+func (s *Server) run(job func()) { s.runners.run(job) }
 
 // firstLocked takes a request's first chunk: it checks the declared size
 // against the limit and the budget and reserves it. s.mu is held.
@@ -462,21 +466,35 @@ func (s *Server) firstLocked(data []byte, more bool, now time.Time) (*assembly, 
 		return nil, &refusal{msg: "wire: malformed request frame"}
 	case total > uint64(s.lim.MaxSize):
 		return nil, &refusal{msg: fmt.Sprintf("wire: request body of %d bytes exceeds the limit of %d bytes", total, s.lim.MaxSize)}
-	case s.closed:
-		return nil, &refusal{msg: "wire: server shutting down", flags: flagRetry}
 	}
-	a := &assembly{total: int(total), cost: int64(total) + int64(len(meta)) + RequestOverhead, last: now}
-	if s.used+a.cost > s.lim.Budget {
-		return nil, &refusal{msg: fmt.Sprintf("wire: busy: a request of %d bytes is over the %d bytes of budget left",
-			a.cost, max(s.lim.Budget-s.used, 0)), flags: flagRetry | flagBusy}
+	a, no := s.admitLocked(len(meta), int(total), now)
+	if no != nil {
+		return nil, no
 	}
-	s.used += a.cost
 	if more {
 		a.meta = append([]byte(nil), meta...)
 		a.body = append(make([]byte, 0, a.total), body...)
 	} else {
 		a.meta, a.body = meta, body
 	}
+	return a, nil
+}
+
+// admitLocked reserves the budget of a request of size bytes with meta
+// bytes of metadata, or refuses it. s.mu is held.
+func (s *Server) admitLocked(meta, size int, now time.Time) (*assembly, *refusal) {
+	switch {
+	case size > s.lim.MaxSize:
+		return nil, &refusal{msg: fmt.Sprintf("wire: request body of %d bytes exceeds the limit of %d bytes", size, s.lim.MaxSize)}
+	case s.closed:
+		return nil, &refusal{msg: "wire: server shutting down", flags: flagRetry}
+	}
+	a := &assembly{total: size, cost: int64(size) + int64(meta) + RequestOverhead, last: now}
+	if s.used+a.cost > s.lim.Budget {
+		return nil, &refusal{msg: fmt.Sprintf("wire: busy: a request of %d bytes is over the %d bytes of budget left",
+			a.cost, max(s.lim.Budget-s.used, 0)), flags: flagRetry | flagBusy}
+	}
+	s.used += a.cost
 	return a, nil
 }
 
@@ -626,7 +644,9 @@ func (s *Server) Close(ctx context.Context) {
 	}
 	s.cancel()
 	<-done
-	s.runners.Wait()
+	s.runners.wg.Wait()
+	s.holdTimer.Stop()
+	s.flushReplies()
 }
 
 // Client makes calls over one connection through one reply subscription. It
@@ -641,6 +661,7 @@ type Client struct {
 
 	mu       sync.Mutex // guards the fields below
 	calls    map[string]*call
+	batches  map[string]*batch // batches of calls not answered yet, by their first call's id
 	next     uint64
 	closed   bool
 	window   int   // ReplyWindow; smaller in tests
@@ -656,6 +677,7 @@ type call struct {
 	done   func(body []byte, err error) // called once, with no lock held
 	credit int                          // bytes allowed and not yet received
 	asking int                          // asks of this call waiting for room
+	batch  *batch                       // the batch it was sent in, if any
 }
 
 // ask is a server's request for room to send n more bytes of call id.
@@ -680,7 +702,8 @@ func replyOwner(reply string) string {
 // Its replies come under one of nc's inboxes (so under the member's name
 // where the connection has one: see ConnOptions.Member).
 func NewClient(nc *nats.Conn, maxSize int) (*Client, error) {
-	c := &Client{nc: nc, prefix: nc.NewInbox() + ".", maxSize: maxSize, window: ReplyWindow, calls: make(map[string]*call)}
+	c := &Client{nc: nc, prefix: nc.NewInbox() + ".", maxSize: maxSize, window: ReplyWindow,
+		calls: make(map[string]*call), batches: make(map[string]*batch)}
 	sub, err := nc.Subscribe(c.prefix+"*", c.onReply)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe replies: %w", err)
@@ -719,16 +742,34 @@ func (c *Client) onReply(m *nats.Msg) {
 	if len(m.Data) == 0 {
 		// Our frames are never empty: this is the server's status message.
 		if m.Header.Get("Status") == "503" {
-			c.fail(id, ErrNoResponders)
+			if key, ok := strings.CutPrefix(id, batchToken); ok {
+				c.failBatch(key, ErrNoResponders)
+			} else {
+				c.fail(id, ErrNoResponders)
+			}
 		}
 		return
 	}
 	flags, data := m.Data[0], m.Data[1:]
+	if flags&flagBatch != 0 {
+		c.onBatch(data)
+		return
+	}
+	c.take(id, flags, data)
+}
+
+// take takes a reply chunk (data, with its flags) of call id.
+func (c *Client) take(id string, flags byte, data []byte) {
 	c.mu.Lock()
 	cl := c.calls[id]
 	if cl == nil { // cancelled or failed already
 		c.mu.Unlock()
 		return
+	}
+	if cl.batch != nil {
+		// Its batch reached a server: no status for it will come.
+		delete(c.batches, cl.batch.ids[0])
+		cl.batch = nil
 	}
 	taken := min(len(data), cl.credit)
 	cl.credit -= taken
@@ -835,6 +876,11 @@ func (c *Client) answer(grants, gone []string) {
 // c.mu is held.
 func (c *Client) endLocked(id string, cl *call) {
 	delete(c.calls, id)
+	if b := cl.batch; b != nil {
+		if b.left--; b.left == 0 {
+			delete(c.batches, b.ids[0])
+		}
+	}
 	c.inflight -= cl.credit
 	cl.credit = 0
 }
@@ -861,6 +907,7 @@ func (c *Client) failAll(err error) {
 	c.mu.Lock()
 	calls := c.calls
 	c.calls = make(map[string]*call)
+	clear(c.batches)
 	c.inflight = 0
 	grants, gone := c.grantLocked() // all gone: their calls are
 	c.mu.Unlock()
@@ -907,7 +954,7 @@ func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(
 	c.calls[id] = cl
 	c.mu.Unlock()
 
-	if err := publishChunks(c.nc, subject, c.prefix+id, 0, true, meta, body, nil); err != nil {
+	if err := publishChunks(c.nc, subject, c.prefix+id, flagCoalesce, true, meta, body, nil); err != nil {
 		c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
 	}
 	return Pending{c: c, id: id, cancelSubject: cancelSubject}
