@@ -286,8 +286,110 @@ func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
 
 // submit is Submit with the Work's final records sent to notify.
 func (c *Client) submit(ctx context.Context, w Work, notify string) (string, error) {
+	p, id, err := c.prepare(ctx, w, notify)
+	if p == nil {
+		return id, err
+	}
+	_, errs := c.s.pubs.doBoth(ctx, p.put, p.queue)
+	return c.finish(ctx, p, errs)
+}
+
+// SubmitMany submits works as Submit submits each, and returns their IDs
+// and errors in their order (errs[i] is works[i]'s, nil if it was
+// queued). The records and queue messages of up to 128 Works go to the
+// park in one batch, so that n Works cost about n/128 round trips, not n.
+// Each Work is on its own: idempotent by its ID, and tried again, while
+// ctx lasts, if the park does not answer.
+func (c *Client) SubmitMany(ctx context.Context, works []Work) (ids []string, errs []error) {
+	works = slices.Clone(works) // their IDs are set here
+	ids, errs = make([]string, len(works)), make([]error, len(works))
+	left := make([]int, len(works)) // indexes to submit
+	for i := range works {
+		if works[i].ID == "" {
+			works[i].ID = uuid.NewString() // one ID for every try
+		}
+		left[i] = i
+	}
+	t0, said := time.Now(), false
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		c.submitAll(ctx, works, left, ids, errs)
+		again := left[:0]
+		for _, i := range left {
+			if errs[i] != nil && transient(errs[i]) {
+				again = append(again, i)
+			}
+		}
+		if left = again; len(left) == 0 || ctx.Err() != nil {
+			if said && len(left) == 0 {
+				c.log.Info("the park answers again", zap.String("waiting", "submit works"), zap.Duration("after", time.Since(t0)))
+			}
+			return ids, errs
+		}
+		if !said {
+			said = true
+			c.log.Warn("the park does not answer; trying again", zap.String("waiting", fmt.Sprintf("submit %d works", len(left))),
+				zap.Error(errs[left[0]]))
+		}
+		select {
+		case <-ctx.Done():
+			return ids, errs
+		case <-time.After(wait):
+		}
+	}
+}
+
+// submitAll submits works[i] for each i in which, once: each prepared on
+// its own goroutine (their reads share batches), then all their messages
+// in one batch.
+func (c *Client) submitAll(ctx context.Context, works []Work, which []int, ids []string, errs []error) {
+	ps := make([]*submission, len(which))
+	var wg sync.WaitGroup
+	for k, i := range which {
+		wg.Go(func() { ps[k], ids[i], errs[i] = c.prepare(ctx, works[i], c.notify) })
+	}
+	wg.Wait()
+	var calls []*call[*nats.Msg, *jetstream.PubAck]
+	for _, p := range ps {
+		if p != nil {
+			calls = append(calls, &call[*nats.Msg, *jetstream.PubAck]{req: p.put, done: make(chan struct{})},
+				&call[*nats.Msg, *jetstream.PubAck]{req: p.queue, done: make(chan struct{})})
+		}
+	}
+	if len(calls) == 0 {
+		return
+	}
+	c.s.pubs.add(calls...)
+	for k, i := range which {
+		p := ps[k]
+		if p == nil {
+			continue
+		}
+		put, queue := calls[0], calls[1]
+		calls = calls[2:]
+		var perr [2]error
+		_, perr[0] = put.wait(ctx)
+		_, perr[1] = queue.wait(ctx)
+		ids[i], errs[i] = c.finish(ctx, p, perr)
+	}
+}
+
+// submission is a Work made ready to submit: its record and queue
+// message.
+type submission struct {
+	id         string
+	typ        string
+	kv         jetstream.KeyValue
+	record     []byte
+	put, queue *nats.Msg
+	drop       func() // forgets the notification expected, unless created
+}
+
+// prepare checks w and makes its submission. A Work that needs none (it
+// is kept already, or bad) comes back as its ID and error, with no
+// submission.
+func (c *Client) prepare(ctx context.Context, w Work, notify string) (*submission, string, error) {
 	if !validType.MatchString(w.Type) {
-		return "", fmt.Errorf("jobcenter: work type %q: want 1 to 64 letters, digits, _ or -", w.Type)
+		return nil, "", fmt.Errorf("jobcenter: work type %q: want 1 to 64 letters, digits, _ or -", w.Type)
 	}
 	// A chain is a list, not a loop: bounded, each Work once, each ID once.
 	seen := map[*Work]bool{&w: true}
@@ -295,30 +397,30 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 	steps := 0
 	for n := w.Next; n != nil; n = n.Next {
 		if steps++; steps > MaxChain || seen[n] {
-			return "", fmt.Errorf("jobcenter: work %q: its chain (Next) is a loop or longer than %d", w.ID, MaxChain)
+			return nil, "", fmt.Errorf("jobcenter: work %q: its chain (Next) is a loop or longer than %d", w.ID, MaxChain)
 		}
 		seen[n] = true
 		if !validType.MatchString(n.Type) || n.ID != "" && !validID.MatchString(n.ID) {
-			return "", fmt.Errorf("jobcenter: chained work %q of type %q: bad type or id", n.ID, n.Type)
+			return nil, "", fmt.Errorf("jobcenter: chained work %q of type %q: bad type or id", n.ID, n.Type)
 		}
 		if ids[n.ID] {
-			return "", fmt.Errorf("jobcenter: work %q: its chain names %q twice", w.ID, n.ID)
+			return nil, "", fmt.Errorf("jobcenter: work %q: its chain names %q twice", w.ID, n.ID)
 		}
 		ids[n.ID] = n.ID != ""
 	}
 	if len(w.After) > MaxAfter {
-		return "", fmt.Errorf("jobcenter: work %q waits for %d works (at most %d)", w.ID, len(w.After), MaxAfter)
+		return nil, "", fmt.Errorf("jobcenter: work %q waits for %d works (at most %d)", w.ID, len(w.After), MaxAfter)
 	}
 	if w.ID == "" {
 		w.ID = uuid.NewString()
 	}
 	for _, a := range w.After {
 		if !validID.MatchString(a) || a == w.ID {
-			return "", fmt.Errorf("jobcenter: work %s waits for %q: not a work id", w.ID, a)
+			return nil, "", fmt.Errorf("jobcenter: work %s waits for %q: not a work id", w.ID, a)
 		}
 	}
 	if !validID.MatchString(w.ID) {
-		return "", fmt.Errorf("jobcenter: work id %q: want 1 to 128 letters, digits, _, = or -", w.ID)
+		return nil, "", fmt.Errorf("jobcenter: work id %q: want 1 to 128 letters, digits, _, = or -", w.ID)
 	}
 	if w.MaxAttempts <= 0 {
 		w.MaxAttempts = DefaultMaxAttempts
@@ -327,7 +429,7 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 	// create below decides among those of its own kind).
 	if !w.Durable {
 		if info, _, kv, err := c.s.get(ctx, w.ID); err == nil && kv == c.s.works {
-			return w.ID, c.resume(ctx, info, w.Type)
+			return nil, w.ID, c.resume(ctx, info, w.Type)
 		}
 	}
 	in := w.Input
@@ -336,16 +438,16 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 	}
 	data, err := in.MarshalBinary()
 	if err != nil {
-		return "", fmt.Errorf("jobcenter: work %s input: %w", w.ID, err)
+		return nil, "", fmt.Errorf("jobcenter: work %s input: %w", w.ID, err)
 	}
 	kv := c.s.bucket(w.Durable)
 	var ref string
 	if len(data) > inRecord {
 		if existing, _, _, err := c.s.get(ctx, w.ID); err == nil {
-			return w.ID, c.resume(ctx, existing, w.Type) // do not overwrite its input
+			return nil, w.ID, c.resume(ctx, existing, w.Type) // do not overwrite its input
 		}
 		if ref, err = c.s.putBig(ctx, kv, "i."+w.ID, data); err != nil {
-			return "", err
+			return nil, "", err
 		}
 		data = nil
 	}
@@ -355,43 +457,44 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 		After: w.After, Priority: w.Priority, Notify: notify}
 	b, err := json.Marshal(&info)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	created := false
+	p := &submission{id: w.ID, typ: w.Type, kv: kv, record: b, drop: func() {},
+		put: putMsg(kv, "w."+w.ID, b, 0), queue: queueMsg(&info)}
 	if notify == c.notify {
-		drop := c.expect(w.ID)
-		defer func() {
-			if !created {
-				drop()
-			}
-		}()
+		p.drop = c.expect(w.ID)
 	}
-	// The record and its queue message go together, in one batch: a
-	// contractor that gets the message before the park stored the record
-	// looks again a moment later (see notFoundGrace). A message queued for
-	// a Work that exists already is harmless (its record decides), and one
-	// whose record was never stored is dropped after the grace.
-	_, errs := c.s.pubs.doBoth(ctx, putMsg(kv, "w."+w.ID, b, 0), queueMsg(&info))
-	err = errs[0]
+	return p, "", nil
+}
+
+// finish takes the outcome of a submission's record and queue message
+// (errs, in that order). The record and its queue message went together,
+// in one batch: a contractor that gets the message before the park stored
+// the record looks again a moment later (see notFoundGrace). A message
+// queued for a Work that exists already is harmless (its record decides),
+// and one whose record was never stored is dropped after the grace.
+func (c *Client) finish(ctx context.Context, p *submission, errs [2]error) (string, error) {
+	err := errs[0]
 	if streams.IsConflict(err) {
 		// Kept, or deleted (its retention ran out) and created again.
-		_, err = kv.Create(ctx, "w."+w.ID, b)
+		_, err = p.kv.Create(ctx, "w."+p.id, p.record)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// Kept already: submitted before, or just now by someone else.
-		existing, _, _, err := c.s.get(ctx, w.ID)
+		p.drop()
+		existing, _, _, err := c.s.get(ctx, p.id)
 		if err != nil {
 			return "", err
 		}
-		return w.ID, c.resume(ctx, existing, w.Type)
+		return p.id, c.resume(ctx, existing, p.typ)
 	} else if err != nil {
-		return "", fmt.Errorf("jobcenter: create work %s: %w", w.ID, err)
+		p.drop()
+		return "", fmt.Errorf("jobcenter: create work %s: %w", p.id, err)
 	}
-	created = true
 	if errs[1] != nil {
-		return "", fmt.Errorf("jobcenter: queue work %s (it waits, unqueued, until submitted again): %w", w.ID, errs[1])
+		return "", fmt.Errorf("jobcenter: queue work %s (it waits, unqueued, until submitted again): %w", p.id, errs[1])
 	}
-	return w.ID, nil
+	return p.id, nil
 }
 
 // resume handles the submission of a kept Work again: a waiting one is

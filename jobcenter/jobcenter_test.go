@@ -824,3 +824,52 @@ func TestSubmitOneIDAtOnce(t *testing.T) {
 		t.Fatalf("%d tasks ran, want the 10 of one Work", calls)
 	}
 }
+
+// TestSubmitMany: Works submitted together each run once, with their own
+// results and errors: a bad one and one kept already with another type
+// fail alone, one kept already is left as it is.
+func TestSubmitMany(t *testing.T) {
+	c := startCenter(t, parkserver.Config{})
+	ctx := context.Background()
+	if _, err := c.client.Submit(ctx, jobcenter.Work{Type: "sum", ID: "kept", Input: input(50), Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300 // more than one batch
+	works := make([]jobcenter.Work, n)
+	for i := range works {
+		works[i] = jobcenter.Work{Type: "sum", Input: input(int64(10 + i)), Durable: i%2 == 0}
+	}
+	works[7] = jobcenter.Work{Type: "no such type!"}
+	works[8] = jobcenter.Work{Type: "other", ID: "kept"}
+	works[9] = jobcenter.Work{Type: "sum", ID: "kept", Input: input(70), Durable: true}
+	ids, errs := c.client.SubmitMany(ctx, works)
+	contractor(t, c.url, jobcenter.ContractorConfig{Concurrency: 4})
+	tasks := int64(50 / 10)
+	seen := map[string]bool{}
+	for i := range works {
+		switch i {
+		case 7, 8:
+			if errs[i] == nil {
+				t.Fatalf("work %d (%+v) submitted: want an error", i, works[i])
+			}
+			continue
+		case 9:
+			if ids[i] != "kept" || errs[i] != nil {
+				t.Fatalf("work kept already: %q, %v", ids[i], errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || ids[i] == "" || seen[ids[i]] {
+			t.Fatalf("work %d: %q, %v; want a new ID", i, ids[i], errs[i])
+		}
+		seen[ids[i]] = true
+		out, err := wait(t, c.client, ids[i])
+		checkSum(t, out, err, sumTo(int64(10+i)))
+		tasks += int64(10+i+9) / 10 // tasks of 10
+	}
+	out, err := wait(t, c.client, "kept")
+	checkSum(t, out, err, sumTo(50))
+	if calls := c.worker.calls.Load(); calls != tasks {
+		t.Fatalf("%d tasks ran, want %d: each work once", calls, tasks)
+	}
+}
