@@ -3,6 +3,7 @@ package foreman_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -371,9 +372,15 @@ func TestDeadForemanReleasesItsClaims(t *testing.T) {
 
 // TestBusyWorkerIsAFullSlot: a worker whose request budget is full refuses
 // tasks as busy; Run waits and sends them again, losing nothing, counting
-// no worker lost and no task reassigned.
+// no worker lost and no task reassigned. Tasks of 100 KiB go one by one,
+// tasks of 1 KiB in batches, whose calls are refused each on its own.
 func TestBusyWorkerIsAFullSlot(t *testing.T) {
-	const pad = 100 << 10
+	for _, pad := range []int{100 << 10, 1 << 10} {
+		t.Run(fmt.Sprintf("%d bytes", pad), func(t *testing.T) { testBusyWorker(t, pad) })
+	}
+}
+
+func testBusyWorker(t *testing.T, pad int) {
 	reg := prometheus.NewRegistry()
 	refused := func() bool {
 		mfs, _ := reg.Gather()
@@ -404,7 +411,7 @@ func TestBusyWorkerIsAFullSlot(t *testing.T) {
 		return ctx.Err()
 	}}
 	// Four slots, but room for two tasks' bodies.
-	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 4, Budget: 2 * (pad + 1024 + wire.RequestOverhead)}, w)
+	c := parktest.Start(t, 1, workman.Config{Type: "sum", Capacity: 4, Budget: int64(2 * (pad + 1024 + wire.RequestOverhead))}, w)
 	f := parktest.NewForeman(t, c.URL, foreman.Config{Metrics: reg})
 	ws := parktest.Claim(t, f, "sum", 1)
 	padded := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
