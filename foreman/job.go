@@ -200,6 +200,11 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	if err := r.f.nc.Publish(registry.JobSubject(r.f.cfg.ID, rec.ID), data); err != nil && final {
 		r.f.log.Warn("cannot write the job's end to the park", zap.String("job", rec.ID), zap.Error(err))
 	}
+	if tl := r.tl.encode(rec); tl != nil {
+		if err := r.f.nc.Publish(registry.TimelineSubject(r.f.cfg.ID, rec.ID), tl); err != nil && final {
+			r.f.log.Warn("cannot write the job's timeline to the park", zap.String("job", rec.ID), zap.Error(err))
+		}
+	}
 }
 
 // addJob and dropJob keep the jobs the foreman runs: its registry entry

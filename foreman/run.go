@@ -63,6 +63,7 @@ type runConfig struct {
 	progress    func(Progress)
 	showAfter   time.Duration
 	codec       codec.Codec
+	timeline    int // attempts kept for the job's timeline
 	// fold, if set, takes each result with its task's number instead of
 	// the Combiner (Map); StopJob from it ends the job.
 	fold func(n int, result *warehouse.Warehouse) error
@@ -145,7 +146,7 @@ func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = 
 // Every task's result reaches c exactly once. Cancelling ctx cancels the
 // running tasks on their workers.
 func (f *Foreman) Run(ctx context.Context, ws []*Workman, s splitter.Splitter, c combiner.Combiner, opts ...RunOption) (*warehouse.Warehouse, error) {
-	cfg := runConfig{join: true, backups: true, maxAttempts: 5}
+	cfg := runConfig{join: true, backups: true, maxAttempts: 5, timeline: DefaultTimeline}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -175,6 +176,8 @@ type task struct {
 	parkWaits  int // attempts cut by the park link (hub mode)
 	exceptions int
 	done       bool
+	queued     time.Time     // since when it waits for its next attempt
+	kind       registry.Kind // what its next attempt is
 }
 
 // attempt is one try of a task on one worker.
@@ -186,6 +189,8 @@ type attempt struct {
 	start time.Time
 	sent  bool  // it went to its worker (see run.send)
 	cause error // why it was cancelled before it went
+	slot  int   // of its worker, for the timeline
+	rec   int   // its number in the timeline
 }
 
 // cancel ends the attempt: its outcome comes back with cause.
@@ -209,6 +214,7 @@ type worker struct {
 	joined      bool      // claimed by the run: released at its end
 	running     []*attempt
 	unsent      []*attempt // attempts dispatched in this turn of the loop, sent at its end
+	slots       []bool     // slots in use, for the timeline
 	lastHeard   time.Time
 }
 
@@ -234,6 +240,7 @@ type run struct {
 	emitted int
 	stats   RunStats
 	job     *jobTrack
+	tl      *timeline
 	// splitting is set until the Splitter has emitted its last task;
 	// split counts the tasks it emitted.
 	splitting bool
@@ -266,6 +273,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 	r.notify = make(chan struct{}, 1)
 	r.splitting = true
 	r.startJob(s, cancel)
+	r.tl = newTimeline(r.cfg.timeline, r.job.rec.Started)
 	// The splitter runs ahead of the slots by at most one task per slot:
 	// memory stays bounded and the hand-over rarely waits.
 	slots := 0
@@ -312,12 +320,14 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 		if monitorSoon.Stop() {
 			r.wg.Done() // it never started
 		}
+		now := time.Now()
 		for _, t := range r.tasks {
 			for _, a := range slices.Clone(t.running) {
 				if a.timer != nil {
 					a.timer.Stop()
 				}
 				a.cancel(over)
+				r.tl.end(a.rec, now, registry.Dropped)
 			}
 		}
 		r.wg.Wait()
@@ -414,6 +424,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 
 // accept numbers a new task from the Splitter and dispatches it.
 func (r *run) accept(t *task) {
+	t.queued = time.Now()
 	t.n = r.emitted
 	r.emitted++
 	r.tasks[t.n] = t
@@ -492,10 +503,34 @@ func (r *run) dispatch(t *task, not *worker) {
 		return
 	}
 	w.free--
-	a := &attempt{t: t, w: w, start: time.Now()}
+	a := &attempt{t: t, w: w, start: time.Now(), slot: w.takeSlot()}
+	if not != nil { // a backup
+		a.rec = r.tl.begin(a, a.start, registry.Backup)
+	} else {
+		a.rec = r.tl.begin(a, t.queued, t.kind)
+	}
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
 	w.unsent = append(w.unsent, a)
+}
+
+// takeSlot returns the first of the worker's slots not in use, and marks
+// it used.
+func (w *worker) takeSlot() int {
+	for i, used := range w.slots {
+		if !used {
+			w.slots[i] = true
+			return i
+		}
+	}
+	w.slots = append(w.slots, true)
+	return len(w.slots) - 1
+}
+
+// requeue puts t back in line for an attempt of kind.
+func (r *run) requeue(t *task, kind registry.Kind) {
+	t.queued, t.kind = time.Now(), kind
+	r.retry = append(r.retry, t)
 }
 
 // send sends the attempts dispatched in this turn of the loop: those for
@@ -552,7 +587,11 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	}
 	t.running = remove(t.running, a)
 	w.running = remove(w.running, a)
+	w.slots[a.slot] = false
 	r.job.bytesIn += int64(o.size)
+	if r.tl != nil {
+		r.tl.end(a.rec, time.Now(), outcomeOf(o, t))
+	}
 	if !w.dead && !w.paused {
 		w.free++
 	}
@@ -597,7 +636,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		switch {
 		case t.exceptions <= r.cfg.retries:
 			r.f.log.Info("retrying a task", zap.Int("task", t.n), zap.String("error", te.Msg))
-			r.retry = append(r.retry, t)
+			r.requeue(t, registry.Retry)
 			r.stats.Retried++
 			r.f.metrics.Rerun("retry")
 		case r.cfg.keepGoing:
@@ -612,7 +651,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		r.f.metrics.Attempt("busy", 0, 0)
 		r.hold(w, busyBackoff)
 		if len(t.running) == 0 {
-			r.retry = append(r.retry, t)
+			r.requeue(t, registry.Reassign)
 		}
 		r.stats.Busy++
 	case permanent(o.err):
@@ -632,7 +671,7 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 					}
 					r.stats.ParkWaits++
 				}
-				r.retry = append(r.retry, t)
+				r.requeue(t, registry.Reassign)
 			}
 			return false, nil
 		}
@@ -647,11 +686,27 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 			return false, fmt.Errorf("foreman: task %d lost %d times, the last: %w", t.n, t.lost, o.err)
 		}
 		r.f.log.Info("reassigning a task", zap.Int("task", t.n), zap.Error(o.err))
-		r.retry = append(r.retry, t)
+		r.requeue(t, registry.Reassign)
 		r.stats.Reassigned++
 		r.f.metrics.Rerun("reassign")
 	}
 	return false, nil
+}
+
+// outcomeOf is how attempt o ended, for the timeline.
+func outcomeOf(o outcome, t *task) registry.Outcome {
+	var te *TaskError
+	switch {
+	case t.done:
+		return registry.Dropped // another attempt's result was taken
+	case o.err == nil:
+		return registry.Succeeded
+	case errors.As(o.err, &te):
+		return registry.Exception
+	case errors.Is(o.err, ErrBusy):
+		return registry.Busy
+	}
+	return registry.Lost
 }
 
 // finish marks t done and cancels its other attempts with cause.

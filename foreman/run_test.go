@@ -551,3 +551,64 @@ func TestParkWaitsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeline: the job's timeline in the park holds each attempt of each
+// task on its worker's slot, with how it ended: a task whose first attempt
+// raised an exception has that attempt and its retry.
+func TestTimeline(t *testing.T) {
+	w := &rangeSum{hook: func(ctx context.Context, lo int64, attempt int) error {
+		if lo == 10 && attempt == 1 {
+			return errors.New("flaky")
+		}
+		return nil
+	}}
+	c := parktest.Start(t, 2, workman.Config{Type: "sum", Capacity: 2}, w)
+	f := parktest.NewForeman(t, c.URL, foreman.Config{})
+	ws := parktest.Claim(t, f, "sum", 2)
+	var jobID string
+	got, err := f.Run(context.Background(), ws, splitter.IntRange(0, 30, 10), sumAll, foreman.Retries(1),
+		foreman.OnProgress(func(p foreman.Progress) { jobID = p.JobID }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSum(t, got, 30, 10)
+
+	js := parktest.JetStream(t, c.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var tl *registry.Timeline
+	for tl == nil { // the foreman's last write is on its way
+		tl, err = registry.ReadTimeline(ctx, js, &registry.Job{ID: jobID, Foreman: f.ID()})
+		if err != nil && ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		if tl != nil && tl.Recorded != 4 {
+			tl = nil // an earlier write
+		}
+	}
+	ids := map[string]bool{ws[0].ID: true, ws[1].ID: true}
+	type key struct {
+		task    int
+		outcome registry.Outcome
+		kind    registry.Kind
+	}
+	seen := map[key]int{}
+	for _, a := range tl.Attempts {
+		if !ids[tl.Workers[a.Worker]] || a.Slot < 0 || a.Slot > 1 || a.Started < a.Queued || a.Finished < a.Started {
+			t.Fatalf("attempt %+v of workers %v: a worker not the job's, a slot past its capacity, or times out of order", a, tl.Workers)
+		}
+		seen[key{a.Task, a.Outcome, a.Kind}]++
+	}
+	want := map[key]int{
+		{0, registry.Succeeded, registry.First}: 1,
+		{1, registry.Exception, registry.First}: 1,
+		{1, registry.Succeeded, registry.Retry}: 1,
+		{2, registry.Succeeded, registry.First}: 1,
+	}
+	if len(tl.Attempts) != 4 || fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("attempts %v, want %v", seen, want)
+	}
+	if tl.Job != jobID || tl.Foreman != f.ID() {
+		t.Fatalf("timeline of job %s by %s, want %s by %s", tl.Job, tl.Foreman, jobID, f.ID())
+	}
+}

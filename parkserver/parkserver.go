@@ -314,6 +314,9 @@ func (s *Server) Start(ctx context.Context) error {
 		if err := registry.SetupJobs(ctx, js, replicas); err != nil {
 			return err
 		}
+		if err := registry.SetupTimelines(ctx, js, replicas); err != nil {
+			return err
+		}
 		if err := jobcenter.Setup(ctx, js, replicas); err != nil {
 			return err
 		}

@@ -323,15 +323,7 @@ func TestCluster(t *testing.T) {
 func TestDashboardWorkQueues(t *testing.T) {
 	park := parktest.StartPark(t, parkserver.Config{HTTP: "127.0.0.1:0"})
 	base := "http://" + park.HTTPAddr().String()
-	nc, err := nats.Connect(park.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := parktest.JetStream(t, park.ClientURL())
 	ctx := context.Background()
 	// As a contractor of type "sum" makes them, with priority and without.
 	var normal jetstream.Consumer

@@ -53,6 +53,8 @@ var jobsRead = []string{
 	"fourinone.park.cluster",
 	"$JS.API.STREAM.INFO.FOURINONE_JOBS", "$JS.API.CONSUMER.CREATE.FOURINONE_JOBS.>", "$JS.API.CONSUMER.DELETE.FOURINONE_JOBS.>",
 	"$JS.API.CONSUMER.MSG.NEXT.FOURINONE_JOBS.>",
+	"$JS.API.STREAM.INFO.FOURINONE_TIMELINES", "$JS.API.CONSUMER.CREATE.FOURINONE_TIMELINES.>",
+	"$JS.API.CONSUMER.DELETE.FOURINONE_TIMELINES.>", "$JS.API.CONSUMER.MSG.NEXT.FOURINONE_TIMELINES.>",
 }
 
 // Permissions returns what a user of role named name may publish and
@@ -95,7 +97,7 @@ func Permissions(role, name string, parkWrites ...string) jwt.Permissions {
 	case RoleForeman:
 		pub = append(pub, WorkmanPrefix+"*.task", registryKV+"claim.*", registryKV+"contractor."+name)
 		pub = append(pub, jobCenter...)
-		pub = append(pub, "fourinone.job."+name+".*") // its jobs' state
+		pub = append(pub, "fourinone.job."+name+".*", "fourinone.timeline."+name+".*") // its jobs' state and timelines
 		sub = append(sub, "$KV.fourinone_works.w.*", "$KV.fourinone_works_mem.w.*", "fourinone.jobcancel."+name+".*")
 	}
 	return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: sub}}

@@ -33,6 +33,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,7 @@ type usageError struct{ error }
 type opts struct {
 	typ, status   string
 	running, work bool
+	timeline      bool
 	every         time.Duration
 	n, top        int
 	partSize      int64
@@ -112,8 +114,16 @@ var commands = []command{
 	{"jobs", "", "the jobs the park keeps, newest first", 0,
 		func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.running, "running", false, "only running jobs") },
 		func(ctx context.Context, c *cli, o *opts, _ []string) error { return c.jobs(ctx, o.running) }},
-	{"job", "ID", "one job (an ID or a unique prefix of one)", 1, nil,
-		func(ctx context.Context, c *cli, _ *opts, args []string) error { return c.job(ctx, args[0]) }},
+	{"job", "ID", "one job (an ID or a unique prefix of one)", 1,
+		func(fs *flag.FlagSet, o *opts) {
+			fs.BoolVar(&o.timeline, "timeline", false, "its task timeline: the slowest tasks, each worker's busy and idle time, the reruns")
+		},
+		func(ctx context.Context, c *cli, o *opts, args []string) error {
+			if o.timeline {
+				return c.timeline(ctx, args[0])
+			}
+			return c.job(ctx, args[0])
+		}},
 	{"watch", "", "status and running jobs, refreshed", 0,
 		func(fs *flag.FlagSet, o *opts) {
 			fs.DurationVar(&o.every, "every", time.Second, "refresh interval")
@@ -207,18 +217,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if cmd.flags != nil {
 			cmd.flags(cfs, &o)
 		}
-		if err := cfs.Parse(fs.Args()[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stdout, "usage: fourinone %s [FLAGS] %s\n%s\n", cmd.name, cmd.args, cmd.help)
-				cfs.SetOutput(stdout)
-				cfs.PrintDefaults()
-				return err
+		// Flags may come before or after the arguments (fourinone job ID
+		// -timeline).
+		var args []string
+		for rest := fs.Args()[1:]; ; {
+			if err := cfs.Parse(rest); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					fmt.Fprintf(stdout, "usage: fourinone %s [FLAGS] %s\n%s\n", cmd.name, cmd.args, cmd.help)
+					cfs.SetOutput(stdout)
+					cfs.PrintDefaults()
+					return err
+				}
+				return usageError{fmt.Errorf("%s: %v", cmd.name, err)}
 			}
-			return usageError{fmt.Errorf("%s: %v", cmd.name, err)}
+			if cfs.NArg() == 0 {
+				break
+			}
+			args, rest = append(args, cfs.Arg(0)), cfs.Args()[1:]
 		}
-		switch n := cfs.NArg(); {
+		switch n := len(args); {
 		case cmd.nargs == 0 && n > 0:
-			return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.name, cfs.Args())}
+			return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.name, args)}
 		case cmd.nargs == 1 && n != 1:
 			return usageError{fmt.Errorf("%s wants one %s", cmd.name, cmd.args)}
 		}
@@ -231,7 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 		defer c.nc.Close()
-		return cmd.do(ctx, c, &o, cfs.Args())
+		return cmd.do(ctx, c, &o, args)
 	}()
 	var ue usageError
 	switch {
@@ -533,6 +552,107 @@ func (c *cli) job(ctx context.Context, id string) error {
 	row("bytes out / in", fmt.Sprintf("%d / %d", j.BytesOut, j.BytesIn))
 	if j.Error != "" {
 		row("error", j.Error)
+	}
+	return tw.Flush()
+}
+
+// timeline prints a job's timeline: its slowest tasks, each worker's
+// busy and idle time and longest gap, and the reruns.
+func (c *cli) timeline(ctx context.Context, id string) error {
+	j, err := c.find(ctx, id)
+	if err != nil {
+		return err
+	}
+	tl, err := registry.ReadTimeline(ctx, c.js, j)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(tl)
+	}
+	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+	as := tl.Attempts
+	fmt.Fprintf(c.out, "job %s (%s): %d attempts on %d workers", j.ID, j.Name, tl.Recorded, len(tl.Workers))
+	if len(as) < tl.Recorded {
+		fmt.Fprintf(c.out, ", the last %d of them here", len(as))
+	}
+	fmt.Fprintln(c.out)
+	if len(as) == 0 {
+		return nil
+	}
+	took := func(a registry.Attempt) int64 {
+		if a.Finished == 0 { // running
+			return max(time.Since(tl.Start).Microseconds()-a.Started, 0)
+		}
+		return a.Finished - a.Started
+	}
+
+	fmt.Fprintln(c.out, "\nslowest attempts:")
+	slow := slices.Clone(as)
+	slices.SortStableFunc(slow, func(a, b registry.Attempt) int { return cmp.Compare(took(b), took(a)) })
+	tw := c.table("task\tworker\tslot\ttook\twaited\toutcome\tattempt")
+	for _, a := range slow[:min(10, len(slow))] {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", a.Task, tl.Workers[a.Worker], a.Slot, us(took(a)).Round(time.Microsecond),
+			us(a.Started-a.Queued).Round(time.Microsecond), a.Outcome, a.Kind)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(c.out, "\nworkers (from their first attempt to their last end, over their slots):")
+	tw = c.table("worker\tattempts\tslots\tbusy\tidle\tlongest gap on a slot")
+	for w, name := range tl.Workers {
+		type lane struct{ end int64 }
+		lanes := map[int]*lane{}
+		var n int
+		var busy, first, last, gap int64
+		first = -1
+		for _, a := range as { // in the order they started
+			if a.Worker != w {
+				continue
+			}
+			n++
+			end := a.Started + took(a)
+			busy += end - a.Started
+			if first < 0 || a.Started < first {
+				first = a.Started
+			}
+			last = max(last, end)
+			if l := lanes[a.Slot]; l == nil {
+				lanes[a.Slot] = &lane{end}
+			} else {
+				gap = max(gap, a.Started-l.end)
+				l.end = max(l.end, end)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		span := (last - first) * int64(len(lanes))
+		idle := ""
+		if span > 0 {
+			idle = fmt.Sprintf("%.0f%%", 100*float64(max(span-busy, 0))/float64(span))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", name, n, len(lanes), us(busy).Round(time.Microsecond), idle, us(gap).Round(time.Microsecond))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	var reruns []registry.Attempt
+	for _, a := range as {
+		if a.Kind != registry.First || a.Outcome != registry.Succeeded && a.Outcome != registry.Running {
+			reruns = append(reruns, a)
+		}
+	}
+	if len(reruns) == 0 {
+		fmt.Fprintln(c.out, "\nno reruns: every task's first attempt was its only one")
+		return nil
+	}
+	fmt.Fprintf(c.out, "\nreruns and the attempts that made them (%d):\n", len(reruns))
+	tw = c.table("task\tattempt\tworker\toutcome\ttook")
+	for _, a := range reruns[:min(20, len(reruns))] {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Task, a.Kind, tl.Workers[a.Worker], a.Outcome, us(took(a)).Round(time.Microsecond))
 	}
 	return tw.Flush()
 }

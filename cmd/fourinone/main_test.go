@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,25 @@ func TestCommands(t *testing.T) {
 	})
 	if done.State != registry.JobCancelled || done.Finished.IsZero() || !strings.Contains(done.Error, "cancelled") {
 		t.Fatalf("job after cancel = %+v", done)
+	}
+	// Its timeline: the two tasks that ran on w1's two slots, dropped
+	// when the job was cancelled.
+	var tl registry.Timeline
+	jsonOf(t, url, &tl, "job", j.ID, "-timeline")
+	slots := map[int]bool{}
+	for _, a := range tl.Attempts {
+		if a.Outcome != registry.Dropped || a.Kind != registry.First || a.Finished < a.Started {
+			t.Fatalf("attempt %+v, want a first attempt dropped", a)
+		}
+		slots[a.Slot] = true
+	}
+	if tl.Recorded != 2 || len(tl.Attempts) != 2 || len(tl.Workers) != 1 || tl.Workers[0] != "w1" || !slots[0] || !slots[1] {
+		t.Fatalf("timeline %+v, want 2 attempts on w1's slots 0 and 1", tl)
+	}
+	code, out, _ = cmd(t, url, "job", j.ID, "-timeline")
+	if code != 0 || !strings.Contains(out, "2 attempts on 1 workers") || !strings.Contains(out, "reruns and the attempts that made them (2)") ||
+		!regexp.MustCompile(`(?m)^w1\s+2\s+2\s`).MatchString(out) {
+		t.Fatalf("job -timeline: %d %q", code, out)
 	}
 	code, out, _ = cmd(t, url, "jobs")
 	if code != 0 || !strings.Contains(out, "cancelled") || !strings.HasPrefix(out, "ID ") {

@@ -50,3 +50,28 @@ func FuzzMember(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTimeline: a timeline record from the stream never panics,
+// and every attempt of an accepted one names one of its workers, in time
+// order.
+func FuzzDecodeTimeline(f *testing.F) {
+	good, _ := json.Marshal(Timeline{Job: "j", Foreman: "f", Workers: []string{"w1", "w2"}, Recorded: 3,
+		Attempts: []Attempt{{Task: 0, Worker: 1, Slot: 0, Queued: 1, Started: 2, Finished: 5, Outcome: Succeeded}, {Task: 1, Started: 3, Kind: Retry}}})
+	f.Add(good)
+	f.Add([]byte(`{"job":"j","foreman":"f","workers":["w"],"recorded":1,"attempts":[[0,1,0,0,0,0,0,0]]}`))
+	f.Add([]byte(`{"job":"j","foreman":"f","workers":["w"],"recorded":1,"attempts":[[0,0,0,0,0,0,0,99999999999]]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tl, err := DecodeTimeline(b)
+		if err != nil {
+			return
+		}
+		for _, a := range tl.Attempts {
+			if a.Worker < 0 || a.Worker >= len(tl.Workers) || a.Started < a.Queued || a.Finished != 0 && a.Finished < a.Started {
+				t.Fatalf("accepted attempt %+v of %d workers", a, len(tl.Workers))
+			}
+		}
+		if _, err := json.Marshal(tl); err != nil {
+			t.Fatalf("an accepted timeline does not encode: %v", err)
+		}
+	})
+}

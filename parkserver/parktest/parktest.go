@@ -17,6 +17,8 @@ import (
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/parkserver"
 	"github.com/fourinone-go/fourinone/workman"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -234,4 +236,20 @@ func NeedCluster(t testing.TB) {
 	if os.Getenv("FOURINONE_CLUSTER_TESTS") == "" {
 		t.Skip("a cluster test: FOURINONE_CLUSTER_TESTS=1 go test -p 1 -run Cluster ./e2e ./parkserver ./jobcenter ./park (.ci/run runs them alone)")
 	}
+}
+
+// JetStream connects to the park at url for the rest of the test and
+// returns its JetStream.
+func JetStream(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
