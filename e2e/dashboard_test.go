@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,11 +14,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/examples/wordcount"
 	"github.com/fourinone-go/fourinone/foreman"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
+	"github.com/fourinone-go/fourinone/warehouse"
 )
 
 // chromium returns the path of a Chromium (or Chrome) to test the
@@ -61,6 +64,24 @@ func browser(t *testing.T, ctx context.Context, chrome string) context.Context {
 			t.Fatalf("chromium did not start in 3 tries: %v", err)
 		}
 		t.Logf("chromium did not start (try %d of 3), trying again: %.200v", try, err)
+	}
+}
+
+// screenshot saves the page as a PNG at the path in the environment
+// variable env, if it is set (docs/dashboard.png and docs/timeline.png
+// are made so).
+func screenshot(t *testing.T, bctx context.Context, env string) {
+	t.Helper()
+	shot := os.Getenv(env)
+	if shot == "" {
+		return
+	}
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -168,15 +189,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return len(s.Done) == 1 && s.Done[0] > first
 	})
 	t.Logf("progress on the page: %d, then %d of %d tasks", first, page.Done[0], total)
-	if shot := os.Getenv("FOURINONE_SCREENSHOT"); shot != "" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(shot, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	screenshot(t, bctx, "FOURINONE_SCREENSHOT")
 	if err := <-runDone; err != nil {
 		t.Fatal(err)
 	}
@@ -228,11 +241,13 @@ func TestFourinoneWithCredentials(t *testing.T) {
 // an element or attribute it does not make itself, or a class outside its
 // fixed set; and returns the page's text.
 const auditPage = `(() => {
-  const attrs = new Set(["class", "id", "colspan", "data-done", "data-total", "style", "x", "y", "width", "height", "viewbox", "preserveaspectratio", "role", "aria-label", "hidden"]);
-  const classes = new Set(["empty", "muted", "error", "bar", "conn", "up", "down",
+  const attrs = new Set(["class", "id", "colspan", "data-done", "data-total", "style", "x", "y", "width", "height", "viewbox", "preserveaspectratio", "role", "aria-label", "hidden",
+    "data-task", "data-worker", "data-slot"]);
+  const classes = new Set(["empty", "muted", "error", "bar", "conn", "up", "down", "pick",
+    "tl-running", "tl-done", "tl-exception", "tl-lost", "tl-busy", "tl-dropped", "tl-rerun",
     "state-waiting", "state-busy", "state-running", "state-done", "state-failed", "state-cancelled", "state-lost",
     "replica-leader", "replica-current", "replica-behind", "replica-offline"]);
-  const tags = new Set(["HEADER", "H1", "H2", "P", "SPAN", "MAIN", "SECTION", "svg", "rect", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "B", "DIV"]);
+  const tags = new Set(["HEADER", "H1", "H2", "P", "SPAN", "MAIN", "SECTION", "svg", "rect", "text", "title", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "B", "DIV"]);
   const bad = [];
   for (const e of document.body.querySelectorAll("*")) {
     if (!tags.has(e.tagName)) bad.push("element " + e.tagName);
@@ -369,7 +384,13 @@ document.addEventListener("securitypolicyviolation", (e) => window.cspViolations
 	}
 	js, _ := json.Marshal(view)
 	cjs, _ := json.Marshal(cluster)
-	a, err = chromedp.Run(bctx, chromedp.Evaluate[audit]("renderCluster("+string(cjs)+"); render("+string(js)+"); "+auditPage))
+	// A timeline too (the park's reader refuses such names; the page does
+	// not count on it).
+	tl, _ := json.Marshal(map[string]any{"job": mark("t.job"), "start": now.Format(time.RFC3339), "recorded": 2,
+		"workers": []string{mark("t.worker")}, "attempts": [][8]any{{0, 0, 0, 0, 5, 9, 1, 0}, {1, "0", mark("t.slot"), 0, 6, 0, "x", 1}}})
+	fields = append(fields, "t.job")
+	a, err = chromedp.Run(bctx, chromedp.Evaluate[audit](`document.querySelector("#timeline-section").hidden = false; drawTimeline(`+string(tl)+`); `+
+		"renderCluster("+string(cjs)+"); render("+string(js)+"); "+auditPage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +402,121 @@ document.addEventListener("securitypolicyviolation", (e) => window.cspViolations
 			t.Errorf("field %s not shown as written (%q) in the page:\n%s", f, mark(f), a.Text)
 		}
 	}
+	if lane, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("#timeline text").textContent`)); err != nil ||
+		!strings.Contains(lane, mark("t.worker")) {
+		t.Errorf("the timeline's lane shows %q (%v), want the worker %q as written", lane, err, mark("t.worker"))
+	}
 	if title, err := chromedp.Run(bctx, chromedp.Evaluate[string]("document.title")); err != nil || title != "fourinone park" {
 		t.Fatalf("title = %q (%v): a value ran as script", title, err)
+	}
+}
+
+// The task timeline in a real browser: a park and two echo workmen as
+// processes, a job of 12 tasks of which one sleeps 6 s. The page, opened
+// at the job's address while it runs, shows the slow task running on the
+// lane of the worker the registry shows busy with it, and once the job
+// ends, done, and the longest of the job's attempts.
+func TestTimelineInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	p, line := start(t, "park server ready at ", "parkserver", "-listen", "127.0.0.1:0", "-store", t.TempDir(), "-http", "127.0.0.1:0")
+	url := strings.TrimPrefix(line, "park server ready at ")
+	dash := strings.TrimPrefix(waitLine(t, p, "dashboard at "), "dashboard at ")
+	chaosWorkmen(t, url, 2, "-type", "echo", "-capacity", "2")
+	f, ws := dialForeman(t, url, 2, "echo")
+	const slow = 5
+	tasks := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+		for i := range 12 {
+			w := warehouse.New()
+			w.SetInt64("sleep_ms", map[bool]int64{true: 6000, false: 50}[i == slow])
+			if err := emit(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ids := make(chan string, 1)
+	var once sync.Once
+	runDone := make(chan error, 1)
+	go func() {
+		_, err := f.Run(ctx, ws, tasks, combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { return acc, nil }),
+			foreman.JobName("timeline"), foreman.NoBackups(),
+			foreman.OnProgress(func(p foreman.Progress) { once.Do(func() { ids <- p.JobID }) }))
+		runDone <- err
+	}()
+	bctx := browser(t, ctx, chrome)
+	job := <-ids
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(dash+"#job="+job)); err != nil {
+		t.Fatal(err)
+	}
+	type bar struct {
+		Class  string  `json:"class"`
+		Worker string  `json:"worker"`
+		Width  float64 `json:"width"`
+		Widest float64 `json:"widest"` // of the other bars
+	}
+	read := `(() => {
+  const r = document.querySelector('#timeline rect[data-task="` + strconv.Itoa(slow) + `"]');
+  const others = [...document.querySelectorAll('#timeline rect:not([data-task="` + strconv.Itoa(slow) + `"])')].map((o) => +o.getAttribute("width"));
+  return r ? {class: r.getAttribute("class"), worker: r.dataset.worker, width: +r.getAttribute("width"), widest: Math.max(0, ...others)} : {};
+})()`
+	var b bar
+	untilBar := func(what string, ok func(bar) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var err error
+			if b, err = chromedp.Run(bctx, chromedp.Evaluate[bar](read)); err != nil {
+				t.Fatal(err)
+			}
+			if ok(b) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the timeline never showed %s; task %d's bar: %+v", what, slow, b)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	untilBar("the slow task running", func(b bar) bool { return b.Class == "tl-running" })
+	// From outside: the registry says which workman is busy with it, the
+	// only task left.
+	var busy string
+	deadline := time.Now().Add(30 * time.Second)
+	for busy == "" {
+		out, stderr, err := runCmd(t, "fourinone", "-park", url, "-o", "json", "workers")
+		if err != nil {
+			t.Fatalf("fourinone workers: %v: %s", err, stderr)
+		}
+		var wk []registry.MemberView
+		if err := json.Unmarshal([]byte(out), &wk); err != nil {
+			t.Fatal(err)
+		}
+		if len(wk) == 2 && wk[0].Busy+wk[1].Busy == 1 {
+			busy = map[bool]string{true: wk[0].ID, false: wk[1].ID}[wk[0].Busy == 1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry never showed one workman busy with the slow task: %s", out)
+		}
+	}
+	if b.Worker != busy {
+		t.Fatalf("the slow task is on %s's lane; the registry shows %s busy with it", b.Worker, busy)
+	}
+	screenshot(t, bctx, "FOURINONE_TIMELINE_SCREENSHOT")
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	untilBar("the slow task done, the longest attempt", func(b bar) bool {
+		return b.Class == "tl-done" && b.Worker == busy && b.Width > 10*b.Widest
+	})
+	// fourinone says so too: the slowest attempt first.
+	out, stderr, err := runCmd(t, "fourinone", "-park", url, "job", job, "-timeline")
+	if err != nil {
+		t.Fatalf("fourinone job -timeline: %v: %s", err, stderr)
+	}
+	t.Logf("fourinone job %s -timeline:\n%s", job, out)
+	if !regexp.MustCompile(`slowest attempts:\n.*\n` + strconv.Itoa(slow) + `\s+` + busy + `\s+\d\s+6\.\d+s\s+\S+\s+done\s+first\n`).MatchString(out) {
+		t.Fatalf("fourinone job -timeline does not list task %d on %s first, done in 6 s:\n%s", slow, busy, out)
 	}
 }

@@ -297,7 +297,7 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				return &warehouse.SizeError{Size: int64(len(body)), Limit: int64(r.f.cfg.MaxWarehouseSize)}
 			}
 			select {
-			case newTasks <- &task{body: body}:
+			case newTasks <- &task{body: body, queued: time.Now()}:
 				r.split.Add(1)
 				return nil
 			case <-ctx.Done():
@@ -424,7 +424,6 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 
 // accept numbers a new task from the Splitter and dispatches it.
 func (r *run) accept(t *task) {
-	t.queued = time.Now()
 	t.n = r.emitted
 	r.emitted++
 	r.tasks[t.n] = t

@@ -1,7 +1,6 @@
 package foreman
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -90,8 +89,9 @@ func (tl *timeline) encode(job *registry.Job) []byte {
 		as = append(as, tl.ring...)
 	}
 	for {
-		data, err := json.Marshal(registry.Timeline{Job: job.ID, Foreman: job.Foreman, Start: tl.start.UTC(), Workers: tl.ids,
-			Recorded: tl.recorded, Attempts: as})
+		t := registry.Timeline{Job: job.ID, Foreman: job.Foreman, Start: tl.start.UTC(), Workers: tl.ids,
+			Recorded: tl.recorded, Attempts: as}
+		data, err := t.Encode()
 		if err != nil {
 			return nil
 		}

@@ -83,6 +83,7 @@ func (s *Server) startHTTP(addr string) (*http.Server, net.Addr, error) {
 		_ = json.NewEncoder(w).Encode(v)
 	})
 	mux.HandleFunc("GET /api/events", s.live.serveEvents)
+	mux.HandleFunc("GET /api/timeline", s.live.serveTimeline)
 	static, _ := fs.Sub(webFiles, "web")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

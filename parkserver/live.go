@@ -419,3 +419,25 @@ func (l *live) broadcaster() {
 		l.mu.Unlock()
 	}
 }
+
+// serveTimeline answers a job's timeline (?job=ID), as its foreman wrote
+// it last.
+func (l *live) serveTimeline(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("job")
+	l.mu.Lock()
+	j := l.jobs[id]
+	l.mu.Unlock()
+	if j == nil {
+		http.Error(w, "no such job", http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	tl, err := registry.ReadTimeline(ctx, l.js, j)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(tl)
+}

@@ -45,7 +45,7 @@ func main() {
 	flag.BoolVar(&o.Cluster, "cluster", false, "measure the hub round trip, the registry and the job center again on a 3-server park cluster")
 	flag.StringVar(&o.Sync, "sync", "", "every park server's -sync: always (sync after every write) or an interval (default: JetStream's, every 2m)")
 	flag.BoolVar(&o.TLS, "tls", false, "run every link over TLS (a CA and certificate made for the run)")
-	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, typed, bigwarehouse, tls, wordcount, latency, sort, registry, jobcenter or park")
+	flag.StringVar(&o.Only, "only", "", "run one measurement: rtt, throughput, timeline, typed, bigwarehouse, tls, wordcount, latency, sort, registry, jobcenter or park")
 	cpuProfile := flag.String("cpuprofile", "", "write the suite process's CPU profile here")
 	memProfile := flag.String("memprofile", "", "write the suite process's allocations profile here at the end")
 	asJSON := flag.Bool("json", false, "print the table as JSON (for -compare later)")

@@ -75,3 +75,18 @@ func FuzzDecodeTimeline(f *testing.F) {
 		}
 	})
 }
+
+// TestTimelineEncode: Encode writes what json.Marshal writes.
+func TestTimelineEncode(t *testing.T) {
+	tl := Timeline{Job: "j", Foreman: "f", Workers: []string{"w1", "w\"2"}, Recorded: 7}
+	for _, tl.Attempts = range [][]Attempt{nil, {}, {{Task: 1, Worker: 1, Slot: 3, Queued: 4, Started: 5, Finished: 6, Outcome: Busy, Kind: Backup}, {Task: 9, Started: 1}}} {
+		want, err := json.Marshal(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tl.Encode()
+		if err != nil || string(got) != strings.Replace(string(want), `"attempts":null`, `"attempts":[]`, 1) {
+			t.Fatalf("Encode = %s, %v; json.Marshal = %s", got, err, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/names"
@@ -113,6 +114,39 @@ func (a *Attempt) UnmarshalJSON(data []byte) error {
 		return errors.New("a number out of its range")
 	}
 	return nil
+}
+
+// Encode returns the timeline as JSON, as json.Marshal would (an attempt
+// an array of its numbers), written directly: a foreman encodes thousands
+// of attempts on its scheduling goroutine, where json.Marshal took 7 ms
+// for 5,000.
+func (t *Timeline) Encode() ([]byte, error) {
+	head, err := json.Marshal(struct {
+		Job      string    `json:"job"`
+		Foreman  string    `json:"foreman"`
+		Start    time.Time `json:"start"`
+		Workers  []string  `json:"workers"`
+		Recorded int       `json:"recorded"`
+	}{t.Job, t.Foreman, t.Start, t.Workers, t.Recorded})
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(head)+len(`,"attempts":[]`)+40*len(t.Attempts))
+	b = append(append(b, head[:len(head)-1]...), `,"attempts":[`...)
+	for i, a := range t.Attempts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		for k, v := range [8]int64{int64(a.Task), int64(a.Worker), int64(a.Slot), a.Queued, a.Started, a.Finished, int64(a.Outcome), int64(a.Kind)} {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, v, 10)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "]}"...), nil
 }
 
 // SetupTimelines creates (or updates) the timelines stream, kept by

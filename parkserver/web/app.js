@@ -61,8 +61,11 @@ function state(s) {
   return el("span", STATES.has(s) ? "state-" + s : "", s);
 }
 
+// jobCell names a job; a click shows its timeline.
 function jobCell(j) {
-  return el("td", "", el("b", "", j.name), " ", el("span", "muted", j.id));
+  const td = el("td", "pick", el("b", "", j.name), " ", el("span", "muted", j.id));
+  td.addEventListener("click", () => { location.hash = "job=" + encodeURIComponent(j.id); });
+  return td;
 }
 
 function progress(j) {
@@ -112,6 +115,7 @@ function render(v) {
   const busy = workmen.reduce((a, m) => a + num(m.busy), 0);
   const cap = workmen.reduce((a, m) => a + num(m.capacity), 0);
   const running = v.jobs.filter((j) => j.state === "running");
+  endedIDs = new Set(v.jobs.filter((j) => j.state !== "running").map((j) => j.id));
   $("#summary").textContent = v.url + " · " + v.members.length + " members · " + workmen.length +
     " workmen, " + busy + " of " + cap + " slots busy · " + running.length + " jobs running";
 
@@ -198,5 +202,84 @@ function connect() {
   };
 }
 
+// The task timeline of the job the page's address names (#job=ID): a
+// lane per worker slot, each attempt a bar from when it was sent to when
+// its outcome came (or now), in a class by its outcome, reruns outlined.
+// It is read again every second until the job is known to have ended.
+const OUTCOMES = ["running", "done", "exception", "lost", "busy", "dropped"];
+const SVG = "http://www.w3.org/2000/svg";
+let endedIDs = new Set(), shownJob = "", timelineTimer = 0;
+
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+
+function us(n) {
+  n = num(n);
+  return n < 1000 ? n + " µs" : n < 1e6 ? (n / 1000).toFixed(1) + " ms" : (n / 1e6).toFixed(2) + " s";
+}
+
+function drawTimeline(t) {
+  const as = Array.isArray(t.attempts) ? t.attempts : [];
+  const workers = Array.isArray(t.workers) ? t.workers : [];
+  const lane = (a) => num(a[1]) * 65536 + num(a[2]);
+  const lanes = [...new Set(as.map(lane))].sort((x, y) => x - y);
+  const row = new Map(lanes.map((k, i) => [k, i]));
+  const now = (Date.now() - Date.parse(t.start)) * 1000;
+  const end = (a) => (num(a[5]) > 0 ? num(a[5]) : Math.max(now, num(a[4])));
+  const t0 = as.length ? Math.min(...as.map((a) => num(a[4]))) : 0;
+  const t1 = Math.max(t0 + 1, ...as.map(end));
+  const W = 1000, H = 16, LABEL = 200;
+  const x = (v) => (LABEL + ((W - LABEL) * (v - t0)) / (t1 - t0)).toFixed(1);
+  const nodes = lanes.map((k, i) => svgEl("text", { x: 0, y: i * H + 11 }, (workers[Math.floor(k / 65536)] || "?") + " slot " + (k % 65536)));
+  for (const a of as) {
+    const outcome = OUTCOMES[num(a[6])] || "running";
+    const r = svgEl("rect", {
+      x: x(num(a[4])), y: row.get(lane(a)) * H + 2, height: H - 4,
+      width: Math.max(1, x(end(a)) - x(num(a[4]))).toFixed(1),
+      class: "tl-" + outcome + (num(a[7]) ? " tl-rerun" : ""),
+      "data-task": num(a[0]), "data-worker": workers[num(a[1])] || "", "data-slot": num(a[2]),
+    });
+    r.append(svgEl("title", {}, "task " + num(a[0]) + " on " + (workers[num(a[1])] || "?") + ": " + outcome +
+      (num(a[7]) ? " (a rerun)" : "") + ", " + us(end(a) - num(a[4])) + " after waiting " + us(num(a[4]) - num(a[3]))));
+    nodes.push(r);
+  }
+  const svg = $("#timeline");
+  svg.setAttribute("viewBox", "0 0 " + W + " " + Math.max(H, lanes.length * H));
+  svg.setAttribute("height", Math.max(H, lanes.length * H));
+  svg.replaceChildren(...nodes);
+  $("#timeline-label").textContent = "job " + t.job + " · " + num(t.recorded) + " attempts" +
+    (as.length < num(t.recorded) ? ", the last " + as.length + " shown" : "") + " · " + us(t1 - t0) +
+    " · green done, red exception, orange lost, grey busy or dropped, blue running; reruns outlined";
+}
+
+async function timeline() {
+  clearTimeout(timelineTimer);
+  const m = /^#job=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+  shownJob = m ? m[1] : "";
+  $("#timeline-section").hidden = !shownJob;
+  if (!shownJob) return;
+  const id = shownJob;
+  let again = true;
+  try {
+    const r = await fetch("/api/timeline?job=" + encodeURIComponent(id), { credentials: "same-origin" });
+    if (id !== shownJob) return;
+    if (r.ok) {
+      drawTimeline(await r.json());
+      again = !endedIDs.has(id); // running, or not known yet
+    } else {
+      $("#timeline-label").textContent = "job " + id + ": " + (await r.text()).trim();
+    }
+  } catch (e) {
+    // The park is down: the event stream's badge says so.
+  }
+  if (again && id === shownJob) timelineTimer = setTimeout(timeline, 1000);
+}
+
+window.addEventListener("hashchange", timeline);
 connect();
 cluster();
+timeline();

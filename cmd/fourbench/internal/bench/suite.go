@@ -144,6 +144,7 @@ func (s *suite) run(ctx context.Context) error {
 		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "mesh") }},
 		{"rtt", func(ctx context.Context) error { return s.roundTrip(ctx, "hub") }},
 		{"throughput", s.throughput},
+		{"timeline", s.timelineCost},
 		{"typed", s.typed},
 		{"bigwarehouse", s.bigWarehouse},
 		{"tls", s.overTLS},
@@ -436,6 +437,53 @@ func (s *suite) throughputOf(ctx context.Context, typ string, task func() *wareh
 	s.rows = append(s.rows, row{fmt.Sprintf("%s through Run, 2 workers x %d slots (n=%d)", what, s.o.Slots, n),
 		fmt.Sprintf("%.0f/s", fwRate), fmt.Sprintf("%.0f/s", rawRate), fmt.Sprintf("%.0f%%", 100*fwRate/rawRate),
 		">= 100%"})
+	return nil
+}
+
+// timelineCost measures no-op tasks through Run keeping the task
+// timeline (the default) against keeping none, best of 3 in turn.
+func (s *suite) timelineCost(ctx context.Context) error {
+	for range 2 {
+		wk, err := s.child(ctx, "-role", "workmen", "-park", s.park.url, "-type", "noop", "-n", "1",
+			"-capacity", strconv.Itoa(s.o.Slots))
+		if err != nil {
+			return err
+		}
+		defer s.stopChild(wk)
+	}
+	f, ws, err := s.foreman(ctx, "noop", 2)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n := s.o.Tasks
+	job := func(opts ...foreman.RunOption) func() error {
+		return func() error {
+			var results int
+			count := combiner.Func(func(acc, _ *warehouse.Warehouse) (*warehouse.Warehouse, error) { results++; return acc, nil })
+			tasks := splitter.Func(func(ctx context.Context, emit func(*warehouse.Warehouse) error) error {
+				for range n {
+					if err := emit(warehouse.New()); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if _, err := f.Run(ctx, ws, tasks, count, append(opts, foreman.NoJoin())...); err != nil {
+				return err
+			}
+			if results != n {
+				return fmt.Errorf("%d results of %d tasks", results, n)
+			}
+			return nil
+		}
+	}
+	with, without, err := bestInTurn(3, job(), job(foreman.TimelineSize(0)))
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows, row{fmt.Sprintf("no-op tasks through Run keeping the task timeline (%d attempts), best of 3 (n=%d)", foreman.DefaultTimeline, n),
+		rate(n, with), rate(n, without) + " (keeping none)", fmt.Sprintf("%.0f%%", 100*float64(without)/float64(with)), ">= 97%"})
 	return nil
 }
 
