@@ -67,6 +67,9 @@ func OnProgress(fn func(Progress)) RunOption { return func(c *runConfig) { c.pro
 const (
 	progressEvery = 200 * time.Millisecond
 	publishEvery  = time.Second
+	// timelineEvery is how often a job shown on the park writes its
+	// timeline: a straggler shows within a second.
+	timelineEvery = 500 * time.Millisecond
 	rateWindow    = 5 * time.Second
 )
 
@@ -81,6 +84,7 @@ type jobTrack struct {
 	samples  []sample // done over time, for the rate
 	lastProg time.Time
 	lastPub  time.Time
+	lastTL   time.Time // when the timeline was written
 }
 
 type sample struct {
@@ -184,7 +188,13 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	if r.cfg.progress != nil {
 		r.cfg.progress(p)
 	}
-	if !final && now.Sub(j.lastPub) < publishEvery || p.Elapsed < r.cfg.showAfter {
+	if p.Elapsed < r.cfg.showAfter || j.lastTL.IsZero() && !final && now.Sub(j.lastPub) < publishEvery {
+		return // not shown yet
+	}
+	if final || now.Sub(j.lastTL) >= timelineEvery {
+		defer j.writeTimeline(now, final)
+	}
+	if !final && now.Sub(j.lastPub) < publishEvery {
 		return
 	}
 	j.lastPub = now
@@ -200,6 +210,12 @@ func (j *jobTrack) report(now time.Time, final bool) {
 	if err := r.f.nc.Publish(registry.JobSubject(r.f.cfg.ID, rec.ID), data); err != nil && final {
 		r.f.log.Warn("cannot write the job's end to the park", zap.String("job", rec.ID), zap.Error(err))
 	}
+}
+
+// writeTimeline writes the job's timeline to the park, if it changed.
+func (j *jobTrack) writeTimeline(now time.Time, final bool) {
+	j.lastTL = now
+	r, rec := j.r, &j.rec
 	if tl := r.tl.encode(rec); tl != nil {
 		if err := r.f.nc.Publish(registry.TimelineSubject(r.f.cfg.ID, rec.ID), tl); err != nil && final {
 			r.f.log.Warn("cannot write the job's timeline to the park", zap.String("job", rec.ID), zap.Error(err))

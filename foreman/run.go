@@ -12,9 +12,14 @@ import (
 	"github.com/fourinone-go/fourinone/codec"
 	"github.com/fourinone-go/fourinone/combiner"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -64,6 +69,7 @@ type runConfig struct {
 	showAfter   time.Duration
 	codec       codec.Codec
 	timeline    int // attempts kept for the job's timeline
+	traceTasks  int // attempts given a span of their own
 	// fold, if set, takes each result with its task's number instead of
 	// the Combiner (Map); StopJob from it ends the job.
 	fold func(n int, result *warehouse.Warehouse) error
@@ -146,7 +152,7 @@ func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = 
 // Every task's result reaches c exactly once. Cancelling ctx cancels the
 // running tasks on their workers.
 func (f *Foreman) Run(ctx context.Context, ws []*Workman, s splitter.Splitter, c combiner.Combiner, opts ...RunOption) (*warehouse.Warehouse, error) {
-	cfg := runConfig{join: true, backups: true, maxAttempts: 5, timeline: DefaultTimeline}
+	cfg := runConfig{join: true, backups: true, maxAttempts: 5, timeline: DefaultTimeline, traceTasks: DefaultTraceTasks}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -187,10 +193,12 @@ type attempt struct {
 	p     wire.Pending
 	timer *time.Timer // TaskTimeout, if set
 	start time.Time
-	sent  bool  // it went to its worker (see run.send)
-	cause error // why it was cancelled before it went
-	slot  int   // of its worker, for the timeline
-	rec   int   // its number in the timeline
+	sent  bool        // it went to its worker (see run.send)
+	cause error       // why it was cancelled before it went
+	slot  int         // of its worker, for the timeline
+	rec   int         // its number in the timeline
+	span  trace.Span  // if traced
+	hdr   nats.Header // its trace context, sent with its task
 }
 
 // cancel ends the attempt: its outcome comes back with cause.
@@ -241,6 +249,9 @@ type run struct {
 	stats   RunStats
 	job     *jobTrack
 	tl      *timeline
+	span    trace.Span      // the job's
+	spanCtx context.Context // holds span
+	traced  int             // first attempts given spans
 	// splitting is set until the Splitter has emitted its last task;
 	// split counts the tasks it emitted.
 	splitting bool
@@ -274,6 +285,9 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 	r.splitting = true
 	r.startJob(s, cancel)
 	r.tl = newTimeline(r.cfg.timeline, r.job.rec.Started)
+	r.spanCtx, r.span = tracing.Tracer().Start(ctx, "job "+r.job.rec.Name, trace.WithAttributes(
+		attribute.String("fourinone.job.id", r.job.rec.ID), attribute.String("fourinone.job.name", r.job.rec.Name),
+		attribute.String("fourinone.foreman", r.f.cfg.ID), attribute.Int("fourinone.workers", len(r.workers))))
 	// The splitter runs ahead of the slots by at most one task per slot:
 	// memory stays bounded and the hand-over rarely waits.
 	slots := 0
@@ -328,8 +342,14 @@ func (r *run) run(ctx context.Context, s splitter.Splitter, types map[string]boo
 				}
 				a.cancel(over)
 				r.tl.end(a.rec, now, registry.Dropped)
+				endSpan(a, registry.Dropped, over)
 			}
 		}
+		r.span.SetAttributes(attribute.Int("fourinone.tasks", r.emitted))
+		if err != nil {
+			r.span.SetStatus(codes.Error, err.Error())
+		}
+		r.span.End()
 		r.wg.Wait()
 		r.stats.Tasks = r.emitted
 		if r.cfg.stats != nil {
@@ -503,10 +523,22 @@ func (r *run) dispatch(t *task, not *worker) {
 	}
 	w.free--
 	a := &attempt{t: t, w: w, start: time.Now(), slot: w.takeSlot()}
+	kind := t.kind
 	if not != nil { // a backup
-		a.rec = r.tl.begin(a, a.start, registry.Backup)
+		kind = registry.Backup
+		a.rec = r.tl.begin(a, a.start, kind)
 	} else {
-		a.rec = r.tl.begin(a, t.queued, t.kind)
+		a.rec = r.tl.begin(a, t.queued, kind)
+	}
+	if r.span.IsRecording() && (kind != registry.First || r.traced < r.cfg.traceTasks || r.cfg.traceTasks < 0) {
+		if kind == registry.First {
+			r.traced++
+		}
+		var ctx context.Context
+		ctx, a.span = tracing.Tracer().Start(r.spanCtx, "task", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.Int("fourinone.task", t.n), attribute.String("fourinone.worker", w.w.ID), attribute.Int("fourinone.slot", a.slot),
+			attribute.String("fourinone.attempt", kind.String())))
+		a.hdr = tracing.Inject(ctx)
 	}
 	t.running = append(t.running, a)
 	w.running = append(w.running, a)
@@ -588,8 +620,10 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 	w.running = remove(w.running, a)
 	w.slots[a.slot] = false
 	r.job.bytesIn += int64(o.size)
-	if r.tl != nil {
-		r.tl.end(a.rec, time.Now(), outcomeOf(o, t))
+	if r.tl != nil || a.span != nil {
+		oc := outcomeOf(o, t)
+		r.tl.end(a.rec, time.Now(), oc)
+		endSpan(a, oc, o.err)
 	}
 	if !w.dead && !w.paused {
 		w.free++
@@ -690,6 +724,30 @@ func (r *run) handle(o outcome) (stop bool, err error) {
 		r.f.metrics.Rerun("reassign")
 	}
 	return false, nil
+}
+
+// DefaultTraceTasks is how many first attempts of a traced job's tasks
+// get spans of their own unless TraceTasks says otherwise.
+const DefaultTraceTasks = 1000
+
+// TraceTasks gives the first n tasks of a job that is traced (Run's
+// context is in a sampled span, or the tracer samples the job's) a span
+// each for their attempts, and their workers spans of their own under
+// it; retries, reassignments and backups get one whatever n. n < 0 traces
+// every task. Past n a job of a million tasks makes no million spans.
+func TraceTasks(n int) RunOption { return func(c *runConfig) { c.traceTasks = n } }
+
+// endSpan ends a's span, if it has one, with its outcome.
+func endSpan(a *attempt, o registry.Outcome, err error) {
+	if a.span == nil {
+		return
+	}
+	a.span.SetAttributes(attribute.String("fourinone.outcome", o.String()))
+	if o == registry.Exception || o == registry.Lost {
+		a.span.SetStatus(codes.Error, err.Error())
+	}
+	a.span.End()
+	a.span = nil
 }
 
 // outcomeOf is how attempt o ended, for the timeline.

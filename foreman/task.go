@@ -6,8 +6,10 @@ import (
 	"fmt"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"github.com/nats-io/nats.go"
 )
 
 // Workman is a worker this foreman claimed: Fourinone's WorkerLocal. It is
@@ -39,14 +41,14 @@ func (w *Workman) client() (*wire.Client, error) {
 
 // start sends one DoTask of task number task (-1 outside Run) and returns
 // at once; done gets the result as result decodes it, and its encoded size.
-func (w *Workman) start(task int, body []byte, done func(*warehouse.Warehouse, int, error)) (wire.Pending, error) {
+func (w *Workman) start(task int, hdr nats.Header, body []byte, done func(*warehouse.Warehouse, int, error)) (wire.Pending, error) {
 	c, err := w.client()
 	if err != nil {
 		return wire.Pending{}, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
 	}
 	// The meta names the foreman, so the worker can tell its tasks from
 	// those of a foreman whose claim has gone.
-	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), w.f.idBytes, body,
+	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), hdr, w.f.idBytes, body,
 		func(out []byte, err error) {
 			res, err := w.result(task, out, err)
 			done(res, len(out), err)
@@ -63,7 +65,7 @@ func (w *Workman) startMany(as []*attempt, done func(a *attempt, out *warehouse.
 	}
 	calls := make([]wire.Call, len(as))
 	for i, a := range as {
-		calls[i] = wire.Call{Body: a.t.body, Done: func(out []byte, err error) {
+		calls[i] = wire.Call{Body: a.t.body, Header: a.hdr, Done: func(out []byte, err error) {
 			res, err := w.result(a.t.n, out, err)
 			done(a, res, len(out), err)
 		}}
@@ -109,7 +111,7 @@ func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
 // doTask is DoTask of an encoded Warehouse.
 func (w *Workman) doTask(ctx context.Context, body []byte) *Result {
 	r := &Result{done: make(chan struct{})}
-	p, err := w.start(-1, body, func(out *warehouse.Warehouse, _ int, err error) { r.finish(out, err) })
+	p, err := w.start(-1, tracing.Inject(ctx), body, func(out *warehouse.Warehouse, _ int, err error) { r.finish(out, err) })
 	if err != nil {
 		r.finish(nil, err)
 		return r

@@ -11,10 +11,14 @@ import (
 
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/streams"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -277,11 +281,22 @@ func (c *Client) takeEarly(id string) (chan *Info, bool) {
 // left as it is (and its ID returned): submitting is idempotent, so a
 // park that does not answer (restarting, or its cluster electing a
 // leader) is tried again, under one ID, until ctx ends (see SetLogger).
-func (c *Client) Submit(ctx context.Context, w Work) (string, error) {
+func (c *Client) Submit(ctx context.Context, w Work) (_ string, err error) {
 	if w.ID == "" {
 		w.ID = uuid.NewString() // one ID for every try: a try finds an earlier one's record
 	}
+	ctx, span := tracing.Tracer().Start(ctx, "submit work", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		attribute.String("fourinone.work.id", w.ID), attribute.String("fourinone.work.type", w.Type)))
+	defer func() { endSpan(span, err) }()
 	return retry(ctx, c.log, "submit work "+w.ID, func() (string, error) { return c.submit(ctx, w, c.notify) })
+}
+
+// endSpan ends span, with err as its status if not nil.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // submit is Submit with the Work's final records sent to notify.
@@ -302,6 +317,9 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 // ctx lasts, if the park does not answer.
 func (c *Client) SubmitMany(ctx context.Context, works []Work) (ids []string, errs []error) {
 	works = slices.Clone(works) // their IDs are set here
+	ctx, span := tracing.Tracer().Start(ctx, "submit works", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.Int("fourinone.works", len(works))))
+	defer func() { endSpan(span, errors.Join(errs...)) }()
 	ids, errs = make([]string, len(works)), make([]error, len(works))
 	left := make([]int, len(works)) // indexes to submit
 	for i := range works {
@@ -461,6 +479,7 @@ func (c *Client) prepare(ctx context.Context, w Work, notify string) (*submissio
 	}
 	p := &submission{id: w.ID, typ: w.Type, kv: kv, record: b, drop: func() {},
 		put: putMsg(kv, "w."+w.ID, b, 0), queue: queueMsg(&info)}
+	tracing.InjectInto(ctx, p.queue) // its contractor's span continues the trace
 	if notify == c.notify {
 		p.drop = c.expect(w.ID)
 	}

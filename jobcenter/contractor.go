@@ -16,11 +16,15 @@ import (
 	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
 	"github.com/fourinone-go/fourinone/internal/streams"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/splitter"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -440,6 +444,12 @@ func (c *Contractor) handle(ctx context.Context, msg jetstream.Msg, ws []*forema
 	// they run (see markAfter).
 	start := *info
 	r := &run{c: c, msg: msg, kv: kv, start: &start, info: info, rev: rev}
+	// The Work's span: under its submitter's, if it traced it; its job's
+	// spans under it.
+	ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, msg.Headers()), "work "+info.Type, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("fourinone.work.id", id), attribute.Int("fourinone.work.attempt", info.Attempts),
+			attribute.String("fourinone.contractor", c.cfg.ID)))
+	defer span.End()
 	return r.do(ctx, ws)
 }
 
@@ -568,7 +578,8 @@ var (
 
 func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	id := r.start.ID
-	runCtx, cancel := context.WithCancelCause(context.Background())
+	span := trace.SpanFromContext(ctx)
+	runCtx, cancel := context.WithCancelCause(trace.ContextWithSpan(context.Background(), span))
 	defer cancel(nil)
 	// Record the Work as running and watch the record (for a cancel, or a
 	// takeover) once it has run a moment.
@@ -636,6 +647,7 @@ func (r *run) do(ctx context.Context, ws []*foreman.Workman) (workersOK bool) {
 	case errors.Is(cause, errShutdown):
 		r.giveBack()
 	default:
+		span.SetStatus(codes.Error, err.Error())
 		r.fail(err)
 		return false
 	}

@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/warehouse"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Peer is another worker (or this one) as seen from inside DoTask or
@@ -43,9 +47,23 @@ func (e *PeerError) Error() string { return fmt.Sprintf("workman: peer %s: %s", 
 // Receive goroutines, never behind its DoTask calls. A peer that is gone
 // fails the call at once; one that does not answer fails it after the
 // workman's PeerTimeout. Errors name the peer.
-func (p Peer) Receive(ctx context.Context, in *warehouse.Warehouse) error {
+func (p Peer) Receive(ctx context.Context, in *warehouse.Warehouse) (err error) {
 	if p.mesh == nil {
 		return errors.New("workman: Peer has no mesh: use peers from MeshFrom(ctx)")
+	}
+	if tracing.Traced(ctx) { // inside a traced task: the call is part of its trace
+		var span trace.Span
+		ctx, span = tracing.Tracer().Start(ctx, "Peer.Receive", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("fourinone.worker", p.mesh.wm.cfg.ID), attribute.String("fourinone.peer", p.ID)))
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
+	if in == nil {
+		in = warehouse.New()
 	}
 	wm := p.mesh.wm
 	ctx, cancel := context.WithTimeout(ctx, wm.cfg.PeerTimeout)

@@ -15,6 +15,7 @@ import (
 	"github.com/fourinone-go/fourinone/internal/metrics"
 	"github.com/fourinone-go/fourinone/internal/names"
 	"github.com/fourinone-go/fourinone/internal/registry"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/security"
 	"github.com/fourinone-go/fourinone/splitter"
@@ -23,6 +24,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -414,7 +418,7 @@ func (wm *Workman) closeLocked(ctx context.Context) {
 
 // serveTask runs one DoTask. It decodes the task only once it has a slot,
 // so at most Capacity decodings run at once.
-func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, error) {
+func (wm *Workman) serveTask(ctx context.Context, req wire.Request) (out []byte, err error) {
 	select {
 	case wm.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -427,15 +431,20 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer wm.track(foreman, cancel)()
 	}
+	if tracing.Traced(ctx) { // its foreman traces this task
+		var span trace.Span
+		ctx, span = wm.span(ctx, "DoTask", len(req.Body))
+		defer func() { endSpan(span, out, err) }()
+	}
 	in, err := warehouse.Decode(req.Body)
 	if err != nil {
 		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
 	}
 	ctx = splitter.WithDataDir(withMesh(ctx, wm.newMesh()), wm.cfg.DataDir)
-	out := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
+	res := wm.call("DoTask", func() (*warehouse.Warehouse, error) { return wm.worker.DoTask(ctx, in) })
 	wm.done.Add(1)
 	outcome := "ok"
-	if out.Status() == warehouse.StatusException {
+	if res.Status() == warehouse.StatusException {
 		wm.failed.Add(1)
 		outcome = "exception"
 	}
@@ -445,9 +454,9 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) ([]byte, err
 		wm.metrics.Task("cancelled", time.Since(start), len(req.Body), 0)
 		return nil, wire.Unavailable(fmt.Errorf("workman %s: task cancelled: %w", wm.cfg.ID, ctx.Err()))
 	}
-	res := wm.encode(out)
-	wm.metrics.Task(outcome, time.Since(start), len(req.Body), len(res))
-	return res, nil
+	out = wm.encode(res)
+	wm.metrics.Task(outcome, time.Since(start), len(req.Body), len(out))
+	return out, nil
 }
 
 // state is the workman's registry entry m as of now: busy with how many
@@ -552,7 +561,12 @@ func (wm *Workman) cancelOrphans(_ context.Context, holders map[string]int) {
 
 // serveReceive runs one Receive; its reply is an empty Warehouse, or an
 // exception with the error.
-func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) ([]byte, error) {
+func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) (out []byte, err error) {
+	if tracing.Traced(ctx) { // its sender traces it
+		var span trace.Span
+		ctx, span = wm.span(ctx, "Receive", len(req.Body))
+		defer func() { endSpan(span, out, err) }()
+	}
 	from, err := decodePeer(req.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("workman %s: %w", wm.cfg.ID, err)
@@ -564,10 +578,28 @@ func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) ([]byte, 
 	m := wm.newMesh()
 	from.mesh = m
 	ctx = splitter.WithDataDir(withMesh(ctx, m), wm.cfg.DataDir)
-	out := wm.call("Receive", func() (*warehouse.Warehouse, error) {
+	res := wm.call("Receive", func() (*warehouse.Warehouse, error) {
 		return nil, wm.worker.Receive(ctx, from, in)
 	})
-	return wm.encode(out), nil
+	return wm.encode(res), nil
+}
+
+// span starts the server span of a call whose caller traces it.
+func (wm *Workman) span(ctx context.Context, name string, size int) (context.Context, trace.Span) {
+	return tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("fourinone.worker", wm.cfg.ID), attribute.String("fourinone.worker.type", wm.cfg.Type),
+		attribute.Int("fourinone.bytes_in", size)))
+}
+
+// endSpan ends a call's server span with its outcome: an exception result
+// or a refusal is an error.
+func endSpan(span trace.Span, out []byte, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	} else if res, derr := warehouse.Decode(out); derr == nil && res.Status() == warehouse.StatusException {
+		span.SetStatus(codes.Error, res.Message())
+	}
+	span.End()
 }
 
 // call runs user code, turning an error or a panic into an exception

@@ -62,6 +62,7 @@ func main() {
 	var sec security.Config
 	sec.ClientFlags(fs)
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
+	traceFlag := cmdflag.TraceFlag(fs)
 	metricsFlag := cmdflag.MetricsFlag(fs, "the contractor's foreman")
 	cmdflag.Parse(fs, os.Args[1:])
 	if err := cmdflag.CheckID(fs, "id"); err != nil {
@@ -79,6 +80,12 @@ func main() {
 		os.Exit(2)
 	}
 	defer func() { _ = log.Sync() }()
+	flushTraces, err := traceFlag.Start("contractor", log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "contractor:", err)
+		os.Exit(2)
+	}
+	defer flushTraces()
 	cfg.Logger = log
 	reg, _, stopMetrics, err := metricsFlag.Serve(log)
 	if err != nil {

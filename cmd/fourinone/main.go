@@ -193,6 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var sec security.Config
 	sec.ClientFlags(fs)
 	logFlags := cmdflag.LogFlags(fs, "warn", "console")
+	traceFlag := cmdflag.TraceFlag(fs)
 	err := func() error {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
@@ -245,6 +246,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageError{err}
 		}
+		flushTraces, err := traceFlag.Start("fourinone", log)
+		if err != nil {
+			return usageError{err}
+		}
+		defer flushTraces()
 		c := &cli{out: stdout, json: *out == "json", log: log}
 		if err := c.connect(ctx, *park, sec, retrying[cmd.name]); err != nil {
 			return err

@@ -62,6 +62,7 @@ func main() {
 	})
 	fs.IntVar(&cfg.HTTPStreams, "http-streams", parkserver.DefaultHTTPStreams, "dashboards open at once (their event streams); one more gets 503")
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
+	traceFlag := cmdflag.TraceFlag(fs)
 	cmdflag.Parse(fs, os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "parkserver: unexpected arguments %q\n", fs.Args())
@@ -88,6 +89,12 @@ func main() {
 		cfg.Routes = strings.Split(*routes, ",")
 	}
 	defer func() { _ = log.Sync() }()
+	flushTraces, err := traceFlag.Start("parkserver", log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parkserver:", err)
+		os.Exit(2)
+	}
+	defer flushTraces()
 	cfg.Logger = log
 	s, err := parkserver.New(cfg)
 	if err != nil {

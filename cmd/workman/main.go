@@ -71,6 +71,7 @@ func main() {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "the directory tasks' files are read in; no path outside it is read (blank: the working directory)")
 	memLimit := fs.Int64("memory-limit", -1, "the Go runtime's soft memory limit in bytes (-1: 2 × budget + 64 MiB, unless $GOMEMLIMIT is set; 0: none)")
 	logFlags := cmdflag.LogFlags(fs, "info", "auto")
+	traceFlag := cmdflag.TraceFlag(fs)
 	metricsFlag := cmdflag.MetricsFlag(fs, "the workman")
 	command := fs.String("cmd", "", "-type exec: the program run for each task (with sh -c), the task's bytes on its stdin")
 	cmdflag.Parse(fs, os.Args[1:])
@@ -96,6 +97,12 @@ func main() {
 		os.Exit(2)
 	}
 	defer func() { _ = log.Sync() }()
+	flushTraces, err := traceFlag.Start("workman", log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workman:", err)
+		os.Exit(2)
+	}
+	defer flushTraces()
 	cfg.Logger = log
 	reg, _, stopMetrics, err := metricsFlag.Serve(log)
 	if err != nil {

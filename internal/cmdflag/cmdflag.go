@@ -1,20 +1,26 @@
 // Package cmdflag holds the flags every long-running command has alike:
-// logging (-log-level, -log-format) and metrics (-metrics).
+// logging (-log-level, -log-format), metrics (-metrics) and traces
+// (-otlp).
 package cmdflag
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/names"
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -134,4 +140,50 @@ func Parse(fs *flag.FlagSet, args []string) {
 	} else if err != nil {
 		os.Exit(2)
 	}
+}
+
+// Traces is the -otlp flag: OpenTelemetry traces (see internal/tracing).
+type Traces struct{ endpoint string }
+
+// TraceFlag registers -otlp on fs.
+func TraceFlag(fs *flag.FlagSet) *Traces {
+	t := &Traces{}
+	fs.StringVar(&t.endpoint, "otlp", "", "export traces over OTLP to this collector: http://host:4318 (OTLP/HTTP) or grpc://host:4317 (blank: as the OTEL_EXPORTER_OTLP_* variables say; neither: no traces)")
+	return t
+}
+
+// Start exports this process's spans as service, if traces are asked
+// for; the returned func flushes what is left (call it before exiting).
+// A collector that cannot be reached is logged once, and again each time
+// its error changes.
+func (t *Traces) Start(service string, log *zap.Logger) (flush func(), err error) {
+	stop, err := tracing.Start(context.Background(), service, t.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if !tracing.Enabled(t.endpoint) {
+		return func() {}, nil
+	}
+	var mu sync.Mutex
+	last := ""
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if msg := err.Error(); msg != last {
+			last = msg
+			log.Warn("traces: the export failed; spans are dropped until it works", zap.Error(err))
+		}
+	}))
+	where := "as OTEL_EXPORTER_OTLP_* say"
+	if u, err := url.Parse(t.endpoint); err == nil && t.endpoint != "" {
+		where = u.Redacted() // no password in the log
+	}
+	log.Info("exporting traces over OTLP", zap.String("to", where))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stop(ctx); err != nil {
+			log.Warn("traces: the last spans were not exported", zap.Error(err))
+		}
+	}, nil
 }

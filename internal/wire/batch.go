@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
 
@@ -172,7 +173,7 @@ func (s *Server) flushReplies() {
 }
 
 func (s *Server) publishReply(r outReply) {
-	if err := publishChunks(s.nc, r.reply, "", r.flags, false, nil, r.body, nil); err != nil {
+	if err := publishChunks(s.nc, r.reply, "", r.flags, false, nil, nil, r.body, nil); err != nil {
 		s.log.Warn("reply lost", zap.String("reply", r.reply), zap.Error(err))
 	}
 }
@@ -224,8 +225,9 @@ func (s *Server) publishReplies(q []outReply) {
 
 // Call is one call of a GoBatch.
 type Call struct {
-	Body []byte
-	Done func(body []byte, err error) // as Go's done
+	Body   []byte
+	Header nats.Header                  // a trace context, if not nil: the call goes on its own
+	Done   func(body []byte, err error) // as Go's done
 }
 
 // batch is a message of calls sent together, until one of them is
@@ -237,14 +239,14 @@ type batch struct {
 
 // GoBatch makes calls to subject as Go does, each with meta; small ones
 // (up to 16 KiB) go together, as few messages as fit 128 KiB, the others
-// one by one. Each call is a call of its own: its done is called once,
+// (and those with a trace context) one by one. Each call is a call of its own: its done is called once,
 // its Pending cancels it alone.
 func (c *Client) GoBatch(subject, cancelSubject string, meta []byte, calls []Call) []Pending {
 	ps := make([]Pending, len(calls))
 	var small []int
 	for i, cl := range calls {
-		if len(cl.Body) > coalesceMax || len(calls) == 1 {
-			ps[i] = c.Go(subject, cancelSubject, meta, cl.Body, cl.Done)
+		if len(cl.Body) > coalesceMax || len(calls) == 1 || cl.Header != nil {
+			ps[i] = c.Go(subject, cancelSubject, cl.Header, meta, cl.Body, cl.Done)
 		} else {
 			small = append(small, i)
 		}
@@ -294,7 +296,7 @@ func (c *Client) GoBatch(subject, cancelSubject string, meta []byte, calls []Cal
 	for _, m := range msgs {
 		if m.to-m.from == 1 {
 			i, id := small[m.from], ids[m.from]
-			if err := publishChunks(c.nc, subject, c.prefix+id, flagCoalesce, true, meta, calls[i].Body, nil); err != nil {
+			if err := publishChunks(c.nc, subject, c.prefix+id, flagCoalesce, true, nil, meta, calls[i].Body, nil); err != nil {
 				c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
 			}
 			continue

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/warehouse"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -110,7 +111,7 @@ func Unavailable(err error) error { return unavailableError{err} }
 // chunk; a reply carries neither. If ask is not nil, it is called before
 // each chunk and must return nil before the chunk goes (flow control: see
 // Client).
-func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, meta, body []byte, ask func() error) error {
+func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request bool, hdr nats.Header, meta, body []byte, ask func() error) error {
 	max := chunkSize(nc, meta)
 	if max < 1024 {
 		return fmt.Errorf("server max payload %d is too small", nc.MaxPayload())
@@ -137,9 +138,12 @@ func publishChunks(nc *nats.Conn, subject, reply string, flags byte, request boo
 		buf = append(buf, body[:n]...)
 		body = body[n:]
 		var err error
-		if reply == "" {
+		switch {
+		case first && hdr != nil: // the trace context, on the first chunk
+			err = nc.PublishMsg(&nats.Msg{Subject: subject, Reply: reply, Header: hdr, Data: buf})
+		case reply == "":
 			err = nc.Publish(subject, buf)
-		} else {
+		default:
 			err = nc.PublishRequest(subject, reply, buf)
 		}
 		if err != nil {
@@ -254,6 +258,7 @@ type assembly struct {
 	last    time.Time // when its last chunk came
 	refused bool      // answered already: its chunks are dropped until the last
 	probing bool
+	header  nats.Header // of its first chunk: a trace context
 }
 
 // NewServer returns a Server on nc within lim. Close stops it.
@@ -372,6 +377,9 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 	switch {
 	case a == nil:
 		a, no = s.firstLocked(data, more, now)
+		if no == nil {
+			a.header = m.Header
+		}
 		if no != nil && more && len(s.parts) < maxTombstones {
 			s.parts[m.Reply] = &assembly{refused: true, last: now}
 		} else if no == nil && more {
@@ -409,7 +417,7 @@ func (s *Server) onChunk(m *nats.Msg, h Handler) {
 // handler on a runner. s.mu is held; the handler runs once it is
 // released. coalesce lets a small reply go in a batch of replies.
 func (s *Server) startLocked(reply string, a *assembly, h Handler, coalesce bool) {
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(tracing.Extract(s.ctx, a.header))
 	s.running[reply] = cancel
 	s.wg.Add(1)
 	s.run(func() {
@@ -572,7 +580,7 @@ func (s *Server) probe(reply string, a *assembly) {
 // so the chunks of one reply still stream.
 func (s *Server) reply(subject string, body []byte) error {
 	if len(body) <= askAbove {
-		return publishChunks(s.nc, subject, "", 0, false, nil, body, nil)
+		return publishChunks(s.nc, subject, "", 0, false, nil, nil, body, nil)
 	}
 	inbox := s.nc.NewInbox()
 	grants, err := s.nc.SubscribeSync(inbox)
@@ -582,7 +590,7 @@ func (s *Server) reply(subject string, body []byte) error {
 	defer func() { _ = grants.Unsubscribe() }()
 	chunk := chunkSize(s.nc, nil)
 	asked, waiting := 0, 0 // bytes asked for; asks not answered yet
-	return publishChunks(s.nc, subject, "", 0, false, nil, body, func() error {
+	return publishChunks(s.nc, subject, "", 0, false, nil, nil, body, func() error {
 		for waiting < askAhead && asked < len(body) {
 			n := min(chunk, len(body)-asked)
 			if err := s.nc.PublishRequest(subject, inbox, binary.AppendUvarint(nil, uint64(n))); err != nil {
@@ -609,7 +617,7 @@ func (s *Server) reply(subject string, body []byte) error {
 var errCallerGone = errors.New("the caller no longer waits for the reply")
 
 func (s *Server) replyErrorFlags(reply, msg string, flags byte) {
-	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, []byte(msg), nil); err != nil {
+	if err := publishChunks(s.nc, reply, "", flagError|flags, false, nil, nil, []byte(msg), nil); err != nil {
 		s.log.Warn("error reply lost", zap.String("error", msg), zap.Error(err))
 	}
 }
@@ -932,12 +940,13 @@ func (p Pending) Cancel(err error) {
 	}
 }
 
-// Go sends body (with meta) to subject and returns at once. done is called
+// Go sends body (with meta, and hdr as its header if not nil: a trace
+// context) to subject and returns at once. done is called
 // exactly once with the reply body or an error: on the Client's
 // subscription goroutine (so it must not block), on the caller's if the
 // send fails, or on Cancel's. Several Go calls in a row are written out
 // together, which is what makes a pipeline fast.
-func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(body []byte, err error)) Pending {
+func (c *Client) Go(subject, cancelSubject string, hdr nats.Header, meta, body []byte, done func(body []byte, err error)) Pending {
 	if len(body) > c.maxSize {
 		done(nil, &warehouse.SizeError{Size: int64(len(body)), Limit: int64(c.maxSize)})
 		return Pending{c: c}
@@ -954,20 +963,21 @@ func (c *Client) Go(subject, cancelSubject string, meta, body []byte, done func(
 	c.calls[id] = cl
 	c.mu.Unlock()
 
-	if err := publishChunks(c.nc, subject, c.prefix+id, flagCoalesce, true, meta, body, nil); err != nil {
+	if err := publishChunks(c.nc, subject, c.prefix+id, flagCoalesce, true, hdr, meta, body, nil); err != nil {
 		c.fail(id, fmt.Errorf("send to %s: %w", subject, err))
 	}
 	return Pending{c: c, id: id, cancelSubject: cancelSubject}
 }
 
-// Call sends body (with meta) to subject and waits for the reply body. When
+// Call sends body (with meta, and the trace context of ctx) to subject
+// and waits for the reply body. When
 // ctx ends first, Call publishes the call's reply subject to cancelSubject
 // (if not blank) so the server can cancel the handler, and returns ctx.Err().
 func (c *Client) Call(ctx context.Context, subject, cancelSubject string, meta, body []byte) ([]byte, error) {
 	var out []byte
 	var err error
 	ch := make(chan struct{})
-	p := c.Go(subject, cancelSubject, meta, body, func(b []byte, e error) { out, err = b, e; close(ch) })
+	p := c.Go(subject, cancelSubject, tracing.Inject(ctx), meta, body, func(b []byte, e error) { out, err = b, e; close(ch) })
 	select {
 	case <-ch:
 		return out, err

@@ -352,7 +352,7 @@ func TestReplyFlowControl(t *testing.T) {
 	results := make(chan error, calls)
 	for i := range calls {
 		n := size + i
-		c.Go("big", "", nil, binary.AppendUvarint(nil, uint64(n)), func(b []byte, err error) {
+		c.Go("big", "", nil, nil, binary.AppendUvarint(nil, uint64(n)), func(b []byte, err error) {
 			once.Do(func() {
 				// Hold the subscription until every other reply waits for
 				// room (each is bigger than the window), or more than the

@@ -205,7 +205,9 @@ function connect() {
 // The task timeline of the job the page's address names (#job=ID): a
 // lane per worker slot, each attempt a bar from when it was sent to when
 // its outcome came (or now), in a class by its outcome, reruns outlined.
-// It is read again every second until the job is known to have ended.
+// It is read again every half second until the job is known to have
+// ended (its foreman writes it as often): a straggler shows within a
+// second.
 const OUTCOMES = ["running", "done", "exception", "lost", "busy", "dropped"];
 const SVG = "http://www.w3.org/2000/svg";
 let endedIDs = new Set(), shownJob = "", timelineTimer = 0;
@@ -276,7 +278,7 @@ async function timeline() {
   } catch (e) {
     // The park is down: the event stream's badge says so.
   }
-  if (again && id === shownJob) timelineTimer = setTimeout(timeline, 1000);
+  if (again && id === shownJob) timelineTimer = setTimeout(timeline, 500);
 }
 
 window.addEventListener("hashchange", timeline);
