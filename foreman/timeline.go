@@ -1,6 +1,9 @@
 package foreman
 
 import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/fourinone-go/fourinone/internal/registry"
@@ -13,9 +16,9 @@ const DefaultTimeline = 5000
 // TimelineSize makes Run keep the last n task attempts of the job for its
 // timeline (the dashboard's lanes, `fourinone job ID -timeline`): which
 // worker ran which task on which slot, when, and how it ended. n <= 0
-// keeps none. The foreman writes the timeline to the park with the job's
-// state, about every second and at the end; a job of more attempts shows
-// its last n.
+// keeps none. Of the attempts before the last n it keeps a uniform sample
+// of n/10. The foreman writes the timeline to the park every half second
+// once the job is shown, and at the end.
 func TimelineSize(n int) RunOption { return func(c *runConfig) { c.timeline = n } }
 
 // timeline is a Run's record of its attempts: a ring of the last ones.
@@ -24,9 +27,11 @@ type timeline struct {
 	ids      []string
 	index    map[*worker]int // a worker's place in ids
 	ring     []registry.Attempt
-	max      int  // attempts kept: attempt k is ring[k % max]
-	recorded int  // attempts recorded in all
-	changed  bool // since the last write
+	max      int                // attempts kept: attempt k is ring[k % max]
+	sample   []registry.Attempt // of those before the ring's (reservoir sampling)
+	evicted  int                // attempts pushed out of the ring
+	recorded int                // attempts recorded in all
+	changed  bool               // since the last write
 }
 
 func newTimeline(n int, start time.Time) *timeline {
@@ -56,11 +61,23 @@ func (tl *timeline) begin(a *attempt, queued time.Time, kind registry.Kind) int 
 	if len(tl.ring) < tl.max {
 		tl.ring = append(tl.ring, rec)
 	} else {
+		tl.keep(tl.ring[n%tl.max])
 		tl.ring[n%tl.max] = rec
 	}
 	tl.recorded++
 	tl.changed = true
 	return n
+}
+
+// keep offers an attempt pushed out of the ring to the sample: each of
+// them ends up in it with the same chance.
+func (tl *timeline) keep(a registry.Attempt) {
+	tl.evicted++
+	if size := max(tl.max/10, 1); len(tl.sample) < size {
+		tl.sample = append(tl.sample, a)
+	} else if k := rand.IntN(tl.evicted); k < size {
+		tl.sample[k] = a
+	}
 }
 
 // end records the outcome of attempt number n, if it is still kept.
@@ -81,8 +98,10 @@ func (tl *timeline) encode(job *registry.Job) []byte {
 		return nil
 	}
 	tl.changed = false
-	// The ring in order, the oldest first.
-	as := make([]registry.Attempt, 0, len(tl.ring))
+	// The sample by start, then the ring in order, the oldest first.
+	as := make([]registry.Attempt, 0, len(tl.sample)+len(tl.ring))
+	as = append(as, tl.sample...)
+	slices.SortFunc(as, func(a, b registry.Attempt) int { return cmp.Compare(a.Started, b.Started) })
 	if k := tl.recorded % tl.max; tl.recorded > tl.max {
 		as = append(append(as, tl.ring[k:]...), tl.ring[:k]...)
 	} else {

@@ -580,7 +580,7 @@ func (c *cli) timeline(ctx context.Context, id string) error {
 	as := tl.Attempts
 	fmt.Fprintf(c.out, "job %s (%s): %d attempts on %d workers", j.ID, j.Name, tl.Recorded, len(tl.Workers))
 	if len(as) < tl.Recorded {
-		fmt.Fprintf(c.out, ", the last %d of them here", len(as))
+		fmt.Fprintf(c.out, ", %d of them here (the last, and a sample of the others)", len(as))
 	}
 	fmt.Fprintln(c.out)
 	if len(as) == 0 {

@@ -239,8 +239,8 @@ type batch struct {
 
 // GoBatch makes calls to subject as Go does, each with meta; small ones
 // (up to 16 KiB) go together, as few messages as fit 128 KiB, the others
-// (and those with a trace context) one by one. Each call is a call of its own: its done is called once,
-// its Pending cancels it alone.
+// (and those with a trace context) one by one. Each call is a call of its
+// own: its done is called once, its Pending cancels it alone.
 func (c *Client) GoBatch(subject, cancelSubject string, meta []byte, calls []Call) []Pending {
 	ps := make([]Pending, len(calls))
 	var small []int

@@ -254,7 +254,7 @@ function drawTimeline(t) {
   svg.setAttribute("height", Math.max(H, lanes.length * H));
   svg.replaceChildren(...nodes);
   $("#timeline-label").textContent = "job " + t.job + " · " + num(t.recorded) + " attempts" +
-    (as.length < num(t.recorded) ? ", the last " + as.length + " shown" : "") + " · " + us(t1 - t0) +
+    (as.length < num(t.recorded) ? ", " + as.length + " shown (the last and a sample of the others)" : "") + " · " + us(t1 - t0) +
     " · green done, red exception, orange lost, grey busy or dropped, blue running; reruns outlined";
 }
 
