@@ -523,13 +523,11 @@ func (r *run) dispatch(t *task, not *worker) {
 	}
 	w.free--
 	a := &attempt{t: t, w: w, start: time.Now(), slot: w.takeSlot()}
-	kind := t.kind
-	if not != nil { // a backup
-		kind = registry.Backup
-		a.rec = r.tl.begin(a, a.start, kind)
-	} else {
-		a.rec = r.tl.begin(a, t.queued, kind)
+	kind, queued := t.kind, t.queued
+	if not != nil {
+		kind, queued = registry.Backup, a.start
 	}
+	a.rec = r.tl.begin(a, queued, kind)
 	if r.span.IsRecording() && (kind != registry.First || r.traced < r.cfg.traceTasks || r.cfg.traceTasks < 0) {
 		if kind == registry.First {
 			r.traced++
@@ -583,7 +581,7 @@ func (r *run) send() {
 			r.f.metrics.Sent(len(a.t.body))
 			as = append(as, a)
 		}
-		if err := w.w.startMany(as, r.delivered); err != nil {
+		if err := w.w.startMany(as, r.deliver); err != nil {
 			for _, a := range as {
 				r.deliver(outcome{a, nil, 0, err})
 			}
@@ -596,11 +594,6 @@ func (r *run) send() {
 		clear(w.unsent)
 		w.unsent = w.unsent[:0]
 	}
-}
-
-// delivered is the callback of an attempt's reply.
-func (r *run) delivered(a *attempt, out *warehouse.Warehouse, size int, err error) {
-	r.deliver(outcome{a, out, size, err})
 }
 
 func remove(as []*attempt, a *attempt) []*attempt {

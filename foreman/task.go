@@ -9,7 +9,6 @@ import (
 	"github.com/fourinone-go/fourinone/internal/tracing"
 	"github.com/fourinone-go/fourinone/internal/wire"
 	"github.com/fourinone-go/fourinone/warehouse"
-	"github.com/nats-io/nats.go"
 )
 
 // Workman is a worker this foreman claimed: Fourinone's WorkerLocal. It is
@@ -27,47 +26,37 @@ type Workman struct {
 
 func (w *Workman) String() string { return fmt.Sprintf("%s(%s)", w.Type, w.ID) }
 
+// client returns the connection w is reached on.
 func (w *Workman) client() (*wire.Client, error) {
 	if w.Endpoint == "" || w.subject == "" {
-		return nil, errors.New("foreman: Workman has no endpoint: get it from GetWaitingWorkers")
+		return nil, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable,
+			errors.New("foreman: Workman has no endpoint: get it from GetWaitingWorkers"))
 	}
 	// A hub-mode worker advertises the park's URL; the park connection
 	// reaches it whatever URL the foreman dialled the park by.
 	if w.mode == registry.ModeHub {
 		return w.f.hub, nil
 	}
-	return w.f.pool.Get(w.Endpoint)
-}
-
-// start sends one DoTask of task number task (-1 outside Run) and returns
-// at once; done gets the result as result decodes it, and its encoded size.
-func (w *Workman) start(task int, hdr nats.Header, body []byte, done func(*warehouse.Warehouse, int, error)) (wire.Pending, error) {
-	c, err := w.client()
+	c, err := w.f.pool.Get(w.Endpoint)
 	if err != nil {
-		return wire.Pending{}, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
+		return nil, fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
 	}
-	// The meta names the foreman, so the worker can tell its tasks from
-	// those of a foreman whose claim has gone.
-	return c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), hdr, w.f.idBytes, body,
-		func(out []byte, err error) {
-			res, err := w.result(task, out, err)
-			done(res, len(out), err)
-		}), nil
+	return c, nil
 }
 
 // startMany sends the tasks of as (attempts of a Run on this worker) at
 // once, small ones together in as few messages as fit; each attempt's
-// outcome goes to done.
-func (w *Workman) startMany(as []*attempt, done func(a *attempt, out *warehouse.Warehouse, size int, err error)) error {
+// outcome goes to deliver.
+func (w *Workman) startMany(as []*attempt, deliver func(outcome)) error {
 	c, err := w.client()
 	if err != nil {
-		return fmt.Errorf("foreman: worker %s: %w: %w", w.ID, errUnreachable, err)
+		return err
 	}
 	calls := make([]wire.Call, len(as))
 	for i, a := range as {
 		calls[i] = wire.Call{Body: a.t.body, Header: a.hdr, Done: func(out []byte, err error) {
 			res, err := w.result(a.t.n, out, err)
-			done(a, res, len(out), err)
+			deliver(outcome{a, res, len(out), err})
 		}}
 	}
 	ps := c.GoBatch(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), w.f.idBytes, calls)
@@ -111,11 +100,15 @@ func (w *Workman) DoTask(ctx context.Context, in *warehouse.Warehouse) *Result {
 // doTask is DoTask of an encoded Warehouse.
 func (w *Workman) doTask(ctx context.Context, body []byte) *Result {
 	r := &Result{done: make(chan struct{})}
-	p, err := w.start(-1, tracing.Inject(ctx), body, func(out *warehouse.Warehouse, _ int, err error) { r.finish(out, err) })
+	c, err := w.client()
 	if err != nil {
 		r.finish(nil, err)
 		return r
 	}
+	// The meta names the foreman, so the worker can tell its tasks from
+	// those of a foreman whose claim has gone.
+	p := c.Go(wire.TaskSubject(w.subject), wire.CancelSubject(w.subject), tracing.Inject(ctx), w.f.idBytes, body,
+		func(out []byte, err error) { r.finish(w.result(-1, out, err)) })
 	if ctx.Done() != nil {
 		go func() {
 			select {

@@ -29,7 +29,6 @@ type timeline struct {
 	ring     []registry.Attempt
 	max      int                // attempts kept: attempt k is ring[k % max]
 	sample   []registry.Attempt // of those before the ring's (reservoir sampling)
-	evicted  int                // attempts pushed out of the ring
 	recorded int                // attempts recorded in all
 	changed  bool               // since the last write
 }
@@ -72,10 +71,10 @@ func (tl *timeline) begin(a *attempt, queued time.Time, kind registry.Kind) int 
 // keep offers an attempt pushed out of the ring to the sample: each of
 // them ends up in it with the same chance.
 func (tl *timeline) keep(a registry.Attempt) {
-	tl.evicted++
+	evicted := tl.recorded - tl.max + 1 // attempt recorded-max is the one pushed out
 	if size := max(tl.max/10, 1); len(tl.sample) < size {
 		tl.sample = append(tl.sample, a)
-	} else if k := rand.IntN(tl.evicted); k < size {
+	} else if k := rand.IntN(evicted); k < size {
 		tl.sample[k] = a
 	}
 }

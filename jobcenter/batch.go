@@ -42,15 +42,19 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	return c.wait(ctx)
 }
 
-// doBoth adds two requests to the next batch, one after the other, and
-// waits for both results, or for ctx.
-func (b *batcher[Req, Res]) doBoth(ctx context.Context, r1, r2 Req) (res [2]Res, errs [2]error) {
-	c1 := &call[Req, Res]{req: r1, done: make(chan struct{})}
-	c2 := &call[Req, Res]{req: r2, done: make(chan struct{})}
-	b.add(c1, c2)
-	res[0], errs[0] = c1.wait(ctx)
-	res[1], errs[1] = c2.wait(ctx)
-	return res, errs
+// doAll adds reqs to the next batch together, in order, and waits for
+// their results, or for ctx: errs[i] is reqs[i]'s.
+func (b *batcher[Req, Res]) doAll(ctx context.Context, reqs ...Req) (errs []error) {
+	calls := make([]*call[Req, Res], len(reqs))
+	for i, r := range reqs {
+		calls[i] = &call[Req, Res]{req: r, done: make(chan struct{})}
+	}
+	b.add(calls...)
+	errs = make([]error, len(reqs))
+	for i, c := range calls {
+		_, errs[i] = c.wait(ctx)
+	}
+	return errs
 }
 
 // add queues calls for the next batch, starting the goroutine that sends

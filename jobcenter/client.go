@@ -305,8 +305,8 @@ func (c *Client) submit(ctx context.Context, w Work, notify string) (string, err
 	if p == nil {
 		return id, err
 	}
-	_, errs := c.s.pubs.doBoth(ctx, p.put, p.queue)
-	return c.finish(ctx, p, errs)
+	errs := c.s.pubs.doAll(ctx, p.put, p.queue)
+	return c.finish(ctx, p, errs[0], errs[1])
 }
 
 // SubmitMany submits works as Submit submits each, and returns their IDs
@@ -366,28 +366,21 @@ func (c *Client) submitAll(ctx context.Context, works []Work, which []int, ids [
 		wg.Go(func() { ps[k], ids[i], errs[i] = c.prepare(ctx, works[i], c.notify) })
 	}
 	wg.Wait()
-	var calls []*call[*nats.Msg, *jetstream.PubAck]
+	var msgs []*nats.Msg // each prepared Work's record and queue message
 	for _, p := range ps {
 		if p != nil {
-			calls = append(calls, &call[*nats.Msg, *jetstream.PubAck]{req: p.put, done: make(chan struct{})},
-				&call[*nats.Msg, *jetstream.PubAck]{req: p.queue, done: make(chan struct{})})
+			msgs = append(msgs, p.put, p.queue)
 		}
 	}
-	if len(calls) == 0 {
+	if len(msgs) == 0 {
 		return
 	}
-	c.s.pubs.add(calls...)
+	perrs := c.s.pubs.doAll(ctx, msgs...)
 	for k, i := range which {
-		p := ps[k]
-		if p == nil {
-			continue
+		if p := ps[k]; p != nil {
+			ids[i], errs[i] = c.finish(ctx, p, perrs[0], perrs[1])
+			perrs = perrs[2:]
 		}
-		put, queue := calls[0], calls[1]
-		calls = calls[2:]
-		var perr [2]error
-		_, perr[0] = put.wait(ctx)
-		_, perr[1] = queue.wait(ctx)
-		ids[i], errs[i] = c.finish(ctx, p, perr)
 	}
 }
 
@@ -487,13 +480,12 @@ func (c *Client) prepare(ctx context.Context, w Work, notify string) (*submissio
 }
 
 // finish takes the outcome of a submission's record and queue message
-// (errs, in that order). The record and its queue message went together,
+// (err and queued). The record and its queue message went together,
 // in one batch: a contractor that gets the message before the park stored
 // the record looks again a moment later (see notFoundGrace). A message
 // queued for a Work that exists already is harmless (its record decides),
 // and one whose record was never stored is dropped after the grace.
-func (c *Client) finish(ctx context.Context, p *submission, errs [2]error) (string, error) {
-	err := errs[0]
+func (c *Client) finish(ctx context.Context, p *submission, err, queued error) (string, error) {
 	if streams.IsConflict(err) {
 		// Kept, or deleted (its retention ran out) and created again.
 		_, err = p.kv.Create(ctx, "w."+p.id, p.record)
@@ -510,8 +502,8 @@ func (c *Client) finish(ctx context.Context, p *submission, errs [2]error) (stri
 		p.drop()
 		return "", fmt.Errorf("jobcenter: create work %s: %w", p.id, err)
 	}
-	if errs[1] != nil {
-		return "", fmt.Errorf("jobcenter: queue work %s (it waits, unqueued, until submitted again): %w", p.id, errs[1])
+	if queued != nil {
+		return "", fmt.Errorf("jobcenter: queue work %s (it waits, unqueued, until submitted again): %w", p.id, queued)
 	}
 	return p.id, nil
 }

@@ -434,7 +434,7 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) (out []byte,
 	if tracing.Traced(ctx) { // its foreman traces this task
 		var span trace.Span
 		ctx, span = wm.span(ctx, "DoTask", len(req.Body))
-		defer func() { endSpan(span, out, err) }()
+		defer func() { endSpan(span, err) }()
 	}
 	in, err := warehouse.Decode(req.Body)
 	if err != nil {
@@ -447,6 +447,7 @@ func (wm *Workman) serveTask(ctx context.Context, req wire.Request) (out []byte,
 	if res.Status() == warehouse.StatusException {
 		wm.failed.Add(1)
 		outcome = "exception"
+		trace.SpanFromContext(ctx).SetStatus(codes.Error, res.Message()) // if traced
 	}
 	if ctx.Err() != nil {
 		// Cancelled by the caller or by Shutdown: whatever the task made of
@@ -565,7 +566,7 @@ func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) (out []by
 	if tracing.Traced(ctx) { // its sender traces it
 		var span trace.Span
 		ctx, span = wm.span(ctx, "Receive", len(req.Body))
-		defer func() { endSpan(span, out, err) }()
+		defer func() { endSpan(span, err) }()
 	}
 	from, err := decodePeer(req.Meta)
 	if err != nil {
@@ -581,6 +582,9 @@ func (wm *Workman) serveReceive(ctx context.Context, req wire.Request) (out []by
 	res := wm.call("Receive", func() (*warehouse.Warehouse, error) {
 		return nil, wm.worker.Receive(ctx, from, in)
 	})
+	if res.Status() == warehouse.StatusException {
+		trace.SpanFromContext(ctx).SetStatus(codes.Error, res.Message()) // if traced
+	}
 	return wm.encode(res), nil
 }
 
@@ -591,13 +595,11 @@ func (wm *Workman) span(ctx context.Context, name string, size int) (context.Con
 		attribute.Int("fourinone.bytes_in", size)))
 }
 
-// endSpan ends a call's server span with its outcome: an exception result
-// or a refusal is an error.
-func endSpan(span trace.Span, out []byte, err error) {
+// endSpan ends a call's server span; a refusal is an error (an
+// exception result set its status already).
+func endSpan(span trace.Span, err error) {
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-	} else if res, derr := warehouse.Decode(out); derr == nil && res.Status() == warehouse.StatusException {
-		span.SetStatus(codes.Error, res.Message())
 	}
 	span.End()
 }

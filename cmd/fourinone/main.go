@@ -608,8 +608,7 @@ func (c *cli) timeline(ctx context.Context, id string) error {
 	fmt.Fprintln(c.out, "\nworkers (from their first attempt to their last end, over their slots):")
 	tw = c.table("worker\tattempts\tslots\tbusy\tidle\tlongest gap on a slot")
 	for w, name := range tl.Workers {
-		type lane struct{ end int64 }
-		lanes := map[int]*lane{}
+		ends := map[int]int64{} // of each slot's attempts so far
 		var n int
 		var busy, first, last, gap int64
 		first = -1
@@ -624,22 +623,20 @@ func (c *cli) timeline(ctx context.Context, id string) error {
 				first = a.Started
 			}
 			last = max(last, end)
-			if l := lanes[a.Slot]; l == nil {
-				lanes[a.Slot] = &lane{end}
-			} else {
-				gap = max(gap, a.Started-l.end)
-				l.end = max(l.end, end)
+			if e, ok := ends[a.Slot]; ok {
+				gap = max(gap, a.Started-e)
 			}
+			ends[a.Slot] = max(ends[a.Slot], end)
 		}
 		if n == 0 {
 			continue
 		}
-		span := (last - first) * int64(len(lanes))
+		span := (last - first) * int64(len(ends))
 		idle := ""
 		if span > 0 {
 			idle = fmt.Sprintf("%.0f%%", 100*float64(max(span-busy, 0))/float64(span))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", name, n, len(lanes), us(busy).Round(time.Microsecond), idle, us(gap).Round(time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", name, n, len(ends), us(busy).Round(time.Microsecond), idle, us(gap).Round(time.Microsecond))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

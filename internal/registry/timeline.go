@@ -98,8 +98,18 @@ func (k Kind) String() string {
 }
 
 // MarshalJSON writes an attempt as an array of its eight numbers.
-func (a Attempt) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, "[%d,%d,%d,%d,%d,%d,%d,%d]", a.Task, a.Worker, a.Slot, a.Queued, a.Started, a.Finished, a.Outcome, a.Kind), nil
+func (a Attempt) MarshalJSON() ([]byte, error) { return a.append(nil), nil }
+
+// append appends the attempt's JSON to b.
+func (a Attempt) append(b []byte) []byte {
+	b = append(b, '[')
+	for k, v := range [8]int64{int64(a.Task), int64(a.Worker), int64(a.Slot), a.Queued, a.Started, a.Finished, int64(a.Outcome), int64(a.Kind)} {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return append(b, ']')
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -137,14 +147,7 @@ func (t *Timeline) Encode() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '[')
-		for k, v := range [8]int64{int64(a.Task), int64(a.Worker), int64(a.Slot), a.Queued, a.Started, a.Finished, int64(a.Outcome), int64(a.Kind)} {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, v, 10)
-		}
-		b = append(b, ']')
+		b = a.append(b)
 	}
 	return append(b, "]}"...), nil
 }

@@ -230,8 +230,8 @@ type Call struct {
 	Done   func(body []byte, err error) // as Go's done
 }
 
-// batch is a message of calls sent together, until one of them is
-// answered: a no-responders status for it fails them all.
+// batch is a message of calls sent together, kept until its calls are
+// over: a no-responders status for it fails those that are not.
 type batch struct {
 	ids  []string
 	left int // of its calls not over

@@ -669,7 +669,7 @@ type Client struct {
 
 	mu       sync.Mutex // guards the fields below
 	calls    map[string]*call
-	batches  map[string]*batch // batches of calls not answered yet, by their first call's id
+	batches  map[string]*batch // batches with calls not over yet, by their first call's id
 	next     uint64
 	closed   bool
 	window   int   // ReplyWindow; smaller in tests
@@ -773,11 +773,6 @@ func (c *Client) take(id string, flags byte, data []byte) {
 	if cl == nil { // cancelled or failed already
 		c.mu.Unlock()
 		return
-	}
-	if cl.batch != nil {
-		// Its batch reached a server: no status for it will come.
-		delete(c.batches, cl.batch.ids[0])
-		cl.batch = nil
 	}
 	taken := min(len(data), cl.credit)
 	cl.credit -= taken
